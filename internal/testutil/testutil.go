@@ -1,0 +1,100 @@
+// Package testutil holds helpers shared by the tests of several packages:
+// free loopback ports and small real servers to relay to.
+package testutil
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+)
+
+// FreePort returns a loopback address with a port that was free a moment
+// ago, for listeners that need an explicit port (UDP with several loops).
+func FreePort(t testing.TB, network string) string {
+	t.Helper()
+	switch network {
+	case "udp":
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	default:
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+}
+
+// TCPServer runs handle for each connection on a loopback listener until
+// the test ends.
+func TCPServer(t testing.TB, handle func(c *net.TCPConn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c.(*net.TCPConn))
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// EchoServer echoes every connection and half-closes after the client's
+// EOF.
+func EchoServer(t testing.TB) string {
+	return TCPServer(t, func(c *net.TCPConn) {
+		_, _ = io.Copy(c, c)
+		_ = c.CloseWrite()
+		_, _ = io.Copy(io.Discard, c)
+	})
+}
+
+// UDPEchoServer echoes every datagram to its sender.
+func UDPEchoServer(t testing.TB) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		c.Close()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for {
+			n, addr, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = c.WriteTo(buf[:n], addr)
+		}
+	}()
+	return c.LocalAddr().String()
+}

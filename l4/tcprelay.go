@@ -1,0 +1,142 @@
+package l4
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/penstock-proxy/penstock/transport"
+)
+
+// TCPRelay relays each accepted stream to an endpoint of Upstreams. Its
+// Accept method is a transport.Listener's Accept func. The upstream is
+// dialed off the loop with a timeout, trying the group's endpoints in turn,
+// and then attached to the downstream's loop, so the pair needs no locks.
+type TCPRelay struct {
+	Upstreams *Group
+	// DialTimeout bounds each connect attempt (default 5s).
+	DialTimeout time.Duration
+	// Idle closes a connection when no byte moved either way for that long
+	// (0: never).
+	Idle time.Duration
+	// Dialer, when set, dials upstreams (for a source address or socket
+	// options); its Timeout is overridden by DialTimeout.
+	Dialer *net.Dialer
+	Logger *slog.Logger
+}
+
+// relayConn is one downstream stream waiting for its upstream. Until then
+// it buffers what the client sends (pausing the client past the high
+// watermark), and keeps its EOF.
+type relayConn struct {
+	r      *TCPRelay
+	down   transport.Stream
+	pend   []byte
+	eof    bool
+	closed bool
+	cancel context.CancelFunc
+	ep     *Endpoint
+}
+
+// Accept starts relaying s. It runs on s's loop.
+func (r *TCPRelay) Accept(s transport.Stream) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &relayConn{r: r, down: s, cancel: cancel}
+	s.SetHandler(c)
+	go c.dial(ctx, s.RemoteAddr().String())
+}
+
+func (r *TCPRelay) log() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
+
+func (c *relayConn) dial(ctx context.Context, client string) {
+	d := net.Dialer{}
+	if c.r.Dialer != nil {
+		d = *c.r.Dialer
+	}
+	d.Timeout = c.r.DialTimeout
+	if d.Timeout <= 0 {
+		d.Timeout = 5 * time.Second
+	}
+	g := c.r.Upstreams
+	var errs []error
+	for _, ep := range g.Order() {
+		nc, err := d.DialContext(ctx, "tcp", ep.Addr)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			g.MarkFailed(ep)
+			c.r.log().Warn("upstream connect failed", "group", g.Name, "upstream", ep.Addr, "client", client, "err", err)
+			errs = append(errs, err)
+			continue
+		}
+		g.MarkOK(ep)
+		c.ep = ep
+		transport.Attach(c.down.Loop(), nc, c.attached)
+		return
+	}
+	err := fmt.Errorf("%w: group %q: %w", ErrNoUpstream, g.Name, errors.Join(errs...))
+	c.down.Loop().Execute(func() {
+		if !c.closed {
+			c.r.log().Error("closing client: no upstream", "group", g.Name, "client", client, "err", err)
+			_ = c.down.Close()
+		}
+	})
+}
+
+// attached runs on the loop with the upstream stream.
+func (c *relayConn) attached(up transport.Stream, err error) {
+	if err != nil {
+		c.r.log().Error("upstream attach failed", "group", c.r.Upstreams.Name, "err", err)
+		_ = c.down.Close()
+		return
+	}
+	if c.closed {
+		_ = up.Close()
+		return
+	}
+	c.cancel()
+	if len(c.pend) > 0 {
+		if _, err := up.Write(c.pend); err != nil {
+			_ = up.Close()
+			_ = c.down.Close()
+			return
+		}
+		c.pend = nil
+	}
+	Pipe(c.down, up, PipeOptions{Idle: c.r.Idle, AEOF: c.eof, Done: c.done})
+}
+
+func (c *relayConn) done(err error, st PipeStats) {
+	lvl := slog.LevelDebug
+	if err != nil && !errors.Is(err, transport.ErrStopped) {
+		lvl = slog.LevelInfo
+	}
+	c.r.log().Log(context.Background(), lvl, "connection closed", "group", c.r.Upstreams.Name,
+		"upstream", c.ep.Addr, "sent", st.AToB, "received", st.BToA, "duration", st.Duration, "err", err)
+}
+
+func (c *relayConn) OnData(s transport.Stream, p []byte) int {
+	c.pend = append(c.pend, p...)
+	if len(c.pend) >= transport.DefaultWatermarks.High {
+		s.PauseRead()
+	}
+	return len(p)
+}
+
+func (c *relayConn) OnReadEOF(transport.Stream) { c.eof = true }
+func (c *relayConn) OnDrained(transport.Stream) {}
+func (c *relayConn) OnClose(transport.Stream, error) {
+	c.closed = true
+	c.cancel()
+}
+
+var _ transport.Handler = (*relayConn)(nil)

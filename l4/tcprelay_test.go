@@ -1,0 +1,227 @@
+package l4
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/penstock-proxy/penstock/internal/testutil"
+	"github.com/penstock-proxy/penstock/transport"
+)
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startRelay runs a TCP relay on a loopback port to the given upstreams.
+func startRelay(t *testing.T, f *transport.Filters, upstreams ...string) string {
+	t.Helper()
+	g, err := NewGroup("test", upstreams...)
+	require.NoError(t, err)
+	r := &TCPRelay{Upstreams: g, DialTimeout: time.Second, Logger: quietLogger()}
+	tr, err := transport.Start(transport.Options{Loops: 2, Logger: quietLogger()},
+		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: r.Accept, Filters: f})
+	require.NoError(t, err)
+	t.Cleanup(tr.Stop)
+	return tr.Addrs()[0].String()
+}
+
+func TestTCPRelayEcho(t *testing.T) {
+	addr := startRelay(t, nil, testutil.EchoServer(t))
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			echoCheck(t, addr, 2<<20)
+		}()
+	}
+	wg.Wait()
+}
+
+// echoCheck sends n random bytes, half-closes, and checks the echo and EOF.
+func echoCheck(t *testing.T, addr string, n int) {
+	c, err := net.Dial("tcp", addr)
+	if !assertNoErr(t, err) {
+		return
+	}
+	defer c.Close()
+	data := make([]byte, n)
+	_, _ = rand.Read(data)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Write(data)
+		if err == nil {
+			err = c.(*net.TCPConn).CloseWrite()
+		}
+		errc <- err
+	}()
+	got, err := io.ReadAll(c)
+	assertNoErr(t, err)
+	assertNoErr(t, <-errc)
+	if sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Errorf("echo mismatch: got %d bytes, want %d", len(got), len(data))
+	}
+}
+
+func assertNoErr(t *testing.T, err error) bool {
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	return true
+}
+
+// A client that shuts down its write side still gets the whole reply: the
+// backend reads to EOF, then answers and closes.
+func TestTCPRelayHalfClose(t *testing.T) {
+	backend := testutil.TCPServer(t, func(c *net.TCPConn) {
+		n, _ := io.Copy(io.Discard, c)
+		reply := bytes.Repeat([]byte("r"), int(n))
+		_, _ = c.Write(reply)
+	})
+	addr := startRelay(t, nil, backend)
+	for _, size := range []int{1, 330_000, 8 << 20} {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_, err = c.Write(bytes.Repeat([]byte("q"), size))
+		require.NoError(t, err)
+		require.NoError(t, c.(*net.TCPConn).CloseWrite())
+		got, err := io.ReadAll(c)
+		require.NoError(t, err)
+		require.Equal(t, size, len(got), "reply after half-close")
+		c.Close()
+	}
+}
+
+// The backend writes 32 MiB and closes at once; the slow client still gets
+// every byte and then EOF.
+func TestTCPRelayFullDeliveryOnClose(t *testing.T) {
+	const size = 32 << 20
+	data := make([]byte, size)
+	_, _ = rand.Read(data)
+	backend := testutil.TCPServer(t, func(c *net.TCPConn) {
+		_, _ = c.Write(data)
+	})
+	addr := startRelay(t, nil, backend)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	time.Sleep(300 * time.Millisecond) // let the relay fill and park
+	got, err := io.ReadAll(c)
+	require.NoError(t, err)
+	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
+}
+
+// A client pushing as fast as it can into a backend that reads slowly
+// keeps the relay's memory bounded: the backpressure reaches the client.
+func TestTCPRelayBackpressure(t *testing.T) {
+	const rate = 4 << 20 // bytes per second the backend reads
+	received := make(chan int64, 1)
+	backend := testutil.TCPServer(t, func(c *net.TCPConn) {
+		_ = c.SetReadBuffer(64 << 10)
+		var total int64
+		buf := make([]byte, 64<<10)
+		start := time.Now()
+		for {
+			n, err := c.Read(buf)
+			total += int64(n)
+			if err != nil {
+				received <- total
+				return
+			}
+			if ahead := time.Duration(float64(total)/rate*float64(time.Second)) - time.Since(start); ahead > 0 {
+				time.Sleep(ahead)
+			}
+		}
+	})
+	addr := startRelay(t, nil, backend)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	_ = c.(*net.TCPConn).SetWriteBuffer(64 << 10)
+
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	buf := make([]byte, 64<<10)
+	var sent int64
+	deadline := time.Now().Add(2 * time.Second)
+	_ = c.SetWriteDeadline(deadline)
+	for time.Now().Before(deadline) {
+		n, err := c.Write(buf)
+		sent += int64(n)
+		if err != nil {
+			break
+		}
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	require.NoError(t, c.(*net.TCPConn).CloseWrite())
+	got := <-received
+	c.Close()
+	require.Equal(t, sent, got, "every byte the client wrote reached the backend")
+	growth := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("sent %d MiB in 2s, heap growth %d KiB", sent>>20, growth>>10)
+	require.Less(t, growth, int64(32<<20), "relay memory must stay bounded")
+	require.Less(t, sent, int64(64<<20), "the client must be slowed down")
+}
+
+func TestTCPRelayFailover(t *testing.T) {
+	dead := testutil.FreePort(t, "tcp")
+	addr := startRelay(t, nil, dead, testutil.EchoServer(t))
+	for range 4 {
+		echoCheck(t, addr, 1000)
+	}
+}
+
+func TestTCPRelayNoUpstreamClosesClient(t *testing.T) {
+	addr := startRelay(t, nil, testutil.FreePort(t, "tcp"), testutil.FreePort(t, "tcp"))
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(make([]byte, 10))
+	require.Equal(t, 0, n)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, nil)
+	var ne net.Error
+	if errors, ok := err.(net.Error); ok {
+		ne = errors
+	}
+	require.False(t, ne != nil && ne.Timeout(), "client must be closed, not left hanging")
+}
+
+func TestTCPRelayDeniedSourceGetsNothing(t *testing.T) {
+	var mu sync.Mutex
+	accepted := 0
+	backend := testutil.TCPServer(t, func(c *net.TCPConn) {
+		mu.Lock()
+		accepted++
+		mu.Unlock()
+		_, _ = io.Copy(c, c)
+	})
+	f := &transport.Filters{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	addr := startRelay(t, f, backend)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, _ = c.Write([]byte("hello"))
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, err := c.Read(make([]byte, 10))
+	require.Equal(t, 0, n)
+	require.Error(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, 0, accepted, "a denied client must not reach the upstream")
+	require.Equal(t, uint64(1), f.Stats().Rejected["denied"])
+}

@@ -1,0 +1,83 @@
+package l4
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+// Endpoint is one upstream address with its passive health.
+type Endpoint struct {
+	Addr string
+	// downUntil is the UnixNano time before which a failed endpoint is
+	// tried only after the healthy ones.
+	downUntil atomic.Int64
+	failures  atomic.Uint64
+}
+
+// Failures reports the connect failures seen on the endpoint. It is safe
+// from any goroutine.
+func (e *Endpoint) Failures() uint64 { return e.failures.Load() }
+
+// Healthy reports whether the endpoint has had no connect failure within
+// its group's FailTimeout. It is safe from any goroutine.
+func (e *Endpoint) Healthy() bool { return time.Now().UnixNano() >= e.downUntil.Load() }
+
+// Group is a named set of upstream endpoints balanced round robin. A
+// connect failure marks an endpoint down for FailTimeout: it is then tried
+// after the healthy ones, so new connections fail over at once, and it
+// takes traffic again when the time is up. A Group is safe from any
+// goroutine.
+type Group struct {
+	Name        string
+	Endpoints   []*Endpoint
+	FailTimeout time.Duration
+	next        atomic.Uint64
+}
+
+// NewGroup returns a group over addrs, each a host:port.
+func NewGroup(name string, addrs ...string) (*Group, error) {
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("penstock/l4: upstream group %q has no endpoints", name)
+	}
+	g := &Group{Name: name, FailTimeout: 10 * time.Second}
+	for _, a := range addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("penstock/l4: upstream group %q: endpoint %q: %w", name, a, err)
+		}
+		g.Endpoints = append(g.Endpoints, &Endpoint{Addr: a})
+	}
+	return g, nil
+}
+
+// Order returns every endpoint once in the order to try them: round robin
+// from the next start, healthy ones first.
+func (g *Group) Order() []*Endpoint {
+	n := len(g.Endpoints)
+	out := make([]*Endpoint, 0, n)
+	start := int(g.next.Add(1)-1) % n
+	var down []*Endpoint
+	for i := range n {
+		e := g.Endpoints[(start+i)%n]
+		if e.Healthy() {
+			out = append(out, e)
+		} else {
+			down = append(down, e)
+		}
+	}
+	return append(out, down...)
+}
+
+// MarkFailed records a connect failure of e.
+func (g *Group) MarkFailed(e *Endpoint) {
+	e.failures.Add(1)
+	e.downUntil.Store(time.Now().Add(g.FailTimeout).UnixNano())
+}
+
+// MarkOK clears e's failure mark.
+func (g *Group) MarkOK(e *Endpoint) { e.downUntil.Store(0) }
+
+// ErrNoUpstream is returned when every endpoint of a group failed.
+var ErrNoUpstream = errors.New("penstock/l4: no upstream reachable")

@@ -1,0 +1,225 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// engineHandler is the one gnet.EventHandler of a Transport. It tells the
+// kinds of connection apart by their gnet context: nil for a freshly
+// accepted connection or a UDP listener's datagram, *loopStream for a
+// stream's connection (also after a resume), *attachReq for a connection
+// being attached, *udpConn for an attached UDP socket.
+type engineHandler struct {
+	gnet.BuiltinEventEngine
+	t         *Transport
+	readyOnce bool
+}
+
+func (h *engineHandler) OnBoot(eng gnet.Engine) gnet.Action {
+	h.t.eng = eng
+	return gnet.None
+}
+
+func (h *engineHandler) OnTick() (time.Duration, gnet.Action) {
+	if !h.readyOnce {
+		h.readyOnce = true
+		close(h.t.ready)
+	}
+	return time.Second, gnet.None
+}
+
+func (h *engineHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	el := h.t.loop(c.EventLoop())
+	switch v := c.Context().(type) {
+	case *loopStream:
+		return nil, v.onOpen(c)
+	case *attachReq:
+		return nil, v.open(el, c)
+	case nil:
+		return nil, h.accept(el, c)
+	}
+	return nil, gnet.Close
+}
+
+func (h *engineHandler) accept(el *EventLoop, c gnet.Conn) gnet.Action {
+	ln := h.t.findListener(c.LocalAddr())
+	if ln == nil {
+		h.t.log.Error("accepted a connection for no known listener", "local", c.LocalAddr())
+		return gnet.Close
+	}
+	laddr, raddr := localAddrOf(c), c.RemoteAddr()
+	ci := connInfo(ln, raddr, laddr)
+	if !h.t.admit(ln, ci) {
+		return gnet.Close
+	}
+	s := newLoopStream(el, c, laddr, raddr)
+	s.done = func() { h.t.release(ln, ci) }
+	safeAccept(h.t.log, ln, s)
+	if s.h == nil && !s.closed {
+		s.finish(nil)
+		return gnet.None
+	}
+	return gnet.None
+}
+
+// safeAccept runs a listener's Accept and turns a panic into a close of
+// that one stream.
+func safeAccept(log *slog.Logger, ln *listener, s Stream) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("accept func panicked; connection closed", "listener", ln.Name, "remote", s.RemoteAddr(), "panic", fmt.Sprint(r))
+			_ = s.Close()
+		}
+	}()
+	ln.Accept(s)
+}
+
+func (h *engineHandler) OnTraffic(c gnet.Conn) (action gnet.Action) {
+	defer func() {
+		if r := recover(); r != nil {
+			h.t.log.Error("handler panicked; connection closed", "remote", c.RemoteAddr(), "panic", fmt.Sprint(r))
+			action = h.closeAfterPanic(c)
+		}
+	}()
+	switch v := c.Context().(type) {
+	case *loopStream:
+		return v.onTraffic(c)
+	case *udpConn:
+		v.onDatagram(c)
+		return gnet.None
+	case nil:
+		if ln := h.t.findListener(c.LocalAddr()); ln != nil && ln.network == "udp" {
+			h.t.loop(c.EventLoop()).onListenerDatagram(ln, c)
+			return gnet.None
+		}
+	}
+	return gnet.Close
+}
+
+func (h *engineHandler) closeAfterPanic(c gnet.Conn) gnet.Action {
+	switch v := c.Context().(type) {
+	case *loopStream:
+		v.inTraffic = false
+		v.after = afterNone
+		if !v.closed {
+			v.c = nil
+			v.finish(fmt.Errorf("penstock/transport: handler panicked"))
+		}
+		return gnet.Close
+	case *udpConn:
+		v.finish(fmt.Errorf("penstock/transport: handler panicked"))
+		return gnet.None
+	}
+	return gnet.None
+}
+
+func (h *engineHandler) OnClose(c gnet.Conn, err error) gnet.Action {
+	defer func() {
+		if r := recover(); r != nil {
+			h.t.log.Error("close handler panicked", "remote", c.RemoteAddr(), "panic", fmt.Sprint(r))
+		}
+	}()
+	switch v := c.Context().(type) {
+	case *loopStream:
+		v.onClose(c, err)
+	case *udpConn:
+		if v.c == c {
+			v.c = nil
+			v.finish(err)
+		}
+	}
+	return gnet.None
+}
+
+// localAddrOf returns the connection's real local address: gnet reports the
+// listener's configured one (0.0.0.0:80 for a wildcard bind).
+func localAddrOf(c gnet.Conn) net.Addr {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok && !a.IP.IsUnspecified() && a.Port != 0 {
+		return a
+	}
+	if sa, err := getsockname(c.Fd()); err == nil {
+		return sa
+	}
+	return c.LocalAddr()
+}
+
+// attachReq travels in the gnet context of a connection being attached.
+type attachReq struct {
+	done  func(Stream, error)
+	laddr net.Addr
+	raddr net.Addr
+	udp   bool
+}
+
+func (r *attachReq) open(el *EventLoop, c gnet.Conn) gnet.Action {
+	var s Stream
+	if r.udp {
+		u := &udpConn{el: el, c: c, laddr: r.laddr, raddr: r.raddr}
+		c.SetContext(u)
+		s = u
+	} else {
+		s = newLoopStream(el, c, r.laddr, r.raddr)
+	}
+	el.tr.active.Add(1)
+	switch v := s.(type) {
+	case *loopStream:
+		v.done = func() { el.tr.active.Add(-1) }
+	case *udpConn:
+		v.done = func() { el.tr.active.Add(-1) }
+	}
+	r.done(s, nil)
+	return gnet.None
+}
+
+// Attach moves nc, a connected *net.TCPConn, *net.UnixConn or *net.UDPConn,
+// onto this loop and calls done there with its Stream (a datagram stream
+// for UDP), or with an error. It never blocks and is safe from any
+// goroutine; nc belongs to the loop from then on.
+func (l *EventLoop) Attach(nc net.Conn, done func(Stream, error)) {
+	req := &attachReq{done: done, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
+	_, req.udp = nc.(*net.UDPConn)
+	ch, err := l.gl.Enroll(gnet.NewContext(context.Background(), req), nc)
+	if err != nil {
+		_ = nc.Close()
+		if !l.Execute(func() { done(nil, err) }) {
+			go done(nil, err)
+		}
+		return
+	}
+	go func() {
+		if r, ok := <-ch; !ok || r.Err != nil || r.Conn == nil {
+			err := fmt.Errorf("penstock/transport: attach %s failed", req.raddr)
+			if ok && r.Err != nil {
+				err = fmt.Errorf("penstock/transport: attach %s: %w", req.raddr, r.Err)
+			}
+			l.Execute(func() { done(nil, err) })
+		}
+	}()
+}
+
+// Attach moves nc onto loop: a gnet EventLoop enrolls it, any other Loop
+// gets a detached stream driven by goroutines. done runs on loop. It is
+// safe from any goroutine.
+func Attach(loop Loop, nc net.Conn, done func(Stream, error)) {
+	if el, ok := loop.(*EventLoop); ok {
+		el.Attach(nc, done)
+		return
+	}
+	s := NewDetachedStream(loop, nc, Watermarks{})
+	loop.Execute(func() { done(s, nil) })
+}
+
+// gnetLogger sends gnet's logs to slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: fatal: " + fmt.Sprintf(f, a...)) }

@@ -1,0 +1,551 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// What a loop stream does with its gnet connection when its own OnData
+// returns.
+const (
+	afterNone uint8 = iota
+	afterPark
+	afterClose
+)
+
+// loopStream is a Stream carried by a gnet connection on an EventLoop.
+//
+// Writes go straight to the socket with write(2); what the kernel does not
+// take goes to an asyncWriter, so gnet's outbound buffer is never used and
+// gnet's close can never drop output. PauseRead parks the stream: its gnet
+// connection is closed while keep, a dup'ed descriptor, holds the socket
+// open; ResumeRead enrolls a new dup on the same loop. After the peer's FIN
+// gnet closes its connection too, and keep carries the write direction on.
+type loopStream struct {
+	el    *EventLoop
+	c     gnet.Conn // nil while parked, after read EOF, and after close
+	keep  int       // dup of the socket that outlives c; -1 until needed
+	h     Handler
+	ctx   any
+	laddr net.Addr
+	raddr net.Addr
+	wm    Watermarks
+	w     *asyncWriter
+	carry []byte // input left unconsumed when the stream parked
+	done  func() // releases what admission took (filters, counters)
+
+	inTraffic bool
+	after     uint8
+	paused    bool
+	parking   bool
+	parked    bool
+	resuming  bool
+	readEOF   bool
+	shutReq   bool
+	shutDone  bool
+	closed    bool
+}
+
+func newLoopStream(el *EventLoop, c gnet.Conn, laddr, raddr net.Addr) *loopStream {
+	s := &loopStream{el: el, c: c, keep: -1, laddr: laddr, raddr: raddr, wm: el.tr.opts.Watermarks}
+	el.streams[s] = struct{}{}
+	c.SetContext(s)
+	return s
+}
+
+// Loop returns the stream's event loop. It is safe from any goroutine.
+func (s *loopStream) Loop() Loop { return s.el }
+
+// EventLoop returns the stream's event loop as its concrete type, for
+// attaching more connections to it. It is safe from any goroutine.
+func (s *loopStream) EventLoop() *EventLoop { return s.el }
+
+// SetHandler sets the handler. Loop only.
+func (s *loopStream) SetHandler(h Handler) { s.h = h }
+
+// LocalAddr returns the local address. Loop only.
+func (s *loopStream) LocalAddr() net.Addr { return s.laddr }
+
+// RemoteAddr returns the peer's address. Loop only.
+func (s *loopStream) RemoteAddr() net.Addr { return s.raddr }
+
+// Context returns the per-stream value. Loop only.
+func (s *loopStream) Context() any { return s.ctx }
+
+// SetContext stores the per-stream value. Loop only.
+func (s *loopStream) SetContext(v any) { s.ctx = v }
+
+func (s *loopStream) fd() int {
+	if s.c != nil {
+		return s.c.Fd()
+	}
+	return s.keep
+}
+
+func (s *loopStream) ensureKeep() error {
+	if s.keep >= 0 {
+		return nil
+	}
+	if s.c == nil {
+		return ErrClosed
+	}
+	fd, err := dupCloexec(s.c.Fd())
+	if err != nil {
+		return err
+	}
+	s.keep = fd
+	return nil
+}
+
+// Write writes p now and queues what the kernel does not take. Loop only.
+func (s *loopStream) Write(p []byte) (int, error) {
+	switch {
+	case s.closed:
+		return 0, ErrClosed
+	case s.shutReq:
+		return 0, ErrWriteShut
+	case len(p) == 0:
+		return 0, nil
+	}
+	if s.w != nil && s.w.busy() {
+		if _, ok := s.w.enqueue(p, s.wm.High); !ok {
+			return 0, ErrClosed
+		}
+		return len(p), nil
+	}
+	n, err := writeFD(s.fd(), p)
+	if err != nil {
+		s.finish(fmt.Errorf("penstock/transport: write to %s: %w", s.raddr, err))
+		return n, err
+	}
+	if n < len(p) {
+		if err := s.writer(); err != nil {
+			s.finish(err)
+			return n, err
+		}
+		if _, ok := s.w.enqueue(p[n:], s.wm.High); !ok {
+			return n, ErrClosed
+		}
+	}
+	return len(p), nil
+}
+
+// writer makes the asyncWriter, whose goroutine writes through its own dup
+// of the socket registered with Go's netpoller.
+func (s *loopStream) writer() error {
+	if s.w != nil {
+		return nil
+	}
+	fd, err := dupCloexec(s.fd())
+	if err != nil {
+		return err
+	}
+	s.w = &asyncWriter{t: fileTarget{os.NewFile(uintptr(fd), "penstock-stream")}, low: s.wm.Low}
+	s.w.notify = func() { s.el.Execute(s.onWriter) }
+	return nil
+}
+
+// Queued reports bytes not yet taken by the kernel. Loop only.
+func (s *loopStream) Queued() int {
+	if s.w == nil {
+		return 0
+	}
+	return s.w.queued()
+}
+
+// Writable reports whether Queued is under the high watermark. Loop only.
+func (s *loopStream) Writable() bool { return s.w == nil || !s.w.isCongested() }
+
+func (s *loopStream) onWriter() {
+	if s.closed || s.w == nil {
+		return
+	}
+	ev, err := s.w.take()
+	if ev&evFailed != 0 {
+		s.finish(fmt.Errorf("penstock/transport: write to %s: %w", s.raddr, err))
+		return
+	}
+	if ev&evDrained != 0 && s.h != nil {
+		s.h.OnDrained(s)
+	}
+	if ev&evShut != 0 && !s.closed {
+		s.shutDone = true
+		s.maybeFinish()
+	}
+}
+
+// CloseWrite sends FIN once the queue is empty. Loop only.
+func (s *loopStream) CloseWrite() error {
+	if s.closed {
+		return ErrClosed
+	}
+	if s.shutReq {
+		return nil
+	}
+	s.shutReq = true
+	if s.w != nil && s.w.requestShut() {
+		return nil
+	}
+	if err := unix.Shutdown(s.fd(), unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
+		s.finish(fmt.Errorf("penstock/transport: shutdown %s: %w", s.raddr, err))
+		return err
+	}
+	s.shutDone = true
+	s.maybeFinish()
+	return nil
+}
+
+// Close closes the stream at once. Loop only.
+func (s *loopStream) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.finish(nil)
+	return nil
+}
+
+// PauseRead parks the stream. Loop only.
+func (s *loopStream) PauseRead() {
+	if s.paused || s.closed {
+		return
+	}
+	s.paused = true
+	switch {
+	case s.c == nil || s.parking:
+	case s.inTraffic:
+		s.after = afterPark
+	default:
+		s.park()
+	}
+}
+
+func (s *loopStream) park() {
+	if err := s.ensureKeep(); err != nil {
+		s.finish(err)
+		return
+	}
+	if b, _ := s.c.Peek(-1); len(b) > 0 {
+		s.carry = append(s.carry, b...)
+	}
+	s.parking = true
+	c := s.c
+	_ = s.el.gl.Close(c)
+}
+
+// ResumeRead unparks the stream and re-delivers unconsumed input. Loop only.
+func (s *loopStream) ResumeRead() {
+	if s.closed {
+		return
+	}
+	if !s.paused {
+		if s.c != nil {
+			_ = s.c.Wake(nil)
+		}
+		return
+	}
+	s.paused = false
+	switch {
+	case s.after == afterPark:
+		s.after = afterNone
+	case s.c != nil:
+		_ = s.c.Wake(nil)
+	case s.parked && !s.resuming && !s.parking:
+		s.resume()
+	}
+}
+
+func (s *loopStream) resume() {
+	if _, err := unix.Getpeername(s.keep); err != nil {
+		// The socket reached TCP_CLOSE while parked; gnet would panic on
+		// enrolling it. Its receive queue is final: read it out here.
+		s.readOutClosed()
+		return
+	}
+	nfd, err := dupCloexec(s.keep)
+	if err != nil {
+		s.finish(err)
+		return
+	}
+	f := os.NewFile(uintptr(nfd), "penstock-resume")
+	nc, err := net.FileConn(f)
+	_ = f.Close()
+	if err != nil {
+		s.finish(err)
+		return
+	}
+	s.resuming = true
+	ch, err := s.el.gl.Enroll(gnet.NewContext(context.Background(), s), nc)
+	if err != nil {
+		_ = nc.Close()
+		s.resuming = false
+		s.finish(fmt.Errorf("penstock/transport: resume %s: %w", s.raddr, err))
+		return
+	}
+	go func() {
+		if r, ok := <-ch; !ok || r.Err != nil || r.Conn == nil {
+			s.el.Execute(func() {
+				if s.resuming && !s.closed {
+					s.resuming = false
+					s.finish(fmt.Errorf("penstock/transport: resume %s failed", s.raddr))
+				}
+			})
+		}
+	}()
+}
+
+// readOutClosed delivers what a closed socket still has queued, then EOF.
+func (s *loopStream) readOutClosed() {
+	buf := s.el.scratch()
+	for !s.paused && !s.closed {
+		if len(s.carry) > 0 {
+			s.deliverCarry()
+			continue
+		}
+		n, err := unix.Read(s.keep, buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return
+		case err != nil:
+			s.finish(fmt.Errorf("penstock/transport: read %s: %w", s.raddr, err))
+			return
+		case n == 0:
+			s.parked = false
+			s.onReadEOF()
+			return
+		}
+		s.carry = append(s.carry, buf[:n]...)
+	}
+}
+
+func (s *loopStream) deliverCarry() {
+	n := s.deliver(s.carry)
+	s.carry = s.carry[n:]
+	if len(s.carry) == 0 {
+		s.carry = nil
+	}
+}
+
+func (s *loopStream) deliver(p []byte) int {
+	if s.h == nil {
+		return 0
+	}
+	s.inTraffic = true
+	n := s.h.OnData(s, p)
+	s.inTraffic = false
+	return min(max(n, 0), len(p))
+}
+
+// onOpen binds a gnet connection enrolled by resume.
+func (s *loopStream) onOpen(c gnet.Conn) gnet.Action {
+	s.resuming = false
+	c.SetContext(s)
+	if s.closed {
+		return gnet.Close
+	}
+	s.c = c
+	s.parked = false
+	if s.paused {
+		s.parking = true
+		return gnet.Close
+	}
+	if len(s.carry) > 0 {
+		_ = c.Wake(nil)
+	}
+	return gnet.None
+}
+
+// onTraffic delivers what gnet read. It runs on gnet's OnTraffic.
+func (s *loopStream) onTraffic(c gnet.Conn) gnet.Action {
+	if c != s.c || s.closed {
+		return gnet.Close
+	}
+	fromCarry := len(s.carry) > 0
+	var p []byte
+	if fromCarry {
+		b, _ := c.Peek(-1)
+		s.carry = append(s.carry, b...)
+		_, _ = c.Discard(-1)
+		p = s.carry
+	} else {
+		p, _ = c.Peek(-1)
+	}
+	if len(p) == 0 {
+		return gnet.None
+	}
+	n := 0
+	if s.paused {
+		s.after = afterPark
+	} else {
+		n = s.deliver(p)
+	}
+	if fromCarry {
+		s.carry = s.carry[n:]
+		if len(s.carry) == 0 {
+			s.carry = nil
+		}
+	} else {
+		_, _ = c.Discard(n)
+	}
+	switch s.after {
+	case afterClose:
+		s.after = afterNone
+		return gnet.Close
+	case afterPark:
+		s.after = afterNone
+		if err := s.ensureKeep(); err != nil {
+			s.finish(err)
+			return gnet.Close
+		}
+		if !fromCarry {
+			if b, _ := c.Peek(-1); len(b) > 0 {
+				s.carry = append(s.carry, b...)
+			}
+			_, _ = c.Discard(-1)
+		}
+		s.parking = true
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// onClose handles gnet closing the stream's connection.
+func (s *loopStream) onClose(c gnet.Conn, err error) {
+	if c != s.c {
+		return
+	}
+	if s.parking {
+		s.c = nil
+		s.parking = false
+		s.parked = true
+		if !s.paused && !s.closed {
+			s.resume()
+		}
+		return
+	}
+	if s.closed {
+		s.c = nil
+		return
+	}
+	switch {
+	case err == nil:
+		s.c = nil
+		s.finish(ErrStopped)
+	case errors.Is(err, io.EOF):
+		if !s.shutDone {
+			if kerr := s.ensureKeep(); kerr != nil {
+				s.c = nil
+				s.finish(kerr)
+				return
+			}
+		}
+		s.c = nil
+		s.onReadEOF()
+	default:
+		s.c = nil
+		s.finish(fmt.Errorf("penstock/transport: read %s: %w", s.raddr, err))
+	}
+}
+
+func (s *loopStream) onReadEOF() {
+	s.readEOF = true
+	s.carry = nil
+	if s.h != nil {
+		s.h.OnReadEOF(s)
+	}
+	s.maybeFinish()
+}
+
+func (s *loopStream) maybeFinish() {
+	if s.readEOF && s.shutDone && !s.closed {
+		s.finish(nil)
+	}
+}
+
+// finish closes everything the stream holds and tells the handler.
+func (s *loopStream) finish(err error) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if c := s.c; c != nil {
+		if s.inTraffic {
+			s.after = afterClose
+		} else {
+			s.c = nil
+			_ = s.el.gl.Close(c)
+		}
+	}
+	if s.w != nil {
+		s.w.close()
+	}
+	if s.keep >= 0 {
+		_ = unix.Close(s.keep)
+		s.keep = -1
+	}
+	s.carry = nil
+	delete(s.el.streams, s)
+	if s.done != nil {
+		s.done()
+	}
+	if s.h != nil {
+		s.h.OnClose(s, err)
+	}
+}
+
+// fileTarget writes through an *os.File made from a non-blocking socket
+// descriptor, which Go's netpoller waits on.
+type fileTarget struct{ f *os.File }
+
+func (t fileTarget) Write(p []byte) (int, error) { return t.f.Write(p) }
+func (t fileTarget) Close() error                { return t.f.Close() }
+func (t fileTarget) CloseWrite() error {
+	rc, err := t.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Shutdown(int(fd), unix.SHUT_WR) }); err != nil {
+		return err
+	}
+	if serr == unix.ENOTCONN {
+		return nil
+	}
+	return serr
+}
+
+func dupCloexec(fd int) (int, error) {
+	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+}
+
+// writeFD writes as much of p as the socket takes now. EAGAIN is not an
+// error: the caller queues the rest.
+func writeFD(fd int, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(fd, p[n:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return n, nil
+		case err != nil:
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
+var (
+	_ Stream     = (*loopStream)(nil)
+	_ writeTarget = fileTarget{}
+)

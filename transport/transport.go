@@ -1,0 +1,407 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// Options configure a Transport.
+type Options struct {
+	// Loops is the number of event loops; 0 means one per CPU.
+	Loops int
+	// ReadBufferCap is the per-loop read buffer: the most one read takes
+	// and the largest UDP datagram received intact. Default and minimum
+	// 64 KiB.
+	ReadBufferCap int
+	// Watermarks bound each stream's write queue (DefaultWatermarks).
+	Watermarks Watermarks
+	// TCPKeepAlive enables TCP keep-alive probes on accepted connections.
+	TCPKeepAlive time.Duration
+	// Logger receives the transport's and gnet's logs (slog.Default()).
+	Logger *slog.Logger
+}
+
+// Listener is one address a Transport accepts on.
+type Listener struct {
+	// Name labels the listener in logs and counters (default: Addr).
+	Name string
+	// Addr is a URL: "tcp://127.0.0.1:8000", "tcp6://[::1]:8000",
+	// "udp://0.0.0.0:5353", "unix:///run/penstock.sock".
+	Addr string
+	// Filters run on every new connection or UDP session before any byte
+	// is read. Nil admits everything.
+	Filters *Filters
+	// Accept receives each admitted stream on its loop and must set its
+	// handler (or close it). It runs on the stream's loop.
+	Accept func(s Stream)
+	// MaxSessions caps a UDP listener's live sessions (0: 65536).
+	MaxSessions int
+	// SessionIdle expires a UDP session after that long without a datagram
+	// either way (0: 60s).
+	SessionIdle time.Duration
+}
+
+type listener struct {
+	Listener
+	network string // tcp, udp, unix
+	gnetNet string // the scheme as gnet parses it
+	address string // Addr without the scheme
+	ap      netip.AddrPort
+	bound   net.Addr
+	// sessions counts a UDP listener's live sessions across loops.
+	sessions atomic.Int64
+}
+
+// Transport runs gnet event loops over a set of listeners. Its methods are
+// safe from any goroutine.
+type Transport struct {
+	opts      Options
+	log       *slog.Logger
+	listeners []*listener
+
+	eng      gnet.Engine
+	ready    chan struct{}
+	done     chan struct{}
+	runErr   error
+	draining atomic.Bool
+	active   atomic.Int64
+	stopOnce sync.Once
+
+	mu    sync.Mutex
+	loops map[gnet.EventLoop]*EventLoop
+}
+
+// Start binds the listeners and runs the event loops. It returns once the
+// loops accept connections.
+func Start(opts Options, listeners ...Listener) (*Transport, error) {
+	if len(listeners) == 0 {
+		return nil, errors.New("penstock/transport: no listeners")
+	}
+	if opts.Loops <= 0 {
+		opts.Loops = runtime.NumCPU()
+	}
+	opts.ReadBufferCap = max(opts.ReadBufferCap, 64<<10)
+	opts.Watermarks = opts.Watermarks.orDefault()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	t := &Transport{
+		opts:  opts,
+		log:   opts.Logger,
+		ready: make(chan struct{}),
+		done:  make(chan struct{}),
+		loops: make(map[gnet.EventLoop]*EventLoop),
+	}
+	var addrs []string
+	hasUDP := false
+	for i, l := range listeners {
+		ln, err := parseListener(l)
+		if err != nil {
+			return nil, fmt.Errorf("penstock/transport: listener %d (%q): %w", i, l.Addr, err)
+		}
+		for _, o := range t.listeners {
+			if o.network == ln.network && o.address == ln.address {
+				return nil, fmt.Errorf("penstock/transport: listeners %q and %q share an address", o.Name, ln.Name)
+			}
+		}
+		hasUDP = hasUDP || ln.network == "udp"
+		t.listeners = append(t.listeners, ln)
+		addrs = append(addrs, ln.gnetNet+"://"+ln.address)
+	}
+	if hasUDP && opts.Loops > 1 {
+		for _, ln := range t.listeners {
+			if ln.ap.Port() == 0 && ln.network != "unix" {
+				return nil, fmt.Errorf("penstock/transport: listener %q: with UDP listeners every socket is bound once per loop, so port 0 needs Loops=1", ln.Name)
+			}
+		}
+	}
+	gopts := []gnet.Option{
+		gnet.WithNumEventLoop(opts.Loops),
+		gnet.WithReadBufferCap(opts.ReadBufferCap),
+		gnet.WithTicker(true),
+		gnet.WithReuseAddr(true),
+		gnet.WithLogger(gnetLogger{t.log}),
+	}
+	if opts.TCPKeepAlive > 0 {
+		gopts = append(gopts, gnet.WithTCPKeepAlive(opts.TCPKeepAlive))
+	}
+	go func() {
+		err := gnet.Rotate(&engineHandler{t: t}, addrs, gopts...)
+		t.runErr = err
+		t.closeParked()
+		close(t.done)
+	}()
+	select {
+	case <-t.ready:
+	case <-t.done:
+		if t.runErr == nil {
+			t.runErr = errors.New("engine stopped during start")
+		}
+		return nil, fmt.Errorf("penstock/transport: start: %w", t.runErr)
+	}
+	for _, ln := range t.listeners {
+		ln.bound = t.boundAddr(ln)
+	}
+	return t, nil
+}
+
+func parseListener(l Listener) (*listener, error) {
+	scheme, rest, ok := strings.Cut(l.Addr, "://")
+	if !ok {
+		return nil, errors.New("address needs a scheme: tcp://, udp:// or unix://")
+	}
+	if l.Accept == nil {
+		return nil, errors.New("no Accept func")
+	}
+	ln := &listener{Listener: l, gnetNet: scheme, address: rest}
+	if ln.Name == "" {
+		ln.Name = l.Addr
+	}
+	if ln.Filters == nil {
+		ln.Filters = &Filters{}
+	}
+	switch scheme {
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
+		ln.network = scheme[:3]
+		host, port, err := net.SplitHostPort(rest)
+		if err != nil {
+			return nil, err
+		}
+		if host == "" {
+			host = "0.0.0.0"
+			if strings.HasSuffix(scheme, "6") {
+				host = "::"
+			}
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return nil, fmt.Errorf("listen address must be an IP address: %w", err)
+		}
+		p, err := net.LookupPort(ln.network, port)
+		if err != nil {
+			return nil, err
+		}
+		ln.ap = netip.AddrPortFrom(ip, uint16(p))
+	case "unix":
+		ln.network = "unix"
+	default:
+		return nil, fmt.Errorf("unknown scheme %q", scheme)
+	}
+	if ln.MaxSessions <= 0 {
+		ln.MaxSessions = 65536
+	}
+	if ln.SessionIdle <= 0 {
+		ln.SessionIdle = 60 * time.Second
+	}
+	return ln, nil
+}
+
+func (t *Transport) boundAddr(ln *listener) net.Addr {
+	fd, err := t.eng.DupListener(ln.gnetNet, ln.address)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(fd)
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return nil
+	}
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		ap := netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+		if ln.network == "udp" {
+			return net.UDPAddrFromAddrPort(ap)
+		}
+		return net.TCPAddrFromAddrPort(ap)
+	case *unix.SockaddrInet6:
+		ap := netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
+		if ln.network == "udp" {
+			return net.UDPAddrFromAddrPort(ap)
+		}
+		return net.TCPAddrFromAddrPort(ap)
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: sa.Name, Net: "unix"}
+	}
+	return nil
+}
+
+// Addrs returns the bound address of each listener, in the order given to
+// Start (the real port when a listener asked for port 0).
+func (t *Transport) Addrs() []net.Addr {
+	out := make([]net.Addr, len(t.listeners))
+	for i, ln := range t.listeners {
+		out[i] = ln.bound
+	}
+	return out
+}
+
+// Active reports the streams admitted and not yet closed.
+func (t *Transport) Active() int64 { return t.active.Load() }
+
+// ListenerStats returns the filter counters of each listener by name.
+func (t *Transport) ListenerStats() map[string]FilterStats {
+	out := make(map[string]FilterStats, len(t.listeners))
+	for _, ln := range t.listeners {
+		out[ln.Name] = ln.Filters.Stats()
+	}
+	return out
+}
+
+// Done is closed once the transport has stopped.
+func (t *Transport) Done() <-chan struct{} { return t.done }
+
+// Shutdown stops accepting (new connections are closed before any byte is
+// read), lets live streams finish until ctx ends, then stops. It returns
+// ctx's error when streams were still open at the deadline.
+func (t *Transport) Shutdown(ctx context.Context) error {
+	t.draining.Store(true)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for t.active.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			break wait
+		case <-tick.C:
+		case <-t.done:
+			break wait
+		}
+	}
+	t.Stop()
+	return err
+}
+
+// Stop closes every listener and stream now and waits for the loops to
+// exit. Handlers see OnClose with ErrStopped.
+func (t *Transport) Stop() {
+	t.stopOnce.Do(func() {
+		t.draining.Store(true)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = t.eng.Stop(ctx)
+	})
+	<-t.done
+}
+
+// closeParked finishes the streams gnet no longer knew about once the loops
+// have exited.
+func (t *Transport) closeParked() {
+	t.mu.Lock()
+	loops := make([]*EventLoop, 0, len(t.loops))
+	for _, el := range t.loops {
+		loops = append(loops, el)
+	}
+	t.mu.Unlock()
+	for _, el := range loops {
+		for s := range el.streams {
+			s.finish(ErrStopped)
+		}
+		for _, s := range el.udp {
+			s.finish(ErrStopped)
+		}
+	}
+}
+
+// loop returns the EventLoop for gl, making it on first sight. It runs on
+// gl itself.
+func (t *Transport) loop(gl gnet.EventLoop) *EventLoop {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	el := t.loops[gl]
+	if el == nil {
+		el = &EventLoop{gl: gl, tr: t, streams: map[*loopStream]struct{}{}, udp: map[udpKey]*udpSession{}}
+		t.loops[gl] = el
+	}
+	return el
+}
+
+// findListener maps an accepted connection's local address (the listener's
+// configured address, as gnet reports it) to its listener.
+func (t *Transport) findListener(addr net.Addr) *listener {
+	var ap netip.AddrPort
+	var network string
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		ap, network = a.AddrPort(), "tcp"
+	case *net.UDPAddr:
+		ap, network = a.AddrPort(), "udp"
+	case *net.UnixAddr:
+		for _, ln := range t.listeners {
+			if ln.network == "unix" && ln.address == a.Name {
+				return ln
+			}
+		}
+		return nil
+	default:
+		return nil
+	}
+	for _, ln := range t.listeners {
+		if ln.network != network || ln.ap.Port() != ap.Port() {
+			continue
+		}
+		if ln.ap.Addr().Unmap() == ap.Addr().Unmap() || (ln.ap.Addr().IsUnspecified() && ap.Addr().IsUnspecified()) {
+			return ln
+		}
+	}
+	return nil
+}
+
+func connInfo(ln *listener, remote, local net.Addr) ConnInfo {
+	ci := ConnInfo{Network: ln.network, Listener: ln.Name}
+	switch a := remote.(type) {
+	case *net.TCPAddr:
+		ci.Remote = a.AddrPort()
+	case *net.UDPAddr:
+		ci.Remote = a.AddrPort()
+	}
+	switch a := local.(type) {
+	case *net.TCPAddr:
+		ci.Local = a.AddrPort()
+	case *net.UDPAddr:
+		ci.Local = a.AddrPort()
+	}
+	return ci
+}
+
+// admit runs the listener's filters and the drain check. It reports whether
+// the connection may go on; on success the caller must call t.release.
+func (t *Transport) admit(ln *listener, ci ConnInfo) bool {
+	if t.draining.Load() {
+		ln.Filters.Count(ReasonDraining)
+		return false
+	}
+	r, err := ln.Filters.Admit(ci)
+	if r != ReasonNone {
+		t.log.Debug("connection refused", "listener", ln.Name, "remote", ci.Remote, "reason", r.String(), "err", err)
+		return false
+	}
+	t.active.Add(1)
+	return true
+}
+
+func (t *Transport) release(ln *listener, ci ConnInfo) {
+	ln.Filters.Release(ci)
+	t.active.Add(-1)
+}
+
+// scratch returns the loop's buffer for reads the loop does itself.
+func (l *EventLoop) scratch() []byte {
+	if l.buf == nil {
+		l.buf = make([]byte, l.tr.opts.ReadBufferCap)
+	}
+	return l.buf
+}

@@ -1,0 +1,282 @@
+package transport
+
+import (
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+type udpKey struct {
+	ln     *listener
+	client netip.AddrPort
+}
+
+// udpSession is the datagram stream of one client of a UDP listener. The
+// kernel hashes a client's 4-tuple to one SO_REUSEPORT socket, so a session
+// lives on one loop; replies leave through that loop's listener socket.
+type udpSession struct {
+	el      *EventLoop
+	key     udpKey
+	ci      ConnInfo
+	lfd     int
+	sa      unix.Sockaddr
+	h       Handler
+	ctx     any
+	laddr   net.Addr
+	raddr   net.Addr
+	idle    *Timer
+	last    time.Time
+	paused  bool
+	closed  bool
+	dropped uint64
+}
+
+func (el *EventLoop) onListenerDatagram(ln *listener, c gnet.Conn) {
+	ua, ok := c.RemoteAddr().(*net.UDPAddr)
+	if !ok {
+		return
+	}
+	p, _ := c.Peek(-1)
+	key := udpKey{ln: ln, client: ua.AddrPort()}
+	s := el.udp[key]
+	if s == nil {
+		if s = el.newSession(ln, key, c, ua); s == nil {
+			return
+		}
+	}
+	s.last = time.Now()
+	if s.paused || s.h == nil {
+		s.dropped++
+		return
+	}
+	s.h.OnData(s, p)
+}
+
+func (el *EventLoop) newSession(ln *listener, key udpKey, c gnet.Conn, ua *net.UDPAddr) *udpSession {
+	laddr := c.LocalAddr()
+	ci := connInfo(ln, ua, laddr)
+	if ln.sessions.Load() >= int64(ln.MaxSessions) {
+		ln.Filters.Count(ReasonSessionCap)
+		return nil
+	}
+	if !el.tr.admit(ln, ci) {
+		return nil
+	}
+	ln.sessions.Add(1)
+	s := &udpSession{
+		el: el, key: key, ci: ci, lfd: c.Fd(), sa: sockaddrOf(c.Fd(), key.client),
+		laddr: laddr, raddr: &net.UDPAddr{IP: ua.IP, Port: ua.Port, Zone: ua.Zone},
+		last: time.Now(),
+	}
+	el.udp[key] = s
+	s.idle = AfterFunc(el, ln.SessionIdle, s.checkIdle)
+	safeAccept(el.tr.log, ln, s)
+	if s.closed {
+		return nil
+	}
+	if s.h == nil {
+		s.finish(nil)
+		return nil
+	}
+	return s
+}
+
+func (s *udpSession) checkIdle() {
+	if s.closed {
+		return
+	}
+	if left := s.key.ln.SessionIdle - time.Since(s.last); left > 0 {
+		s.idle.Reset(left)
+		return
+	}
+	s.finish(ErrIdleTimeout)
+}
+
+// Loop returns the session's loop. It is safe from any goroutine.
+func (s *udpSession) Loop() Loop { return s.el }
+
+// EventLoop returns the session's event loop. It is safe from any
+// goroutine.
+func (s *udpSession) EventLoop() *EventLoop { return s.el }
+
+// SetHandler sets the handler. Loop only.
+func (s *udpSession) SetHandler(h Handler) { s.h = h }
+
+// Write sends p to the client as one datagram; a datagram the socket cannot
+// take now is dropped, as UDP allows. Loop only.
+func (s *udpSession) Write(p []byte) (int, error) {
+	if s.closed {
+		return 0, ErrClosed
+	}
+	s.last = time.Now()
+	for {
+		err := unix.Sendto(s.lfd, p, 0, s.sa)
+		switch err {
+		case nil:
+			return len(p), nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN, unix.ENOBUFS:
+			s.dropped++
+			return len(p), nil
+		}
+		return 0, err
+	}
+}
+
+// Queued is always 0: the kernel takes or drops a datagram at once. Loop
+// only.
+func (s *udpSession) Queued() int { return 0 }
+
+// Writable is always true. Loop only.
+func (s *udpSession) Writable() bool { return true }
+
+// PauseRead drops the client's datagrams until ResumeRead. Loop only.
+func (s *udpSession) PauseRead() { s.paused = true }
+
+// ResumeRead delivers datagrams again. Loop only.
+func (s *udpSession) ResumeRead() { s.paused = false }
+
+// CloseWrite does nothing: UDP has no end of stream. Loop only.
+func (s *udpSession) CloseWrite() error { return nil }
+
+// Close ends the session. Loop only.
+func (s *udpSession) Close() error {
+	s.finish(nil)
+	return nil
+}
+
+// LocalAddr returns the listener's address. Loop only.
+func (s *udpSession) LocalAddr() net.Addr { return s.laddr }
+
+// RemoteAddr returns the client's address. Loop only.
+func (s *udpSession) RemoteAddr() net.Addr { return s.raddr }
+
+// Context returns the per-session value. Loop only.
+func (s *udpSession) Context() any { return s.ctx }
+
+// SetContext stores a per-session value. Loop only.
+func (s *udpSession) SetContext(v any) { s.ctx = v }
+
+func (s *udpSession) finish(err error) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.idle.Stop()
+	delete(s.el.udp, s.key)
+	s.key.ln.sessions.Add(-1)
+	s.el.tr.release(s.key.ln, s.ci)
+	if s.h != nil {
+		s.h.OnClose(s, err)
+	}
+}
+
+// udpConn is the datagram stream of a connected UDP socket attached to a
+// loop, such as a relay's socket towards an upstream.
+type udpConn struct {
+	el     *EventLoop
+	c      gnet.Conn
+	h      Handler
+	ctx    any
+	laddr  net.Addr
+	raddr  net.Addr
+	paused bool
+	closed bool
+	done   func()
+}
+
+func (u *udpConn) onDatagram(c gnet.Conn) {
+	if u.closed || u.paused || u.h == nil {
+		return
+	}
+	p, _ := c.Peek(-1)
+	u.h.OnData(u, p)
+}
+
+// Loop returns the socket's loop. It is safe from any goroutine.
+func (u *udpConn) Loop() Loop { return u.el }
+
+// EventLoop returns the socket's event loop. It is safe from any goroutine.
+func (u *udpConn) EventLoop() *EventLoop { return u.el }
+
+// SetHandler sets the handler. Loop only.
+func (u *udpConn) SetHandler(h Handler) { u.h = h }
+
+// Write sends p as one datagram; one the socket cannot take now is dropped.
+// Loop only.
+func (u *udpConn) Write(p []byte) (int, error) {
+	if u.closed || u.c == nil {
+		return 0, ErrClosed
+	}
+	for {
+		_, err := unix.Write(u.c.Fd(), p)
+		switch err {
+		case nil, unix.EAGAIN, unix.ENOBUFS, unix.ECONNREFUSED:
+			// ECONNREFUSED reports an ICMP error for an earlier datagram;
+			// UDP carries on.
+			return len(p), nil
+		case unix.EINTR:
+			continue
+		}
+		return 0, err
+	}
+}
+
+// Queued is always 0. Loop only.
+func (u *udpConn) Queued() int { return 0 }
+
+// Writable is always true. Loop only.
+func (u *udpConn) Writable() bool { return true }
+
+// PauseRead drops datagrams until ResumeRead. Loop only.
+func (u *udpConn) PauseRead() { u.paused = true }
+
+// ResumeRead delivers datagrams again. Loop only.
+func (u *udpConn) ResumeRead() { u.paused = false }
+
+// CloseWrite does nothing: UDP has no end of stream. Loop only.
+func (u *udpConn) CloseWrite() error { return nil }
+
+// Close closes the socket. Loop only.
+func (u *udpConn) Close() error {
+	u.finish(nil)
+	return nil
+}
+
+// LocalAddr returns the socket's address. Loop only.
+func (u *udpConn) LocalAddr() net.Addr { return u.laddr }
+
+// RemoteAddr returns the connected peer's address. Loop only.
+func (u *udpConn) RemoteAddr() net.Addr { return u.raddr }
+
+// Context returns the per-socket value. Loop only.
+func (u *udpConn) Context() any { return u.ctx }
+
+// SetContext stores a per-socket value. Loop only.
+func (u *udpConn) SetContext(v any) { u.ctx = v }
+
+func (u *udpConn) finish(err error) {
+	if u.closed {
+		return
+	}
+	u.closed = true
+	if c := u.c; c != nil {
+		u.c = nil
+		_ = u.el.gl.Close(c)
+	}
+	if u.done != nil {
+		u.done()
+	}
+	if u.h != nil {
+		u.h.OnClose(u, err)
+	}
+}
+
+var (
+	_ Stream = (*udpSession)(nil)
+	_ Stream = (*udpConn)(nil)
+)
