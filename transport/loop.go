@@ -1,8 +1,8 @@
 package transport
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"sync"
 	"time"
 

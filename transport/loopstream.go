@@ -546,6 +546,6 @@ func writeFD(fd int, p []byte) (int, error) {
 }
 
 var (
-	_ Stream     = (*loopStream)(nil)
+	_ Stream      = (*loopStream)(nil)
 	_ writeTarget = fileTarget{}
 )
