@@ -189,11 +189,14 @@ type udpConn struct {
 	done   func()
 }
 
+// onDatagram delivers one datagram. gnet reads an attached UDP socket on
+// its stream path, one datagram per read(2), so the input is taken with
+// Next to keep datagrams from piling up in the inbound buffer.
 func (u *udpConn) onDatagram(c gnet.Conn) {
+	p, _ := c.Next(-1)
 	if u.closed || u.paused || u.h == nil {
 		return
 	}
-	p, _ := c.Peek(-1)
 	u.h.OnData(u, p)
 }
 

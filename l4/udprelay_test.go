@@ -1,0 +1,103 @@
+package l4
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/penstock-proxy/penstock/internal/testutil"
+	"github.com/penstock-proxy/penstock/transport"
+)
+
+func startUDPRelay(t *testing.T, ln transport.Listener, upstreams ...string) (*transport.Transport, string) {
+	t.Helper()
+	g, err := NewGroup("udp-test", upstreams...)
+	require.NoError(t, err)
+	r := &UDPRelay{Upstreams: g, Logger: quietLogger()}
+	if ln.Addr == "" {
+		ln.Addr = "udp://" + testutil.FreePort(t, "udp")
+	}
+	ln.Accept = r.Accept
+	tr, err := transport.Start(transport.Options{Loops: 2, Logger: quietLogger()}, ln)
+	require.NoError(t, err)
+	t.Cleanup(tr.Stop)
+	return tr, tr.Addrs()[0].String()
+}
+
+// Every client gets its own replies, and datagrams up to 64 KiB arrive
+// intact.
+func TestUDPRelayClientsAndSizes(t *testing.T) {
+	_, addr := startUDPRelay(t, transport.Listener{}, testutil.UDPEchoServer(t))
+	sizes := []int{1, 64, 1500, 9000, 65507}
+	var wg sync.WaitGroup
+	for client := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("udp", addr)
+			if !assertNoErr(t, err) {
+				return
+			}
+			defer c.Close()
+			_ = c.(*net.UDPConn).SetReadBuffer(1 << 20)
+			buf := make([]byte, 65536)
+			for _, size := range sizes {
+				msg := make([]byte, size)
+				_, _ = rand.Read(msg)
+				copy(msg, fmt.Sprintf("client-%d", client))
+				var got []byte
+				for try := 0; try < 5 && got == nil; try++ {
+					_, err := c.Write(msg)
+					if !assertNoErr(t, err) {
+						return
+					}
+					_ = c.SetReadDeadline(time.Now().Add(time.Second))
+					n, err := c.Read(buf)
+					if err == nil {
+						got = buf[:n]
+					}
+				}
+				if !bytes.Equal(got, msg) {
+					t.Errorf("client %d size %d: reply mismatch (got %d bytes)", client, size, len(got))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestUDPRelaySessionCapAndIdle(t *testing.T) {
+	f := &transport.Filters{}
+	tr, addr := startUDPRelay(t, transport.Listener{MaxSessions: 2, SessionIdle: 300 * time.Millisecond, Filters: f},
+		testutil.UDPEchoServer(t))
+	ping := func(c net.Conn) bool {
+		_, _ = c.Write([]byte("ping"))
+		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_, err := c.Read(make([]byte, 16))
+		return err == nil
+	}
+	var conns []net.Conn
+	for range 3 {
+		c, err := net.Dial("udp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	// The two loops each see some of the clients; the cap is global.
+	ok := 0
+	for _, c := range conns {
+		if ping(c) {
+			ok++
+		}
+	}
+	require.Equal(t, 2, ok, "only MaxSessions sessions are served")
+	require.Equal(t, uint64(1), f.Stats().Rejected["session_cap"])
+	require.Eventually(t, func() bool { return tr.Active() == 0 }, 3*time.Second, 20*time.Millisecond, "idle sessions expire")
+	require.True(t, ping(conns[2]), "after expiry a new session is admitted")
+}
