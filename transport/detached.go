@@ -138,6 +138,9 @@ func (s *detachedStream) deliverPending() {
 func (s *detachedStream) Loop() Loop { return s.loop }
 
 // SetHandler sets the handler; input that waited for one is delivered on
+// Handler returns the handler. Loop only.
+func (s *detachedStream) Handler() Handler { return s.h }
+
 // the next ResumeRead or read. Loop only.
 func (s *detachedStream) SetHandler(h Handler) { s.h = h }
 

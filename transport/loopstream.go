@@ -67,6 +67,9 @@ func (s *loopStream) Loop() Loop { return s.el }
 // attaching more connections to it. It is safe from any goroutine.
 func (s *loopStream) EventLoop() *EventLoop { return s.el }
 
+// Handler returns the handler. Loop only.
+func (s *loopStream) Handler() Handler { return s.h }
+
 // SetHandler sets the handler. Loop only.
 func (s *loopStream) SetHandler(h Handler) { s.h = h }
 
@@ -392,7 +395,8 @@ func (s *loopStream) onTraffic(c gnet.Conn) gnet.Action {
 		if len(s.carry) == 0 {
 			s.carry = nil
 		}
-	} else {
+	} else if n > 0 {
+		// Discard(0) would discard everything: gnet reads n <= 0 as "all".
 		_, _ = c.Discard(n)
 	}
 	switch s.after {

@@ -99,6 +99,9 @@ func (s *memStream) deliver() {
 // Loop returns the end's loop. It is safe from any goroutine.
 func (s *memStream) Loop() Loop { return s.loop }
 
+// Handler returns the handler. Loop only.
+func (s *memStream) Handler() Handler { return s.h }
+
 // SetHandler sets the handler and delivers what already waits. Loop only.
 func (s *memStream) SetHandler(h Handler) {
 	s.h = h

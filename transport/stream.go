@@ -16,6 +16,8 @@ type Stream interface {
 	// SetHandler sets the handler that receives the stream's events from now
 	// on. Loop only.
 	SetHandler(h Handler)
+	// Handler returns the handler set last. Loop only.
+	Handler() Handler
 	// Write sends p, queueing what the peer does not take now. It never
 	// retains p and never blocks. On a datagram stream p is one datagram.
 	// Loop only.

@@ -102,6 +102,9 @@ func (s *udpSession) Loop() Loop { return s.el }
 // goroutine.
 func (s *udpSession) EventLoop() *EventLoop { return s.el }
 
+// Handler returns the handler. Loop only.
+func (s *udpSession) Handler() Handler { return s.h }
+
 // SetHandler sets the handler. Loop only.
 func (s *udpSession) SetHandler(h Handler) { s.h = h }
 
@@ -205,6 +208,9 @@ func (u *udpConn) Loop() Loop { return u.el }
 
 // EventLoop returns the socket's event loop. It is safe from any goroutine.
 func (u *udpConn) EventLoop() *EventLoop { return u.el }
+
+// Handler returns the handler. Loop only.
+func (u *udpConn) Handler() Handler { return u.h }
 
 // SetHandler sets the handler. Loop only.
 func (u *udpConn) SetHandler(h Handler) { u.h = h }

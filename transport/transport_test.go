@@ -1,0 +1,363 @@
+package transport_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/penstock-proxy/penstock/internal/testutil"
+	"github.com/penstock-proxy/penstock/l4"
+	"github.com/penstock-proxy/penstock/transport"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// echoHandler echoes on the loop and half-closes after EOF.
+var echoHandler = transport.HandlerFuncs{
+	Data: func(s transport.Stream, p []byte) int {
+		_, _ = s.Write(p)
+		return len(p)
+	},
+	ReadEOF: func(s transport.Stream) { _ = s.CloseWrite() },
+}
+
+func start(t *testing.T, ls ...transport.Listener) *transport.Transport {
+	t.Helper()
+	tr, err := transport.Start(transport.Options{Loops: 2, Logger: quiet()}, ls...)
+	require.NoError(t, err)
+	t.Cleanup(tr.Stop)
+	return tr
+}
+
+func dialFrom(t *testing.T, src, addr string) (net.Conn, error) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 2 * time.Second}
+	return d.Dial("tcp", addr)
+}
+
+// served reports whether the echo listener at addr answers a client from
+// src, or closes it without a byte.
+func served(t *testing.T, src, addr string) bool {
+	t.Helper()
+	c, err := dialFrom(t, src, addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, _ = c.Write([]byte("ping"))
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 4)
+	_, err = io.ReadFull(c, buf)
+	return err == nil && string(buf) == "ping"
+}
+
+func TestFiltersCIDR(t *testing.T) {
+	f := &transport.Filters{
+		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/24")},
+		Deny:  []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")},
+	}
+	tr := start(t, transport.Listener{Addr: "tcp://0.0.0.0:0", Filters: f, Accept: func(s transport.Stream) { s.SetHandler(echoHandler) }})
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(tr.Addrs()[0].(*net.TCPAddr).Port)).String()
+	require.True(t, served(t, "127.0.0.2", addr))
+	require.False(t, served(t, "127.0.0.3", addr), "denied inside an allowed range")
+	require.False(t, served(t, "127.0.1.1", addr), "outside the allow list")
+	st := f.Stats()
+	require.Equal(t, uint64(1), st.Rejected["denied"])
+	require.Equal(t, uint64(1), st.Rejected["not_allowed"])
+	require.Equal(t, uint64(1), st.Admitted)
+}
+
+func TestFiltersPerIPAndGlobalCaps(t *testing.T) {
+	f := &transport.Filters{MaxConnsPerIP: 2, MaxConns: 3}
+	tr := start(t, transport.Listener{Addr: "tcp://0.0.0.0:0", Filters: f, Accept: func(s transport.Stream) { s.SetHandler(echoHandler) }})
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(tr.Addrs()[0].(*net.TCPAddr).Port)).String()
+	hold := func(src string) net.Conn {
+		c, err := dialFrom(t, src, addr)
+		require.NoError(t, err)
+		_, _ = c.Write([]byte("x"))
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err = io.ReadFull(c, make([]byte, 1))
+		require.NoError(t, err, "held connection from %s must be served", src)
+		return c
+	}
+	a1, a2 := hold("127.0.0.2"), hold("127.0.0.2")
+	require.False(t, served(t, "127.0.0.2", addr), "third connection from one IP")
+	b1 := hold("127.0.0.4")
+	require.False(t, served(t, "127.0.0.5", addr), "over the global cap")
+	a1.Close()
+	require.Eventually(t, func() bool { return f.Stats().Open == 2 }, 2*time.Second, 10*time.Millisecond)
+	require.True(t, served(t, "127.0.0.5", addr), "a slot freed by a close is reused")
+	a2.Close()
+	b1.Close()
+	st := f.Stats()
+	require.Equal(t, uint64(1), st.Rejected["per_ip_cap"])
+	require.Equal(t, uint64(1), st.Rejected["global_cap"])
+}
+
+func TestFiltersRateAndFunc(t *testing.T) {
+	var calls atomic.Int32
+	f := &transport.Filters{
+		RatePerIP: 0.001, BurstPerIP: 2,
+		Func: func(ci transport.ConnInfo) error {
+			calls.Add(1)
+			if ci.Remote.Addr() == netip.MustParseAddr("127.0.0.9") {
+				return errors.New("blocked by test")
+			}
+			return nil
+		},
+	}
+	tr := start(t, transport.Listener{Addr: "tcp://0.0.0.0:0", Filters: f, Accept: func(s transport.Stream) { s.SetHandler(echoHandler) }})
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(tr.Addrs()[0].(*net.TCPAddr).Port)).String()
+	require.True(t, served(t, "127.0.0.6", addr))
+	require.True(t, served(t, "127.0.0.6", addr))
+	require.False(t, served(t, "127.0.0.6", addr), "burst of 2 used up")
+	require.True(t, served(t, "127.0.0.7", addr), "another IP has its own bucket")
+	require.False(t, served(t, "127.0.0.9", addr), "user func refuses")
+	st := f.Stats()
+	require.Equal(t, uint64(1), st.Rejected["per_ip_rate"])
+	require.Equal(t, uint64(1), st.Rejected["func"])
+}
+
+// A handler that panics closes its own connection; others go on.
+func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
+	tr := start(t, transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: func(s transport.Stream) {
+		s.SetHandler(transport.HandlerFuncs{
+			Data: func(s transport.Stream, p []byte) int {
+				if string(p) == "boom" {
+					panic("test panic")
+				}
+				_, _ = s.Write(p)
+				return len(p)
+			},
+		})
+	}})
+	addr := tr.Addrs()[0].String()
+	good, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer good.Close()
+	bad, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer bad.Close()
+	_, _ = bad.Write([]byte("boom"))
+	_ = bad.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, err = bad.Read(make([]byte, 4))
+	require.Error(t, err)
+	for range 3 {
+		_, err = good.Write([]byte("fine"))
+		require.NoError(t, err)
+		buf := make([]byte, 4)
+		_ = good.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err = io.ReadFull(good, buf)
+		require.NoError(t, err)
+		require.Equal(t, "fine", string(buf))
+	}
+}
+
+// Shutdown stops accepting but lets a live connection finish its exchange.
+func TestShutdownDrains(t *testing.T) {
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quiet()},
+		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: func(s transport.Stream) { s.SetHandler(echoHandler) }})
+	require.NoError(t, err)
+	addr := tr.Addrs()[0].String()
+	live, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer live.Close()
+	_, _ = live.Write([]byte("a"))
+	_, err = io.ReadFull(live, make([]byte, 1))
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- tr.Shutdown(ctx)
+	}()
+	require.Eventually(t, func() bool { return !served(t, "127.0.0.1", addr) }, 2*time.Second, 20*time.Millisecond,
+		"new connections are refused while draining")
+	_, err = live.Write([]byte("b"))
+	require.NoError(t, err)
+	buf := make([]byte, 1)
+	_, err = io.ReadFull(live, buf)
+	require.NoError(t, err, "a live connection keeps working while draining")
+	require.NoError(t, live.(*net.TCPConn).CloseWrite())
+	_, err = io.ReadAll(live)
+	require.NoError(t, err)
+	require.NoError(t, <-done, "shutdown finished before its deadline once the connection ended")
+}
+
+// Shutdown closes what is still open at its deadline.
+func TestShutdownDeadline(t *testing.T) {
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quiet()},
+		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: func(s transport.Stream) { s.SetHandler(echoHandler) }})
+	require.NoError(t, err)
+	c, err := net.Dial("tcp", tr.Addrs()[0].String())
+	require.NoError(t, err)
+	defer c.Close()
+	require.Eventually(t, func() bool { return tr.Active() == 1 }, 2*time.Second, 10*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, tr.Shutdown(ctx), context.DeadlineExceeded)
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	require.Error(t, err, "the stream was closed at the deadline")
+}
+
+func TestPeekRouterPrefix(t *testing.T) {
+	reply := func(tag string) func(transport.Stream) {
+		return func(s transport.Stream) {
+			s.SetHandler(transport.HandlerFuncs{Data: func(s transport.Stream, p []byte) int {
+				_, _ = s.Write(append([]byte(tag+":"), p...))
+				_ = s.CloseWrite()
+				return len(p)
+			}})
+		}
+	}
+	router := &transport.PeekRouter{
+		Timeout: 300 * time.Millisecond,
+		Routes: []transport.PeekRoute{
+			{Name: "ssh", Match: transport.Prefix{[]byte("SSH-")}, Accept: reply("ssh")},
+			{Name: "http", Match: transport.Prefix{[]byte("GET "), []byte("POST ")}, Accept: reply("http")},
+		},
+	}
+	tr := start(t, transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: router.Accept})
+	addr := tr.Addrs()[0].String()
+	ask := func(parts ...string) string {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		for _, p := range parts {
+			_, _ = c.Write([]byte(p))
+			time.Sleep(20 * time.Millisecond)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	require.Equal(t, "ssh:SSH-2.0-x", ask("SS", "H-2.0-x"), "a prefix split over two reads")
+	require.Equal(t, "http:GET /", ask("GET /"))
+	require.Equal(t, "", ask("HELO"), "no route: closed")
+	require.Equal(t, "", ask("GE"), "undecided at the timeout: closed")
+}
+
+// TLS is routed by SNI to the right backend without being terminated: the
+// client completes a real handshake with the backend that owns the name.
+func TestPeekRouterSNI(t *testing.T) {
+	certA, poolA := selfSigned(t, "a.example.org")
+	certB, poolB := selfSigned(t, "b.example.net")
+	backend := func(cert tls.Certificate) string {
+		l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+		require.NoError(t, err)
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					_, _ = io.Copy(c, c)
+				}()
+			}
+		}()
+		return l.Addr().String()
+	}
+	ga, err := l4.NewGroup("a", backend(certA))
+	require.NoError(t, err)
+	gb, err := l4.NewGroup("b", backend(certB))
+	require.NoError(t, err)
+	router := &transport.PeekRouter{Routes: []transport.PeekRoute{
+		{Name: "a", Match: transport.SNI{Names: []string{"*.example.org"}}, Accept: (&l4.TCPRelay{Upstreams: ga, Logger: quiet()}).Accept},
+		{Name: "b", Match: transport.SNI{Names: []string{"b.example.net"}}, Accept: (&l4.TCPRelay{Upstreams: gb, Logger: quiet()}).Accept},
+	}}
+	tr := start(t, transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: router.Accept})
+	addr := tr.Addrs()[0].String()
+	for _, tc := range []struct {
+		name string
+		pool *x509.CertPool
+	}{{"a.example.org", poolA}, {"b.example.net", poolB}} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: tc.name, RootCAs: tc.pool})
+		require.NoError(t, err, tc.name)
+		require.Equal(t, tls.X25519MLKEM768, c.ConnectionState().CurveID, "post-quantum key exchange passes through")
+		_, err = c.Write([]byte("hi"))
+		require.NoError(t, err)
+		buf := make([]byte, 2)
+		_, err = io.ReadFull(c, buf)
+		require.NoError(t, err)
+		c.Close()
+	}
+	_, err = tls.Dial("tcp", addr, &tls.Config{ServerName: "c.example.com", InsecureSkipVerify: true})
+	require.Error(t, err, "an unknown name is closed")
+}
+
+func selfSigned(t *testing.T, name string) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	leaf, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+func TestTimerOnLoop(t *testing.T) {
+	loop := transport.NewSerialLoop()
+	fired := make(chan time.Duration, 4)
+	startAt := time.Now()
+	var tm *transport.Timer
+	loop.Execute(func() {
+		tm = transport.AfterFunc(loop, 50*time.Millisecond, func() { fired <- time.Since(startAt) })
+		tm.Reset(150 * time.Millisecond)
+	})
+	select {
+	case d := <-fired:
+		require.GreaterOrEqual(t, d, 150*time.Millisecond, "Reset moved the deadline")
+	case <-time.After(5 * time.Second):
+		t.Fatal("timer did not fire")
+	}
+	loop.Execute(func() {
+		tm.Reset(30 * time.Millisecond)
+		tm.Stop()
+	})
+	select {
+	case <-fired:
+		t.Fatal("a stopped timer fired")
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func TestUDPListenerEcho(t *testing.T) {
+	addr := "udp://" + testutil.FreePort(t, "udp")
+	tr := start(t, transport.Listener{Addr: addr, Accept: func(s transport.Stream) { s.SetHandler(echoHandler) }})
+	c, err := net.Dial("udp", tr.Addrs()[0].String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("dgram"))
+	require.NoError(t, err)
+	buf := make([]byte, 16)
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err := c.Read(buf)
+	require.NoError(t, err)
+	require.Equal(t, "dgram", string(buf[:n]))
+}
