@@ -225,3 +225,58 @@ func TestTCPRelayDeniedSourceGetsNothing(t *testing.T) {
 	require.Equal(t, 0, accepted, "a denied client must not reach the upstream")
 	require.Equal(t, uint64(1), f.Stats().Rejected["denied"])
 }
+
+// A client that writes but never reads, against an echo backend, congests
+// both directions at once; the relay's memory stays bounded and TCP blocks
+// the client.
+func TestTCPRelayBothDirectionsCongested(t *testing.T) {
+	addr := startRelay(t, nil, testutil.EchoServer(t))
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	buf := make([]byte, 64<<10)
+	var sent int64
+	deadline := time.Now().Add(2 * time.Second)
+	_ = c.SetWriteDeadline(deadline)
+	for time.Now().Before(deadline) {
+		n, err := c.Write(buf)
+		sent += int64(n)
+		if err != nil {
+			break
+		}
+	}
+	runtime.ReadMemStats(&after)
+	growth := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("client wrote %d MiB before TCP blocked it; heap growth %d KiB", sent>>20, growth>>10)
+	require.Less(t, sent, int64(256<<20), "the client must be blocked")
+	require.Less(t, growth, int64(32<<20))
+}
+
+// An upstream that finishes while its side is parked (the client has
+// half-closed and reads slowly through a small buffer) still delivers
+// everything, then EOF.
+func TestTCPRelaySlowReaderHalfClosed(t *testing.T) {
+	const size = 4 << 20
+	data := payload(size)
+	backend := testutil.TCPServer(t, func(c *net.TCPConn) {
+		_, _ = c.Write(data)
+		_ = c.CloseWrite()
+		_, _ = io.Copy(io.Discard, c)
+	})
+	addr := startRelay(t, nil, backend)
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
+		require.NoError(t, c.(*net.TCPConn).CloseWrite())
+		time.Sleep(300 * time.Millisecond)
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		got, err := io.ReadAll(c)
+		require.NoError(t, err)
+		require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
+		c.Close()
+	}
+}

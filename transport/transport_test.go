@@ -361,3 +361,40 @@ func TestUDPListenerEcho(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "dgram", string(buf[:n]))
 }
+
+// A parked stream whose socket reaches TCP_CLOSE (we sent FIN, then the
+// peer sent the rest and FIN) is read out on resume instead of being
+// re-enrolled, which gnet cannot do for a closed socket.
+func TestParkedStreamReachesClose(t *testing.T) {
+	got := make(chan string, 1)
+	tr := start(t, transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: func(s transport.Stream) {
+		var buf []byte
+		s.SetHandler(transport.HandlerFuncs{
+			Data: func(s transport.Stream, p []byte) int {
+				if len(buf) == 0 {
+					s.PauseRead()
+					_ = s.CloseWrite()
+					transport.AfterFunc(s.Loop(), 300*time.Millisecond, s.ResumeRead)
+				}
+				buf = append(buf, p...)
+				return len(p)
+			},
+			ReadEOF: func(transport.Stream) { got <- string(buf) },
+		})
+	}})
+	c, err := net.Dial("tcp", tr.Addrs()[0].String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, _ = c.Write([]byte("first"))
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "the stream's CloseWrite reached the client")
+	_, _ = c.Write([]byte(" second"))
+	c.Close()
+	select {
+	case s := <-got:
+		require.Equal(t, "first second", s)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no EOF after resume")
+	}
+}
