@@ -166,13 +166,6 @@ func (r *attachReq) open(el *EventLoop, c gnet.Conn) gnet.Action {
 	} else {
 		s = newLoopStream(el, c, r.laddr, r.raddr)
 	}
-	el.tr.active.Add(1)
-	switch v := s.(type) {
-	case *loopStream:
-		v.done = func() { el.tr.active.Add(-1) }
-	case *udpConn:
-		v.done = func() { el.tr.active.Add(-1) }
-	}
 	r.done(s, nil)
 	return gnet.None
 }

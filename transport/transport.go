@@ -31,6 +31,12 @@ type Options struct {
 	TCPKeepAlive time.Duration
 	// Logger receives the transport's and gnet's logs (slog.Default()).
 	Logger *slog.Logger
+	// SharePorts lets listeners bind ports another process holds with
+	// SO_REUSEPORT (as a new process does during a graceful upgrade).
+	// Without it Start fails on a port in use, as nginx or HAProxy would;
+	// gnet binds UDP, and TCP next to UDP, with SO_REUSEPORT, so a second
+	// daemon would otherwise share the ports silently.
+	SharePorts bool
 }
 
 // Listener is one address a Transport accepts on.
@@ -127,6 +133,13 @@ func Start(opts Options, listeners ...Listener) (*Transport, error) {
 			}
 		}
 	}
+	if !opts.SharePorts {
+		for _, ln := range t.listeners {
+			if err := checkFree(ln); err != nil {
+				return nil, fmt.Errorf("penstock/transport: listener %q: %w", ln.Name, err)
+			}
+		}
+	}
 	gopts := []gnet.Option{
 		gnet.WithNumEventLoop(opts.Loops),
 		gnet.WithReadBufferCap(opts.ReadBufferCap),
@@ -208,6 +221,28 @@ func parseListener(l Listener) (*listener, error) {
 	return ln, nil
 }
 
+// checkFree fails when another socket holds the listener's port, by binding
+// it once without SO_REUSEPORT.
+func checkFree(ln *listener) error {
+	if ln.network == "unix" || ln.ap.Port() == 0 {
+		return nil
+	}
+	switch ln.network {
+	case "udp":
+		c, err := net.ListenPacket(ln.gnetNet, ln.address)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	default:
+		l, err := net.Listen(ln.gnetNet, ln.address)
+		if err != nil {
+			return err
+		}
+		return l.Close()
+	}
+}
+
 func (t *Transport) boundAddr(ln *listener) net.Addr {
 	fd, err := t.eng.DupListener(ln.gnetNet, ln.address)
 	if err != nil {
@@ -247,8 +282,19 @@ func (t *Transport) Addrs() []net.Addr {
 	return out
 }
 
-// Active reports the streams admitted and not yet closed.
+// Active reports the accepted TCP and unix streams not yet closed: what a
+// drain waits for. UDP sessions are not counted (see Sessions): UDP has no
+// end of stream to wait for, so a drain closes them with the rest.
 func (t *Transport) Active() int64 { return t.active.Load() }
+
+// Sessions reports the live UDP sessions of all listeners.
+func (t *Transport) Sessions() int64 {
+	var n int64
+	for _, ln := range t.listeners {
+		n += ln.sessions.Load()
+	}
+	return n
+}
 
 // ListenerStats returns the filter counters of each listener by name.
 func (t *Transport) ListenerStats() map[string]FilterStats {
@@ -389,13 +435,17 @@ func (t *Transport) admit(ln *listener, ci ConnInfo) bool {
 		t.log.Debug("connection refused", "listener", ln.Name, "remote", ci.Remote, "reason", r.String(), "err", err)
 		return false
 	}
-	t.active.Add(1)
+	if ln.network != "udp" {
+		t.active.Add(1)
+	}
 	return true
 }
 
 func (t *Transport) release(ln *listener, ci ConnInfo) {
 	ln.Filters.Release(ci)
-	t.active.Add(-1)
+	if ln.network != "udp" {
+		t.active.Add(-1)
+	}
 }
 
 // scratch returns the loop's buffer for reads the loop does itself.

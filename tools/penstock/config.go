@@ -1,0 +1,393 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the daemon's configuration file (YAML; JSON is valid YAML
+// too). docs/config.md is its reference.
+type Config struct {
+	Log          LogConfig                 `yaml:"log"`
+	Loops        int                       `yaml:"loops"`
+	DrainTimeout time.Duration             `yaml:"drain_timeout"`
+	Listeners    []ListenerConfig          `yaml:"listeners"`
+	Upstreams    map[string]UpstreamConfig `yaml:"upstreams"`
+}
+
+// LogConfig sets the structured log.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// ListenerConfig is one address and what happens to its connections: relay
+// to an upstream group, route by the first bytes, or serve a built-in.
+type ListenerConfig struct {
+	Name           string        `yaml:"name"`
+	Listen         string        `yaml:"listen"`
+	Upstream       string        `yaml:"upstream"`
+	Routes         []RouteConfig `yaml:"routes"`
+	Serve          string        `yaml:"serve"`
+	Filters        FilterConfig  `yaml:"filters"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	PeekTimeout    time.Duration `yaml:"peek_timeout"`
+	PeekMaxBytes   int           `yaml:"peek_max_bytes"`
+	MaxSessions    int           `yaml:"max_sessions"`
+	SessionIdle    time.Duration `yaml:"session_idle"`
+}
+
+// RouteConfig sends streams whose first bytes match to an upstream group.
+// A route with neither sni nor prefix is the default.
+type RouteConfig struct {
+	SNI      []string `yaml:"sni"`
+	Prefix   []string `yaml:"prefix"`
+	Upstream string   `yaml:"upstream"`
+}
+
+// FilterConfig holds the connection filters that run before any byte is
+// read.
+type FilterConfig struct {
+	Allow         []string `yaml:"allow"`
+	Deny          []string `yaml:"deny"`
+	MaxConns      int      `yaml:"max_conns"`
+	MaxConnsPerIP int      `yaml:"max_conns_per_ip"`
+	RatePerIP     float64  `yaml:"rate_per_ip"`
+	BurstPerIP    int      `yaml:"burst_per_ip"`
+}
+
+// UpstreamConfig is a group of endpoints balanced round robin.
+type UpstreamConfig struct {
+	Endpoints   []string      `yaml:"endpoints"`
+	FailTimeout time.Duration `yaml:"fail_timeout"`
+}
+
+// builtins are the handlers a listener can serve instead of relaying.
+var builtins = map[string]bool{"echo": true, "discard": true}
+
+// ConfigError lists every problem found in a config, each with its line.
+type ConfigError struct {
+	File     string
+	Problems []Problem
+}
+
+// Problem is one error in a config: where it is and what is wrong.
+type Problem struct {
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.File)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d", p.Line)
+		}
+		b.WriteString(": ")
+		if p.Key != "" {
+			b.WriteString(p.Key)
+			b.WriteString(": ")
+		}
+		b.WriteString(p.Msg)
+	}
+	return b.String()
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// ParseConfig reads, checks and returns a config. name labels errors.
+func ParseConfig(name string, data []byte) (*Config, error) {
+	cerr := &ConfigError{File: name}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		cerr.Problems = append(cerr.Problems, yamlProblems(err)...)
+		return nil, cerr
+	}
+	cfg := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		cerr.Problems = append(cerr.Problems, yamlProblems(err)...)
+		return nil, cerr
+	}
+	v := validator{root: &root, err: cerr}
+	v.check(cfg)
+	if len(cerr.Problems) > 0 {
+		sort.SliceStable(cerr.Problems, func(i, j int) bool { return cerr.Problems[i].Line < cerr.Problems[j].Line })
+		return nil, cerr
+	}
+	cfg.defaults()
+	return cfg, nil
+}
+
+// yamlProblems turns yaml's errors ("line 3: field x not found in type
+// main.ListenerConfig") into Problems that name the key.
+func yamlProblems(err error) []Problem {
+	var msgs []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	out := make([]Problem, 0, len(msgs))
+	for _, m := range msgs {
+		p := Problem{Msg: m}
+		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
+			p.Line, _ = strconv.Atoi(sm[1])
+			p.Msg = sm[2]
+		}
+		if f, ok := strings.CutPrefix(p.Msg, "field "); ok {
+			if k, _, ok := strings.Cut(f, " not found in type"); ok {
+				p.Key, p.Msg = k, "unknown key"
+			}
+		}
+		p.Msg = strings.ReplaceAll(p.Msg, "main.", "")
+		out = append(out, p)
+	}
+	return out
+}
+
+func (c *Config) defaults() {
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		if l.Name == "" {
+			l.Name = l.Listen
+		}
+		l.Listen = withScheme(l.Listen)
+	}
+}
+
+// withScheme makes a bare host:port a TCP listen URL.
+func withScheme(addr string) string {
+	if strings.Contains(addr, "://") {
+		return addr
+	}
+	return "tcp://" + addr
+}
+
+type validator struct {
+	root *yaml.Node
+	err  *ConfigError
+}
+
+// add records a problem at the YAML node that path leads to (the nearest
+// existing ancestor when the key is missing).
+func (v *validator) add(path string, format string, args ...any) {
+	v.err.Problems = append(v.err.Problems, Problem{Line: lineOf(v.root, path), Key: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) check(c *Config) {
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		v.add("log.level", "unknown level %q (want debug, info, warn or error)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		v.add("log.format", "unknown format %q (want text or json)", c.Log.Format)
+	}
+	if c.Loops < 0 {
+		v.add("loops", "must not be negative")
+	}
+	if len(c.Listeners) == 0 {
+		v.add("listeners", "at least one listener is needed")
+	}
+	for name, u := range c.Upstreams {
+		key := "upstreams." + name
+		if len(u.Endpoints) == 0 {
+			v.add(key+".endpoints", "an upstream group needs at least one endpoint")
+		}
+		for i, ep := range u.Endpoints {
+			if _, port, err := net.SplitHostPort(ep); err != nil || port == "" {
+				v.add(fmt.Sprintf("%s.endpoints[%d]", key, i), "%q is not host:port", ep)
+			}
+		}
+	}
+	seen := map[string]string{}
+	for i, l := range c.Listeners {
+		key := fmt.Sprintf("listeners[%d]", i)
+		v.checkListener(c, key, l)
+		addr := withScheme(l.Listen)
+		if prev, dup := seen[addr]; dup {
+			v.add(key+".listen", "%s is also used by %s", l.Listen, prev)
+		}
+		seen[addr] = key
+	}
+}
+
+func (v *validator) checkListener(c *Config, key string, l ListenerConfig) {
+	if l.Listen == "" {
+		v.add(key+".listen", "missing (for example tcp://127.0.0.1:8000)")
+		return
+	}
+	network := "tcp"
+	u := withScheme(l.Listen)
+	scheme, rest, _ := strings.Cut(u, "://")
+	switch scheme {
+	case "tcp", "tcp4", "tcp6":
+	case "udp", "udp4", "udp6":
+		network = "udp"
+	case "unix":
+		network = "unix"
+	default:
+		v.add(key+".listen", "unknown scheme %q (want tcp://, udp:// or unix://)", scheme)
+		return
+	}
+	if network != "unix" {
+		host, _, err := net.SplitHostPort(rest)
+		if err != nil {
+			v.add(key+".listen", "%q: %v", l.Listen, err)
+		} else if host != "" {
+			if _, err := netip.ParseAddr(host); err != nil {
+				v.add(key+".listen", "listen host must be an IP address, not %q", host)
+			}
+		}
+	}
+	modes := 0
+	for _, set := range []bool{l.Upstream != "", len(l.Routes) > 0, l.Serve != ""} {
+		if set {
+			modes++
+		}
+	}
+	if modes != 1 {
+		v.add(key, "set exactly one of upstream, routes or serve")
+	}
+	if l.Upstream != "" {
+		v.checkGroup(c, key+".upstream", l.Upstream)
+	}
+	if l.Serve != "" && !builtins[l.Serve] {
+		v.add(key+".serve", "unknown built-in %q (want echo or discard)", l.Serve)
+	}
+	if len(l.Routes) > 0 && network != "tcp" {
+		v.add(key+".routes", "routes need a TCP listener: they peek at a byte stream")
+	}
+	for j, r := range l.Routes {
+		rk := fmt.Sprintf("%s.routes[%d]", key, j)
+		if len(r.SNI) > 0 && len(r.Prefix) > 0 {
+			v.add(rk, "set sni or prefix, not both")
+		}
+		if r.Upstream == "" {
+			v.add(rk+".upstream", "missing")
+		} else {
+			v.checkGroup(c, rk+".upstream", r.Upstream)
+		}
+		if len(r.SNI) == 0 && len(r.Prefix) == 0 && j != len(l.Routes)-1 {
+			v.add(rk, "a default route (no sni, no prefix) must come last")
+		}
+	}
+	for j, p := range l.Filters.Allow {
+		if _, err := parsePrefix(p); err != nil {
+			v.add(fmt.Sprintf("%s.filters.allow[%d]", key, j), "%v", err)
+		}
+	}
+	for j, p := range l.Filters.Deny {
+		if _, err := parsePrefix(p); err != nil {
+			v.add(fmt.Sprintf("%s.filters.deny[%d]", key, j), "%v", err)
+		}
+	}
+	f := l.Filters
+	if f.MaxConns < 0 || f.MaxConnsPerIP < 0 || f.RatePerIP < 0 || f.BurstPerIP < 0 {
+		v.add(key+".filters", "limits must not be negative")
+	}
+	if network != "udp" && (l.MaxSessions != 0 || l.SessionIdle != 0) {
+		v.add(key, "max_sessions and session_idle apply to udp listeners only")
+	}
+	if l.PeekMaxBytes < 0 || l.MaxSessions < 0 {
+		v.add(key, "limits must not be negative")
+	}
+}
+
+func (v *validator) checkGroup(c *Config, key, name string) {
+	if _, ok := c.Upstreams[name]; !ok {
+		v.add(key, "no upstream group named %q", name)
+	}
+}
+
+// parsePrefix accepts a CIDR prefix or a single address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, fmt.Errorf("%q is not a CIDR prefix", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR prefix", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// lineOf finds the line of a key path such as "listeners[2].routes[0].sni"
+// in a YAML document, falling back to the deepest node it reached.
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, part := range strings.Split(path, ".") {
+		name, idx := part, -1
+		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
+			name = part[:i]
+			idx, _ = strconv.Atoi(part[i+1 : len(part)-1])
+		}
+		next := mapValue(n, name)
+		if next == nil {
+			return line
+		}
+		n, line = next, keyLine(n, name)
+		if idx >= 0 {
+			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
+				return line
+			}
+			n = n.Content[idx]
+			line = n.Line
+		}
+	}
+	return line
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func keyLine(n *yaml.Node, key string) int {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i].Line
+		}
+	}
+	return n.Line
+}

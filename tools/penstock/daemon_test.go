@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/penstock-proxy/penstock/internal/testutil"
+)
+
+var binPath string
+
+// buildBinary builds the daemon once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if binPath != "" {
+		return binPath
+	}
+	dir, err := os.MkdirTemp("", "penstock-bin")
+	require.NoError(t, err)
+	bin := filepath.Join(dir, "penstock")
+	out, err := exec.Command("go", "build", "-race", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, string(out))
+	binPath = bin
+	return bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// daemon is a penstock process under test.
+type daemon struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	stdout *syncBuffer
+	exit   chan error
+}
+
+func startDaemon(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{cmd: exec.Command(buildBinary(t), args...), stderr: &syncBuffer{}, stdout: &syncBuffer{}, exit: make(chan error, 1)}
+	d.cmd.Stderr, d.cmd.Stdout = d.stderr, d.stdout
+	require.NoError(t, d.cmd.Start())
+	go func() { d.exit <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill()
+		<-d.exit
+	})
+	return d
+}
+
+func (d *daemon) waitLog(t *testing.T, s string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return strings.Contains(d.stderr.String(), s) }, 20*time.Second, 20*time.Millisecond,
+		"daemon log never said %q:\n%s", s, d.stderr.String())
+}
+
+func (d *daemon) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-d.exit:
+		d.exit <- nil
+		return d.cmd.ProcessState.ExitCode()
+	case <-time.After(20 * time.Second):
+		t.Fatalf("daemon did not exit:\n%s", d.stderr.String())
+		return -1
+	}
+}
+
+func roundTrip(t *testing.T, addr, msg string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte(msg))
+	require.NoError(t, err)
+	require.NoError(t, c.(*net.TCPConn).CloseWrite())
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+func TestDaemonTCPOneLinerFailoverAndDrain(t *testing.T) {
+	listen := testutil.FreePort(t, "tcp")
+	dead := testutil.FreePort(t, "tcp")
+	d := startDaemon(t, "tcp", "--listen", listen, "--to", dead+","+testutil.EchoServer(t), "--allow", "127.0.0.0/8", "--loops", "2")
+	d.waitLog(t, "msg=listening")
+	for range 3 {
+		require.Equal(t, "hello", roundTrip(t, listen, "hello"))
+	}
+	d.waitLog(t, "upstream connect failed")
+
+	live, err := net.Dial("tcp", listen)
+	require.NoError(t, err)
+	defer live.Close()
+	_, _ = live.Write([]byte("1"))
+	_, err = io.ReadFull(live, make([]byte, 1))
+	require.NoError(t, err)
+
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	d.waitLog(t, "SIGTERM: draining")
+	_, _ = live.Write([]byte("2"))
+	buf := make([]byte, 1)
+	_, err = io.ReadFull(live, buf)
+	require.NoError(t, err, "a live connection keeps working during the drain")
+	require.Equal(t, "2", string(buf))
+	live.Close()
+	require.Equal(t, 0, d.wait(t))
+	require.Contains(t, d.stderr.String(), "drained")
+}
+
+func TestDaemonUDPOneLiner(t *testing.T) {
+	listen := testutil.FreePort(t, "udp")
+	d := startDaemon(t, "udp", "--listen", listen, "--to", testutil.UDPEchoServer(t))
+	d.waitLog(t, "msg=listening")
+	c, err := net.Dial("udp", listen)
+	require.NoError(t, err)
+	defer c.Close()
+	buf := make([]byte, 64)
+	var got string
+	for try := 0; try < 5 && got == ""; try++ {
+		_, _ = c.Write([]byte("ping"))
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		if n, err := c.Read(buf); err == nil {
+			got = string(buf[:n])
+		}
+	}
+	require.Equal(t, "ping", got)
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGINT))
+	require.Equal(t, 0, d.wait(t))
+}
+
+func TestDaemonDeniedSource(t *testing.T) {
+	listen := testutil.FreePort(t, "tcp")
+	d := startDaemon(t, "tcp", "--listen", listen, "--to", testutil.EchoServer(t), "--deny", "127.0.0.1/32")
+	d.waitLog(t, "msg=listening")
+	require.Equal(t, "", roundTrip(t, listen, "secret"), "a denied source gets no byte relayed")
+}
+
+func TestDaemonCheckAndBrokenConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	require.NoError(t, os.WriteFile(good, defaultConfig, 0o600))
+	out, err := exec.Command(buildBinary(t), "check", "-c", good).CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), "config ok")
+
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("listeners:\n  - listen: tcp://127.0.0.1:1\n    upstream: missing\n"), 0o600))
+	for _, cmd := range []string{"check", "run"} {
+		out, err = exec.Command(buildBinary(t), cmd, "-c", bad).CombinedOutput()
+		require.Error(t, err)
+		require.Equal(t, 2, err.(*exec.ExitError).ExitCode())
+		require.Contains(t, string(out), "bad.yaml:3: listeners[0].upstream: no upstream group named \"missing\"")
+	}
+}
+
+func TestDaemonDefaultConfig(t *testing.T) {
+	for _, p := range []string{"127.0.0.1:8000", "127.0.0.1:9000", "127.0.0.1:8443"} {
+		if l, err := net.Listen("tcp", p); err != nil {
+			t.Skipf("port %s busy: %v", p, err)
+		} else {
+			l.Close()
+		}
+	}
+	d := startDaemon(t)
+	require.Eventually(t, func() bool { return strings.Contains(d.stdout.String(), "Try:") }, 20*time.Second, 20*time.Millisecond)
+	require.Equal(t, "hello\n", roundTrip(t, "127.0.0.1:8000", "hello\n"))
+	require.Equal(t, "SSH-2.0-x\r\n", roundTrip(t, "127.0.0.1:8443", "SSH-2.0-x\r\n"))
+	c, err := net.Dial("udp", "127.0.0.1:8053")
+	require.NoError(t, err)
+	defer c.Close()
+	_, _ = c.Write([]byte("dgram"))
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('m')
+	require.NoError(t, err)
+	require.Equal(t, "dgram", line)
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGINT))
+	require.Equal(t, 0, d.wait(t))
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
