@@ -27,6 +27,9 @@ type PipeOptions struct {
 	// AEOF says a has already reported EOF (a handler before the pipe saw
 	// it), so b's write side is shut at once.
 	AEOF bool
+	// SpliceAfter moves a pair of event-loop TCP streams to splice(2) once
+	// that many bytes have moved (0: never). See splice.go.
+	SpliceAfter int64
 }
 
 // pipe is the Handler of both streams it joins.
@@ -40,6 +43,7 @@ type pipe struct {
 	start        time.Time
 	last         time.Time
 	idle         *transport.Timer
+	spliced      bool
 }
 
 // Pipe relays a and b into each other until both have closed. a and b must
@@ -84,6 +88,8 @@ func (p *pipe) OnData(s transport.Stream, data []byte) int {
 	}
 	if !dst.Writable() {
 		s.PauseRead()
+	} else if p.opts.SpliceAfter > 0 && p.st.AToB+p.st.BToA >= p.opts.SpliceAfter {
+		p.trySplice()
 	}
 	return len(data)
 }

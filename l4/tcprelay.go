@@ -22,6 +22,10 @@ type TCPRelay struct {
 	// Idle closes a connection when no byte moved either way for that long
 	// (0: never).
 	Idle time.Duration
+	// SpliceAfter moves a connection to splice(2) relaying once it has
+	// moved that many bytes: bulk transfers then stay in the kernel, idle
+	// connections stay cheap on the loop (default 1 MiB; negative: never).
+	SpliceAfter int64
 	// Dialer, when set, dials upstreams (for a source address or socket
 	// options); its Timeout is overridden by DialTimeout.
 	Dialer *net.Dialer
@@ -112,7 +116,11 @@ func (c *relayConn) attached(up transport.Stream, err error) {
 		}
 		c.pend = nil
 	}
-	Pipe(c.down, up, PipeOptions{Idle: c.r.Idle, AEOF: c.eof, Done: c.done})
+	splice := c.r.SpliceAfter
+	if splice == 0 {
+		splice = 1 << 20
+	}
+	Pipe(c.down, up, PipeOptions{Idle: c.r.Idle, AEOF: c.eof, Done: c.done, SpliceAfter: max(splice, 0)})
 }
 
 func (c *relayConn) done(err error, st PipeStats) {

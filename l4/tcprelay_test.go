@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,12 +24,31 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// relayModes are the two ways a relay moves bytes: on the event loop only,
+// and moving to splice(2) after the first 64 KiB.
+var relayModes = []struct {
+	name   string
+	splice int64
+}{{"loop", -1}, {"splice", 64 << 10}}
+
+// eachMode runs a relay test once per relay mode; startRelay reads the mode.
+func eachMode(t *testing.T, test func(t *testing.T)) {
+	for _, m := range relayModes {
+		t.Run(m.name, func(t *testing.T) {
+			spliceAfter.Store(m.splice)
+			test(t)
+		})
+	}
+}
+
+var spliceAfter atomic.Int64
+
 // startRelay runs a TCP relay on a loopback port to the given upstreams.
 func startRelay(t *testing.T, f *transport.Filters, upstreams ...string) string {
 	t.Helper()
 	g, err := NewGroup("test", upstreams...)
 	require.NoError(t, err)
-	r := &TCPRelay{Upstreams: g, DialTimeout: time.Second, Logger: quietLogger()}
+	r := &TCPRelay{Upstreams: g, DialTimeout: time.Second, Logger: quietLogger(), SpliceAfter: spliceAfter.Load()}
 	tr, err := transport.Start(transport.Options{Loops: 2, Logger: quietLogger()},
 		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: r.Accept, Filters: f})
 	require.NoError(t, err)
@@ -37,16 +57,18 @@ func startRelay(t *testing.T, f *transport.Filters, upstreams ...string) string 
 }
 
 func TestTCPRelayEcho(t *testing.T) {
-	addr := startRelay(t, nil, testutil.EchoServer(t))
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			echoCheck(t, addr, 2<<20)
-		}()
-	}
-	wg.Wait()
+	eachMode(t, func(t *testing.T) {
+		addr := startRelay(t, nil, testutil.EchoServer(t))
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				echoCheck(t, addr, 2<<20)
+			}()
+		}
+		wg.Wait()
+	})
 }
 
 // echoCheck sends n random bytes, half-closes, and checks the echo and EOF.
@@ -85,95 +107,101 @@ func assertNoErr(t *testing.T, err error) bool {
 // A client that shuts down its write side still gets the whole reply: the
 // backend reads to EOF, then answers and closes.
 func TestTCPRelayHalfClose(t *testing.T) {
-	backend := testutil.TCPServer(t, func(c *net.TCPConn) {
-		n, _ := io.Copy(io.Discard, c)
-		reply := bytes.Repeat([]byte("r"), int(n))
-		_, _ = c.Write(reply)
+	eachMode(t, func(t *testing.T) {
+		backend := testutil.TCPServer(t, func(c *net.TCPConn) {
+			n, _ := io.Copy(io.Discard, c)
+			reply := bytes.Repeat([]byte("r"), int(n))
+			_, _ = c.Write(reply)
+		})
+		addr := startRelay(t, nil, backend)
+		for _, size := range []int{1, 330_000, 8 << 20} {
+			c, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			_, err = c.Write(bytes.Repeat([]byte("q"), size))
+			require.NoError(t, err)
+			require.NoError(t, c.(*net.TCPConn).CloseWrite())
+			got, err := io.ReadAll(c)
+			require.NoError(t, err)
+			require.Equal(t, size, len(got), "reply after half-close")
+			c.Close()
+		}
 	})
-	addr := startRelay(t, nil, backend)
-	for _, size := range []int{1, 330_000, 8 << 20} {
-		c, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		_, err = c.Write(bytes.Repeat([]byte("q"), size))
-		require.NoError(t, err)
-		require.NoError(t, c.(*net.TCPConn).CloseWrite())
-		got, err := io.ReadAll(c)
-		require.NoError(t, err)
-		require.Equal(t, size, len(got), "reply after half-close")
-		c.Close()
-	}
 }
 
 // The backend writes 32 MiB and closes at once; the slow client still gets
 // every byte and then EOF.
 func TestTCPRelayFullDeliveryOnClose(t *testing.T) {
-	const size = 32 << 20
-	data := make([]byte, size)
-	_, _ = rand.Read(data)
-	backend := testutil.TCPServer(t, func(c *net.TCPConn) {
-		_, _ = c.Write(data)
+	eachMode(t, func(t *testing.T) {
+		const size = 32 << 20
+		data := make([]byte, size)
+		_, _ = rand.Read(data)
+		backend := testutil.TCPServer(t, func(c *net.TCPConn) {
+			_, _ = c.Write(data)
+		})
+		addr := startRelay(t, nil, backend)
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		time.Sleep(300 * time.Millisecond) // let the relay fill and park
+		got, err := io.ReadAll(c)
+		require.NoError(t, err)
+		require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
 	})
-	addr := startRelay(t, nil, backend)
-	c, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer c.Close()
-	time.Sleep(300 * time.Millisecond) // let the relay fill and park
-	got, err := io.ReadAll(c)
-	require.NoError(t, err)
-	require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
 }
 
 // A client pushing as fast as it can into a backend that reads slowly
 // keeps the relay's memory bounded: the backpressure reaches the client.
 func TestTCPRelayBackpressure(t *testing.T) {
-	const rate = 4 << 20 // bytes per second the backend reads
-	received := make(chan int64, 1)
-	backend := testutil.TCPServer(t, func(c *net.TCPConn) {
-		_ = c.SetReadBuffer(64 << 10)
-		var total int64
-		buf := make([]byte, 64<<10)
-		start := time.Now()
-		for {
-			n, err := c.Read(buf)
-			total += int64(n)
-			if err != nil {
-				received <- total
-				return
+	eachMode(t, func(t *testing.T) {
+		const rate = 4 << 20 // bytes per second the backend reads
+		received := make(chan int64, 1)
+		backend := testutil.TCPServer(t, func(c *net.TCPConn) {
+			_ = c.SetReadBuffer(64 << 10)
+			var total int64
+			buf := make([]byte, 64<<10)
+			start := time.Now()
+			for {
+				n, err := c.Read(buf)
+				total += int64(n)
+				if err != nil {
+					received <- total
+					return
+				}
+				if ahead := time.Duration(float64(total)/rate*float64(time.Second)) - time.Since(start); ahead > 0 {
+					time.Sleep(ahead)
+				}
 			}
-			if ahead := time.Duration(float64(total)/rate*float64(time.Second)) - time.Since(start); ahead > 0 {
-				time.Sleep(ahead)
-			}
-		}
-	})
-	addr := startRelay(t, nil, backend)
-	c, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	_ = c.(*net.TCPConn).SetWriteBuffer(64 << 10)
+		})
+		addr := startRelay(t, nil, backend)
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_ = c.(*net.TCPConn).SetWriteBuffer(64 << 10)
 
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	buf := make([]byte, 64<<10)
-	var sent int64
-	deadline := time.Now().Add(2 * time.Second)
-	_ = c.SetWriteDeadline(deadline)
-	for time.Now().Before(deadline) {
-		n, err := c.Write(buf)
-		sent += int64(n)
-		if err != nil {
-			break
+		var before runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		buf := make([]byte, 64<<10)
+		var sent int64
+		deadline := time.Now().Add(2 * time.Second)
+		_ = c.SetWriteDeadline(deadline)
+		for time.Now().Before(deadline) {
+			n, err := c.Write(buf)
+			sent += int64(n)
+			if err != nil {
+				break
+			}
 		}
-	}
-	var after runtime.MemStats
-	runtime.ReadMemStats(&after)
-	require.NoError(t, c.(*net.TCPConn).CloseWrite())
-	got := <-received
-	c.Close()
-	require.Equal(t, sent, got, "every byte the client wrote reached the backend")
-	growth := int64(after.HeapInuse) - int64(before.HeapInuse)
-	t.Logf("sent %d MiB in 2s, heap growth %d KiB", sent>>20, growth>>10)
-	require.Less(t, growth, int64(32<<20), "relay memory must stay bounded")
-	require.Less(t, sent, int64(64<<20), "the client must be slowed down")
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		require.NoError(t, c.(*net.TCPConn).CloseWrite())
+		got := <-received
+		c.Close()
+		require.Equal(t, sent, got, "every byte the client wrote reached the backend")
+		growth := int64(after.HeapInuse) - int64(before.HeapInuse)
+		t.Logf("sent %d MiB in 2s, heap growth %d KiB", sent>>20, growth>>10)
+		require.Less(t, growth, int64(32<<20), "relay memory must stay bounded")
+		require.Less(t, sent, int64(64<<20), "the client must be slowed down")
+	})
 }
 
 func TestTCPRelayFailover(t *testing.T) {
@@ -230,53 +258,57 @@ func TestTCPRelayDeniedSourceGetsNothing(t *testing.T) {
 // both directions at once; the relay's memory stays bounded and TCP blocks
 // the client.
 func TestTCPRelayBothDirectionsCongested(t *testing.T) {
-	addr := startRelay(t, nil, testutil.EchoServer(t))
-	c, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer c.Close()
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	buf := make([]byte, 64<<10)
-	var sent int64
-	deadline := time.Now().Add(2 * time.Second)
-	_ = c.SetWriteDeadline(deadline)
-	for time.Now().Before(deadline) {
-		n, err := c.Write(buf)
-		sent += int64(n)
-		if err != nil {
-			break
+	eachMode(t, func(t *testing.T) {
+		addr := startRelay(t, nil, testutil.EchoServer(t))
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		buf := make([]byte, 64<<10)
+		var sent int64
+		deadline := time.Now().Add(2 * time.Second)
+		_ = c.SetWriteDeadline(deadline)
+		for time.Now().Before(deadline) {
+			n, err := c.Write(buf)
+			sent += int64(n)
+			if err != nil {
+				break
+			}
 		}
-	}
-	runtime.ReadMemStats(&after)
-	growth := int64(after.HeapInuse) - int64(before.HeapInuse)
-	t.Logf("client wrote %d MiB before TCP blocked it; heap growth %d KiB", sent>>20, growth>>10)
-	require.Less(t, sent, int64(256<<20), "the client must be blocked")
-	require.Less(t, growth, int64(32<<20))
+		runtime.ReadMemStats(&after)
+		growth := int64(after.HeapInuse) - int64(before.HeapInuse)
+		t.Logf("client wrote %d MiB before TCP blocked it; heap growth %d KiB", sent>>20, growth>>10)
+		require.Less(t, sent, int64(256<<20), "the client must be blocked")
+		require.Less(t, growth, int64(32<<20))
+	})
 }
 
 // An upstream that finishes while its side is parked (the client has
 // half-closed and reads slowly through a small buffer) still delivers
 // everything, then EOF.
 func TestTCPRelaySlowReaderHalfClosed(t *testing.T) {
-	const size = 4 << 20
-	data := payload(size)
-	backend := testutil.TCPServer(t, func(c *net.TCPConn) {
-		_, _ = c.Write(data)
-		_ = c.CloseWrite()
-		_, _ = io.Copy(io.Discard, c)
+	eachMode(t, func(t *testing.T) {
+		const size = 4 << 20
+		data := payload(size)
+		backend := testutil.TCPServer(t, func(c *net.TCPConn) {
+			_, _ = c.Write(data)
+			_ = c.CloseWrite()
+			_, _ = io.Copy(io.Discard, c)
+		})
+		addr := startRelay(t, nil, backend)
+		for range 3 {
+			c, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
+			require.NoError(t, c.(*net.TCPConn).CloseWrite())
+			time.Sleep(300 * time.Millisecond)
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			got, err := io.ReadAll(c)
+			require.NoError(t, err)
+			require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
+			c.Close()
+		}
 	})
-	addr := startRelay(t, nil, backend)
-	for range 3 {
-		c, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
-		require.NoError(t, c.(*net.TCPConn).CloseWrite())
-		time.Sleep(300 * time.Millisecond)
-		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
-		got, err := io.ReadAll(c)
-		require.NoError(t, err)
-		require.Equal(t, sha256.Sum256(data), sha256.Sum256(got))
-		c.Close()
-	}
 }
