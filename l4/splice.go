@@ -18,7 +18,8 @@ import (
 // *net.TCPConn does), which keeps the bytes in the kernel. Backpressure and
 // half-close then come from blocking I/O; the idle timeout from a watchdog.
 func (p *pipe) trySplice() {
-	if p.spliced || p.aEOF || p.bEOF || !transport.Detachable(p.a) || !transport.Detachable(p.b) {
+	if p.spliced || p.aEOF || p.bEOF || !isTCP(p.a) || !isTCP(p.b) ||
+		!transport.Detachable(p.a) || !transport.Detachable(p.b) {
 		return
 	}
 	ca, relA, err := transport.Detach(p.a)
@@ -51,6 +52,13 @@ func (p *pipe) trySplice() {
 	go sp.wait()
 }
 
+// isTCP reports whether s is a TCP stream: splice(2) only helps between TCP
+// sockets.
+func isTCP(s transport.Stream) bool {
+	_, ok := s.RemoteAddr().(*net.TCPAddr)
+	return ok
+}
+
 // spliced is a pair relayed by goroutines.
 type spliced struct {
 	p       *pipe
@@ -73,16 +81,17 @@ func (sp *spliced) copy(dst, src net.Conn, count *int64) {
 	defer sp.wg.Done()
 	var total int64
 	for {
-		n, err := dst.(io.ReaderFrom).ReadFrom(io.LimitReader(src, chunk))
+		// io.CopyN ends in (*net.TCPConn).ReadFrom, which splices.
+		n, err := io.CopyN(dst, src, chunk)
 		total += n
 		if n > 0 {
 			sp.last.Store(time.Now().UnixNano())
 		}
-		if err != nil {
+		if err != nil && err != io.EOF {
 			sp.fail(err)
 			break
 		}
-		if n < chunk {
+		if err == io.EOF {
 			// EOF: pass the half-close on and let the other direction finish.
 			if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 				_ = cw.CloseWrite()

@@ -72,7 +72,8 @@ func (c *relayConn) dial(ctx context.Context, client string) {
 	g := c.r.Upstreams
 	var errs []error
 	for _, ep := range g.Order() {
-		nc, err := d.DialContext(ctx, "tcp", ep.Addr)
+		network, addr := ep.Network()
+		nc, err := d.DialContext(ctx, network, addr)
 		if err != nil {
 			if ctx.Err() != nil {
 				return

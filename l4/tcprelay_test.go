@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -221,12 +223,8 @@ func TestTCPRelayNoUpstreamClosesClient(t *testing.T) {
 	n, err := c.Read(make([]byte, 10))
 	require.Equal(t, 0, n)
 	require.Error(t, err)
-	require.NotErrorIs(t, err, nil)
 	var ne net.Error
-	if errors, ok := err.(net.Error); ok {
-		ne = errors
-	}
-	require.False(t, ne != nil && ne.Timeout(), "client must be closed, not left hanging")
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "client must be closed, not left hanging")
 }
 
 func TestTCPRelayDeniedSourceGetsNothing(t *testing.T) {
@@ -311,4 +309,82 @@ func TestTCPRelaySlowReaderHalfClosed(t *testing.T) {
 			c.Close()
 		}
 	})
+}
+
+func TestTCPRelayIdleTimeout(t *testing.T) {
+	eachMode(t, func(t *testing.T) {
+		g, err := NewGroup("idle", testutil.EchoServer(t))
+		require.NoError(t, err)
+		closed := make(chan error, 1)
+		r := &TCPRelay{Upstreams: g, Idle: 300 * time.Millisecond, Logger: quietLogger(), SpliceAfter: spliceAfter.Load()}
+		tr, err := transport.Start(transport.Options{Loops: 1, Logger: quietLogger()},
+			transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: r.Accept})
+		require.NoError(t, err)
+		defer tr.Stop()
+		c, err := net.Dial("tcp", tr.Addrs()[0].String())
+		require.NoError(t, err)
+		defer c.Close()
+		// Traffic keeps it open past the idle time; then silence closes it.
+		big := payload(256 << 10)
+		for range 4 {
+			_, err = c.Write(big)
+			require.NoError(t, err)
+			_, err = io.ReadFull(c, make([]byte, len(big)))
+			require.NoError(t, err)
+			time.Sleep(150 * time.Millisecond)
+		}
+		go func() {
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err := c.Read(make([]byte, 1))
+			closed <- err
+		}()
+		start := time.Now()
+		err = <-closed
+		require.Error(t, err)
+		var ne net.Error
+		require.False(t, errors.As(err, &ne) && ne.Timeout(), "closed by the relay, not by the test's deadline")
+		require.Less(t, time.Since(start), 4*time.Second)
+	})
+}
+
+// Unix sockets work on both sides: a unix listener relays to a unix
+// upstream.
+func TestTCPRelayUnixSockets(t *testing.T) {
+	dir := t.TempDir()
+	upPath := filepath.Join(dir, "up.sock")
+	l, err := net.Listen("unix", upPath)
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+				_ = c.(*net.UnixConn).CloseWrite()
+			}()
+		}
+	}()
+	g, err := NewGroup("unix", "unix:"+upPath)
+	require.NoError(t, err)
+	r := &TCPRelay{Upstreams: g, Logger: quietLogger()}
+	lnPath := filepath.Join(dir, "relay.sock")
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quietLogger()},
+		transport.Listener{Addr: "unix://" + lnPath, Accept: r.Accept})
+	require.NoError(t, err)
+	defer tr.Stop()
+	c, err := net.Dial("unix", lnPath)
+	require.NoError(t, err)
+	defer c.Close()
+	msg := payload(3 << 20)
+	go func() {
+		_, _ = c.Write(msg)
+		_ = c.(*net.UnixConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(msg, got))
 }

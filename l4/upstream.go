@@ -4,17 +4,27 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 )
 
 // Endpoint is one upstream address with its passive health.
 type Endpoint struct {
+	// Addr is host:port, or unix:/path for a unix socket.
 	Addr string
 	// downUntil is the UnixNano time before which a failed endpoint is
 	// tried only after the healthy ones.
 	downUntil atomic.Int64
 	failures  atomic.Uint64
+}
+
+// Network returns the endpoint's network and address for net.Dial.
+func (e *Endpoint) Network() (network, addr string) {
+	if path, ok := strings.CutPrefix(e.Addr, "unix:"); ok {
+		return "unix", path
+	}
+	return "tcp", e.Addr
 }
 
 // Failures reports the connect failures seen on the endpoint. It is safe
@@ -44,7 +54,11 @@ func NewGroup(name string, addrs ...string) (*Group, error) {
 	}
 	g := &Group{Name: name, FailTimeout: 10 * time.Second}
 	for _, a := range addrs {
-		if _, _, err := net.SplitHostPort(a); err != nil {
+		if path, ok := strings.CutPrefix(a, "unix:"); ok {
+			if path == "" {
+				return nil, fmt.Errorf("penstock/l4: upstream group %q: endpoint %q has no path", name, a)
+			}
+		} else if _, _, err := net.SplitHostPort(a); err != nil {
 			return nil, fmt.Errorf("penstock/l4: upstream group %q: endpoint %q: %w", name, a, err)
 		}
 		g.Endpoints = append(g.Endpoints, &Endpoint{Addr: a})

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"log/slog"
 	"context"
 	"fmt"
 	"sync"
@@ -103,8 +104,19 @@ func (l *SerialLoop) run() {
 		l.queue[0] = nil
 		l.queue = l.queue[1:]
 		l.mu.Unlock()
-		fn()
+		runRecovered(fn)
 	}
+}
+
+// runRecovered runs fn and logs a panic instead of letting it end the
+// process: a handler's bug closes at most its own stream.
+func runRecovered(fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Default().Error("loop task panicked", "panic", fmt.Sprint(r))
+		}
+	}()
+	fn()
 }
 
 // Timer calls a function on a Loop once its time has come. It is the loop's

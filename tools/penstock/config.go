@@ -220,8 +220,11 @@ func (v *validator) check(c *Config) {
 			v.add(key+".endpoints", "an upstream group needs at least one endpoint")
 		}
 		for i, ep := range u.Endpoints {
+			if path, ok := strings.CutPrefix(ep, "unix:"); ok && path != "" {
+				continue
+			}
 			if _, port, err := net.SplitHostPort(ep); err != nil || port == "" {
-				v.add(fmt.Sprintf("%s.endpoints[%d]", key, i), "%q is not host:port", ep)
+				v.add(fmt.Sprintf("%s.endpoints[%d]", key, i), "%q is not host:port or unix:/path", ep)
 			}
 		}
 	}

@@ -23,7 +23,7 @@ func TestConfigErrorsNameLineAndKey(t *testing.T) {
 		{"bad scheme", "listeners:\n  - listen: tpc://127.0.0.1:1\n    serve: echo\n", "cfg:2: listeners[0].listen: unknown scheme \"tpc\""},
 		{"missing group", "listeners:\n  - listen: 127.0.0.1:1\n    upstream: nope\n", "cfg:3: listeners[0].upstream: no upstream group named \"nope\""},
 		{"bad cidr", "listeners:\n  - listen: 127.0.0.1:1\n    serve: echo\n    filters:\n      deny: [10.0.0.0/33]\n", "cfg:5: listeners[0].filters.deny[0]: \"10.0.0.0/33\" is not a CIDR prefix"},
-		{"bad endpoint", "listeners:\n  - listen: 127.0.0.1:1\n    upstream: u\nupstreams:\n  u:\n    endpoints: [nohost]\n", "cfg:6: upstreams.u.endpoints[0]: \"nohost\" is not host:port"},
+		{"bad endpoint", "listeners:\n  - listen: 127.0.0.1:1\n    upstream: u\nupstreams:\n  u:\n    endpoints: [nohost]\n", "cfg:6: upstreams.u.endpoints[0]: \"nohost\" is not host:port or unix:/path"},
 		{"bad duration", "listeners:\n  - listen: 127.0.0.1:1\n    serve: echo\n    idle_timeout: soon\n", "cfg:4: cannot unmarshal !!str `soon` into time.Duration"},
 		{"yaml syntax", "listeners:\n  - listen: [\n", "cfg:2: did not find expected node content"},
 		{"no listeners", "loops: 1\n", "cfg:1: listeners: at least one listener is needed"},
