@@ -50,7 +50,13 @@ type pipe struct {
 // share one Loop, and Pipe must be called on it; it becomes the handler of
 // both streams. Input a or b already hold unconsumed is delivered first.
 func Pipe(a, b transport.Stream, opts PipeOptions) {
-	p := &pipe{a: a, b: b, opts: opts, start: time.Now()}
+	new(pipe).run(a, b, opts)
+}
+
+// run starts p; a relay that embeds a pipe calls it to save an allocation
+// per connection.
+func (p *pipe) run(a, b transport.Stream, opts PipeOptions) {
+	*p = pipe{a: a, b: b, opts: opts, start: time.Now()}
 	p.last = p.start
 	a.SetHandler(p)
 	b.SetHandler(p)

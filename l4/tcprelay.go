@@ -32,10 +32,12 @@ type TCPRelay struct {
 	Logger *slog.Logger
 }
 
-// relayConn is one downstream stream waiting for its upstream. Until then
-// it buffers what the client sends (pausing the client past the high
-// watermark), and keeps its EOF.
+// relayConn is one relayed connection. Until its upstream is attached it is
+// the downstream's handler: it buffers what the client sends (pausing the
+// client past the high watermark) and keeps its EOF. Then its embedded pipe
+// takes over both streams.
 type relayConn struct {
+	pipe   pipe
 	r      *TCPRelay
 	down   transport.Stream
 	pend   []byte
@@ -85,7 +87,7 @@ func (c *relayConn) dial(ctx context.Context, client string) {
 		}
 		g.MarkOK(ep)
 		c.ep = ep
-		transport.Attach(c.down.Loop(), nc, c.attached)
+		transport.AttachWait(c.down.Loop(), nc, c.attached)
 		return
 	}
 	err := fmt.Errorf("%w: group %q: %w", ErrNoUpstream, g.Name, errors.Join(errs...))
@@ -109,10 +111,15 @@ func (c *relayConn) attached(up transport.Stream, err error) {
 		return
 	}
 	c.cancel()
+	// Past the dial the pair lives in the pipe; drop what only dialing
+	// needed so an idle connection holds as little as possible.
+	c.cancel = nil
+	down := c.down
+	c.down = nil
 	if len(c.pend) > 0 {
 		if _, err := up.Write(c.pend); err != nil {
 			_ = up.Close()
-			_ = c.down.Close()
+			_ = down.Close()
 			return
 		}
 		c.pend = nil
@@ -121,7 +128,7 @@ func (c *relayConn) attached(up transport.Stream, err error) {
 	if splice == 0 {
 		splice = 1 << 20
 	}
-	Pipe(c.down, up, PipeOptions{Idle: c.r.Idle, AEOF: c.eof, Done: c.done, SpliceAfter: max(splice, 0)})
+	c.pipe.run(down, up, PipeOptions{Idle: c.r.Idle, AEOF: c.eof, Done: c.done, SpliceAfter: max(splice, 0)})
 }
 
 func (c *relayConn) done(err error, st PipeStats) {
@@ -145,7 +152,9 @@ func (c *relayConn) OnReadEOF(transport.Stream) { c.eof = true }
 func (c *relayConn) OnDrained(transport.Stream) {}
 func (c *relayConn) OnClose(transport.Stream, error) {
 	c.closed = true
-	c.cancel()
+	if c.cancel != nil {
+		c.cancel()
+	}
 }
 
 var _ transport.Handler = (*relayConn)(nil)

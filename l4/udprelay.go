@@ -40,7 +40,7 @@ func (r *UDPRelay) Accept(s transport.Stream) {
 			s.Loop().Execute(func() { _ = s.Close() })
 			return
 		}
-		transport.Attach(s.Loop(), nc, func(up transport.Stream, err error) {
+		transport.AttachWait(s.Loop(), nc, func(up transport.Stream, err error) {
 			if err != nil {
 				r.log().Error("upstream socket attach failed", "group", r.Upstreams.Name, "err", err)
 				_ = s.Close()

@@ -56,10 +56,5 @@ func Detach(s Stream) (nc net.Conn, release func(), err error) {
 		ls.w.close()
 	}
 	delete(ls.el.streams, ls)
-	release = ls.done
-	if release == nil {
-		release = func() {}
-	}
-	ls.done = nil
-	return nc, release, nil
+	return nc, ls.release, nil
 }

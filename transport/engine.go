@@ -59,7 +59,7 @@ func (h *engineHandler) accept(el *EventLoop, c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	s := newLoopStream(el, c, laddr, raddr)
-	s.done = func() { h.t.release(ln, ci) }
+	s.ln = ln
 	safeAccept(h.t.log, ln, s)
 	if s.h == nil && !s.closed {
 		s.finish(nil)
@@ -175,6 +175,25 @@ func (r *attachReq) open(el *EventLoop, c gnet.Conn) gnet.Action {
 // for UDP), or with an error. It never blocks and is safe from any
 // goroutine; nc belongs to the loop from then on.
 func (l *EventLoop) Attach(nc net.Conn, done func(Stream, error)) {
+	ch := l.enroll(nc, done)
+	if ch != nil {
+		go l.awaitEnroll(ch, nc.RemoteAddr(), done)
+	}
+}
+
+// AttachWait is Attach for a goroutine that may block: it waits for the
+// registration itself instead of starting a goroutine to watch it. It must
+// not be called on an event loop, whose turn the registration needs.
+func (l *EventLoop) AttachWait(nc net.Conn, done func(Stream, error)) {
+	raddr := nc.RemoteAddr()
+	if ch := l.enroll(nc, done); ch != nil {
+		l.awaitEnroll(ch, raddr, done)
+	}
+}
+
+// enroll hands nc to gnet. It returns nil when it failed and done was
+// already scheduled with the error.
+func (l *EventLoop) enroll(nc net.Conn, done func(Stream, error)) <-chan gnet.RegisteredResult {
 	req := &attachReq{done: done, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
 	_, req.udp = nc.(*net.UDPConn)
 	ch, err := l.gl.Enroll(gnet.NewContext(context.Background(), req), nc)
@@ -183,27 +202,46 @@ func (l *EventLoop) Attach(nc net.Conn, done func(Stream, error)) {
 		if !l.Execute(func() { done(nil, err) }) {
 			go done(nil, err)
 		}
-		return
+		return nil
 	}
-	go func() {
-		if r, ok := <-ch; !ok || r.Err != nil || r.Conn == nil {
-			err := fmt.Errorf("penstock/transport: attach %s failed", req.raddr)
-			if ok && r.Err != nil {
-				err = fmt.Errorf("penstock/transport: attach %s: %w", req.raddr, r.Err)
-			}
-			l.Execute(func() { done(nil, err) })
+	return ch
+}
+
+// awaitEnroll reports a failed registration to done on the loop; a
+// successful one has already called done from OnOpen.
+func (l *EventLoop) awaitEnroll(ch <-chan gnet.RegisteredResult, raddr net.Addr, done func(Stream, error)) {
+	if r, ok := <-ch; !ok || r.Err != nil || r.Conn == nil {
+		err := fmt.Errorf("penstock/transport: attach %s failed", raddr)
+		if ok && r.Err != nil {
+			err = fmt.Errorf("penstock/transport: attach %s: %w", raddr, r.Err)
 		}
-	}()
+		l.Execute(func() { done(nil, err) })
+	}
 }
 
 // Attach moves nc onto loop: a gnet EventLoop enrolls it, any other Loop
-// gets a detached stream driven by goroutines. done runs on loop. It is
-// safe from any goroutine.
+// gets a detached stream driven by goroutines. done runs on loop. It never
+// blocks and is safe from any goroutine.
 func Attach(loop Loop, nc net.Conn, done func(Stream, error)) {
 	if el, ok := loop.(*EventLoop); ok {
 		el.Attach(nc, done)
 		return
 	}
+	attachDetached(loop, nc, done)
+}
+
+// AttachWait is Attach for goroutines that may block until the loop has
+// taken nc (it saves a goroutine per connection). It must not be called on
+// an event loop.
+func AttachWait(loop Loop, nc net.Conn, done func(Stream, error)) {
+	if el, ok := loop.(*EventLoop); ok {
+		el.AttachWait(nc, done)
+		return
+	}
+	attachDetached(loop, nc, done)
+}
+
+func attachDetached(loop Loop, nc net.Conn, done func(Stream, error)) {
 	s := NewDetachedStream(loop, nc, Watermarks{})
 	loop.Execute(func() { done(s, nil) })
 }

@@ -1,9 +1,9 @@
 package transport
 
 import (
-	"log/slog"
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 

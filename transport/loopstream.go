@@ -31,15 +31,17 @@ const (
 type loopStream struct {
 	el    *EventLoop
 	c     gnet.Conn // nil while parked, after read EOF, and after close
-	keep  int       // dup of the socket that outlives c; -1 until needed
 	h     Handler
 	ctx   any
 	laddr net.Addr
 	raddr net.Addr
-	wm    Watermarks
 	w     *asyncWriter
 	carry []byte // input left unconsumed when the stream parked
-	done  func() // releases what admission took (filters, counters)
+	// ln is the listener that admitted the stream (nil for attached
+	// ones); finish returns the admission to it.
+	ln *listener
+
+	keep int32 // dup of the socket that outlives c; -1 until needed
 
 	inTraffic bool
 	after     uint8
@@ -54,7 +56,7 @@ type loopStream struct {
 }
 
 func newLoopStream(el *EventLoop, c gnet.Conn, laddr, raddr net.Addr) *loopStream {
-	s := &loopStream{el: el, c: c, keep: -1, laddr: laddr, raddr: raddr, wm: el.tr.opts.Watermarks}
+	s := &loopStream{el: el, c: c, keep: -1, laddr: laddr, raddr: raddr}
 	el.streams[s] = struct{}{}
 	c.SetContext(s)
 	return s
@@ -89,7 +91,7 @@ func (s *loopStream) fd() int {
 	if s.c != nil {
 		return s.c.Fd()
 	}
-	return s.keep
+	return int(s.keep)
 }
 
 func (s *loopStream) ensureKeep() error {
@@ -103,7 +105,7 @@ func (s *loopStream) ensureKeep() error {
 	if err != nil {
 		return err
 	}
-	s.keep = fd
+	s.keep = int32(fd)
 	return nil
 }
 
@@ -118,7 +120,7 @@ func (s *loopStream) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	if s.w != nil && s.w.busy() {
-		if _, ok := s.w.enqueue(p, s.wm.High); !ok {
+		if _, ok := s.w.enqueue(p, s.el.tr.opts.Watermarks.High); !ok {
 			return 0, ErrClosed
 		}
 		return len(p), nil
@@ -133,7 +135,7 @@ func (s *loopStream) Write(p []byte) (int, error) {
 			s.finish(err)
 			return n, err
 		}
-		if _, ok := s.w.enqueue(p[n:], s.wm.High); !ok {
+		if _, ok := s.w.enqueue(p[n:], s.el.tr.opts.Watermarks.High); !ok {
 			return n, ErrClosed
 		}
 	}
@@ -150,7 +152,7 @@ func (s *loopStream) writer() error {
 	if err != nil {
 		return err
 	}
-	s.w = &asyncWriter{t: fileTarget{os.NewFile(uintptr(fd), "penstock-stream")}, low: s.wm.Low}
+	s.w = &asyncWriter{t: fileTarget{os.NewFile(uintptr(fd), "penstock-stream")}, low: s.el.tr.opts.Watermarks.Low}
 	s.w.notify = func() { s.el.Execute(s.onWriter) }
 	return nil
 }
@@ -265,13 +267,13 @@ func (s *loopStream) ResumeRead() {
 }
 
 func (s *loopStream) resume() {
-	if _, err := unix.Getpeername(s.keep); err != nil {
+	if _, err := unix.Getpeername(int(s.keep)); err != nil {
 		// The socket reached TCP_CLOSE while parked; gnet would panic on
 		// enrolling it. Its receive queue is final: read it out here.
 		s.readOutClosed()
 		return
 	}
-	nfd, err := dupCloexec(s.keep)
+	nfd, err := dupCloexec(int(s.keep))
 	if err != nil {
 		s.finish(err)
 		return
@@ -311,7 +313,7 @@ func (s *loopStream) readOutClosed() {
 			s.deliverCarry()
 			continue
 		}
-		n, err := unix.Read(s.keep, buf)
+		n, err := unix.Read(int(s.keep), buf)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -492,16 +494,22 @@ func (s *loopStream) finish(err error) {
 		s.w.close()
 	}
 	if s.keep >= 0 {
-		_ = unix.Close(s.keep)
+		_ = unix.Close(int(s.keep))
 		s.keep = -1
 	}
 	s.carry = nil
 	delete(s.el.streams, s)
-	if s.done != nil {
-		s.done()
-	}
+	s.release()
 	if s.h != nil {
 		s.h.OnClose(s, err)
+	}
+}
+
+// release returns what admission took for an accepted stream.
+func (s *loopStream) release() {
+	if ln := s.ln; ln != nil {
+		s.ln = nil
+		s.el.tr.release(ln, connInfo(ln, s.raddr, s.laddr))
 	}
 }
 
