@@ -388,3 +388,51 @@ func TestTCPRelayUnixSockets(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, bytes.Equal(msg, got))
 }
+
+// Connections are spread round robin over the endpoints.
+func TestTCPRelayRoundRobin(t *testing.T) {
+	named := func(name string) string {
+		return testutil.TCPServer(t, func(c *net.TCPConn) {
+			_, _ = c.Write([]byte(name))
+		})
+	}
+	addr := startRelay(t, nil, named("a"), named("b"), named("c"))
+	counts := map[string]int{}
+	for range 9 {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		b, err := io.ReadAll(c)
+		require.NoError(t, err)
+		c.Close()
+		counts[string(b)]++
+	}
+	require.Equal(t, map[string]int{"a": 3, "b": 3, "c": 3}, counts)
+}
+
+// A client that writes and closes at once (no half-close, no read) still
+// has every byte delivered upstream.
+func TestTCPRelayClientClosesRightAfterWriting(t *testing.T) {
+	eachMode(t, func(t *testing.T) {
+		got := make(chan [32]byte, 1)
+		backend := testutil.TCPServer(t, func(c *net.TCPConn) {
+			h := sha256.New()
+			_, _ = io.Copy(h, c)
+			var sum [32]byte
+			copy(sum[:], h.Sum(nil))
+			got <- sum
+		})
+		addr := startRelay(t, nil, backend)
+		data := payload(4 << 20)
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_, err = c.Write(data)
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+		select {
+		case sum := <-got:
+			require.Equal(t, sha256.Sum256(data), sum)
+		case <-time.After(20 * time.Second):
+			t.Fatal("upstream never saw EOF")
+		}
+	})
+}

@@ -201,6 +201,7 @@ func serve(cfg *Config, demo bool, stdout, stderr io.Writer) int {
 	if demo {
 		fmt.Fprint(stdout, demoHelp)
 	}
+	defer logStats(log, tr)
 	select {
 	case sig := <-sigs:
 		if sig == syscall.SIGINT {
@@ -229,6 +230,18 @@ func serve(cfg *Config, demo bool, stdout, stderr io.Writer) int {
 	case <-tr.Done():
 		log.Error("transport stopped unexpectedly")
 		return 1
+	}
+}
+
+// logStats logs each listener's admission counters: what was accepted and
+// what the filters refused, by reason.
+func logStats(log *slog.Logger, tr *transport.Transport) {
+	for name, st := range tr.ListenerStats() {
+		attrs := []any{"listener", name, "admitted", st.Admitted}
+		for reason, n := range st.Rejected {
+			attrs = append(attrs, "refused_"+reason, n)
+		}
+		log.Info("listener totals", attrs...)
 	}
 }
 
