@@ -15,6 +15,8 @@ var ErrIdle = errors.New("penstock/l4: idle timeout")
 type PipeStats struct {
 	AToB, BToA int64 // bytes (or datagram bytes) in each direction
 	Duration   time.Duration
+	// Spliced says the pair moved to splice(2) relaying.
+	Spliced bool
 }
 
 // PipeOptions tune a Pipe.

@@ -38,6 +38,7 @@ func (p *pipe) trySplice() {
 		return
 	}
 	p.spliced = true
+	p.st.Spliced = true
 	if p.idle != nil {
 		p.idle.Stop()
 	}

@@ -12,7 +12,9 @@ var ErrNotDetachable = errors.New("penstock/transport: stream cannot be detached
 
 // Detachable reports whether Detach would succeed: s is a TCP or unix
 // stream on an event loop, open both ways, with no queued output and no
-// unconsumed input. Loop only.
+// unconsumed input. Called from the stream's own OnData, the bytes being
+// delivered count as consumed: a handler that detaches there must consume
+// all of them. Loop only.
 func Detachable(s Stream) bool {
 	ls, ok := s.(*loopStream)
 	return ok && ls.detachable()
@@ -20,7 +22,7 @@ func Detachable(s Stream) bool {
 
 func (s *loopStream) detachable() bool {
 	return !s.closed && !s.readEOF && !s.shutReq && s.c != nil && !s.parking && !s.resuming &&
-		len(s.carry) == 0 && (s.w == nil || !s.w.busy()) && s.c.InboundBuffered() == 0
+		len(s.carry) == 0 && (s.w == nil || !s.w.busy()) && s.c.InboundBuffered() == int(s.delivering)
 }
 
 // Detach takes a stream's socket off its event loop and returns it as a

@@ -42,6 +42,9 @@ type loopStream struct {
 	ln *listener
 
 	keep int32 // dup of the socket that outlives c; -1 until needed
+	// delivering is how many of gnet's buffered bytes OnData is being
+	// handed right now (0 outside OnData, and when they come from carry).
+	delivering int32
 
 	inTraffic bool
 	after     uint8
@@ -390,7 +393,11 @@ func (s *loopStream) onTraffic(c gnet.Conn) gnet.Action {
 	if s.paused {
 		s.after = afterPark
 	} else {
+		if !fromCarry {
+			s.delivering = int32(len(p))
+		}
 		n = s.deliver(p)
+		s.delivering = 0
 	}
 	if fromCarry {
 		s.carry = s.carry[n:]

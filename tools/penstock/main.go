@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -179,6 +180,17 @@ func cmpOr(s, def string) string {
 
 func serve(cfg *Config, demo bool, stdout, stderr io.Writer) int {
 	log := newLogger(cfg.Log, stderr)
+	if path := os.Getenv("PENSTOCK_CPUPROFILE"); path != "" {
+		// For profiling the daemon under a benchmark; written at exit.
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() {
+					pprof.StopCPUProfile()
+					f.Close()
+				}()
+			}
+		}
+	}
 	listeners, err := build(cfg, log)
 	if err != nil {
 		log.Error("config", "err", err)
