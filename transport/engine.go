@@ -94,8 +94,9 @@ func (h *engineHandler) OnTraffic(c gnet.Conn) (action gnet.Action) {
 		v.onDatagram(c)
 		return gnet.None
 	case nil:
-		if ln := h.t.findListener(c.LocalAddr()); ln != nil && ln.network == "udp" {
-			h.t.loop(c.EventLoop()).onListenerDatagram(ln, c)
+		el := h.t.loop(c.EventLoop())
+		if ln := el.udpListener(c.LocalAddr()); ln != nil {
+			el.onListenerDatagram(ln, c)
 			return gnet.None
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -33,6 +34,9 @@ type EventLoop struct {
 	udp map[udpKey]*udpSession
 	// buf is the loop's scratch buffer for reads it does itself.
 	buf []byte
+	// The UDP listener that received the last datagram. Loop only.
+	lastUDPAddr net.Addr
+	lastUDPLn   *listener
 }
 
 // Execute runs fn on the event loop. It is safe from any goroutine.

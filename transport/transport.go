@@ -85,8 +85,10 @@ type Transport struct {
 	active   atomic.Int64
 	stopOnce sync.Once
 
+	// loops maps gnet's loops to ours. It is copied on write (a loop is
+	// added once) and read without a lock on every datagram.
 	mu    sync.Mutex
-	loops map[gnet.EventLoop]*EventLoop
+	loops atomic.Pointer[map[gnet.EventLoop]*EventLoop]
 }
 
 // Start binds the listeners and runs the event loops. It returns once the
@@ -108,8 +110,8 @@ func Start(opts Options, listeners ...Listener) (*Transport, error) {
 		log:   opts.Logger,
 		ready: make(chan struct{}),
 		done:  make(chan struct{}),
-		loops: make(map[gnet.EventLoop]*EventLoop),
 	}
+	t.loops.Store(&map[gnet.EventLoop]*EventLoop{})
 	var addrs []string
 	hasUDP := false
 	for i, l := range listeners {
@@ -346,13 +348,7 @@ func (t *Transport) Stop() {
 // closeParked finishes the streams gnet no longer knew about once the loops
 // have exited.
 func (t *Transport) closeParked() {
-	t.mu.Lock()
-	loops := make([]*EventLoop, 0, len(t.loops))
-	for _, el := range t.loops {
-		loops = append(loops, el)
-	}
-	t.mu.Unlock()
-	for _, el := range loops {
+	for _, el := range *t.loops.Load() {
 		for s := range el.streams {
 			s.finish(ErrStopped)
 		}
@@ -365,13 +361,22 @@ func (t *Transport) closeParked() {
 // loop returns the EventLoop for gl, making it on first sight. It runs on
 // gl itself.
 func (t *Transport) loop(gl gnet.EventLoop) *EventLoop {
+	if el := (*t.loops.Load())[gl]; el != nil {
+		return el
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	el := t.loops[gl]
-	if el == nil {
-		el = &EventLoop{gl: gl, tr: t, streams: map[*loopStream]struct{}{}, udp: map[udpKey]*udpSession{}}
-		t.loops[gl] = el
+	old := *t.loops.Load()
+	if el := old[gl]; el != nil {
+		return el
 	}
+	el := &EventLoop{gl: gl, tr: t, streams: map[*loopStream]struct{}{}, udp: map[udpKey]*udpSession{}}
+	loops := make(map[gnet.EventLoop]*EventLoop, len(old)+1)
+	for k, v := range old {
+		loops[k] = v
+	}
+	loops[gl] = el
+	t.loops.Store(&loops)
 	return el
 }
 

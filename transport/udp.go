@@ -34,6 +34,21 @@ type udpSession struct {
 	dropped uint64
 }
 
+// udpListener finds the UDP listener whose socket received a datagram.
+// gnet hands every datagram of one socket the same address value, so the
+// answer is cached by it.
+func (el *EventLoop) udpListener(addr net.Addr) *listener {
+	if addr == el.lastUDPAddr && el.lastUDPLn != nil {
+		return el.lastUDPLn
+	}
+	ln := el.tr.findListener(addr)
+	if ln == nil || ln.network != "udp" {
+		return nil
+	}
+	el.lastUDPAddr, el.lastUDPLn = addr, ln
+	return ln
+}
+
 func (el *EventLoop) onListenerDatagram(ln *listener, c gnet.Conn) {
 	ua, ok := c.RemoteAddr().(*net.UDPAddr)
 	if !ok {
