@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/penstock-proxy/penstock/internal/yamlpath"
 )
 
 // Config is the daemon's configuration file (YAML; JSON is valid YAML
@@ -194,7 +196,7 @@ type validator struct {
 // add records a problem at the YAML node that path leads to (the nearest
 // existing ancestor when the key is missing).
 func (v *validator) add(path string, format string, args ...any) {
-	v.err.Problems = append(v.err.Problems, Problem{Line: lineOf(v.root, path), Key: path, Msg: fmt.Sprintf(format, args...)})
+	v.err.Problems = append(v.err.Problems, Problem{Line: yamlpath.Line(v.root, path), Key: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (v *validator) check(c *Config) {
@@ -342,55 +344,4 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR prefix", s)
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-// lineOf finds the line of a key path such as "listeners[2].routes[0].sni"
-// in a YAML document, falling back to the deepest node it reached.
-func lineOf(root *yaml.Node, path string) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, part := range strings.Split(path, ".") {
-		name, idx := part, -1
-		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
-			name = part[:i]
-			idx, _ = strconv.Atoi(part[i+1 : len(part)-1])
-		}
-		next := mapValue(n, name)
-		if next == nil {
-			return line
-		}
-		n, line = next, keyLine(n, name)
-		if idx >= 0 {
-			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return line
-			}
-			n = n.Content[idx]
-			line = n.Line
-		}
-	}
-	return line
-}
-
-func mapValue(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func keyLine(n *yaml.Node, key string) int {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i].Line
-		}
-	}
-	return n.Line
 }
