@@ -26,6 +26,10 @@ type TCPRelay struct {
 	// moved that many bytes: bulk transfers then stay in the kernel, idle
 	// connections stay cheap on the loop (default 1 MiB; negative: never).
 	SpliceAfter int64
+	// SendProxy writes a PROXY protocol header (version 1 or 2; 0: none)
+	// to each upstream before any client byte, carrying the client's
+	// address.
+	SendProxy int
 	// Dialer, when set, dials upstreams (for a source address or socket
 	// options); its Timeout is overridden by DialTimeout.
 	Dialer *net.Dialer

@@ -1,0 +1,93 @@
+package gen
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// Each testdata case is a spec and the code it must generate.
+func TestGolden(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/*")
+	require.NoError(t, err)
+	require.NotEmpty(t, dirs)
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			specs, _ := filepath.Glob(filepath.Join(dir, "spec.*"))
+			require.Len(t, specs, 1)
+			data, err := os.ReadFile(specs[0])
+			require.NoError(t, err)
+			got, err := Generate(filepath.Base(specs[0]), data, "example.org/app/pipelines/"+filepath.Base(dir))
+			require.NoError(t, err)
+			want := filepath.Join(dir, "want.go.golden")
+			if *update {
+				require.NoError(t, os.WriteFile(want, got, 0o644))
+			}
+			exp, err := os.ReadFile(want)
+			require.NoError(t, err, "run go test ./gen -update to create it")
+			require.Equal(t, string(exp), string(got))
+			again, err := Generate(filepath.Base(specs[0]), data, "example.org/app/pipelines/"+filepath.Base(dir))
+			require.NoError(t, err)
+			require.Equal(t, got, again, "output must be deterministic")
+			require.True(t, strings.HasPrefix(string(got), Header+"\n"))
+		})
+	}
+}
+
+// Every broken spec is refused with an error that names its line and key.
+func TestSpecErrors(t *testing.T) {
+	const base = "version: 1\nname: x\nlisten: [tcp://127.0.0.1:1]\n"
+	cases := []struct{ name, spec, want string }{
+		{"unknown kind", base + "stages:\n  - kind: frobnicate\n", "s.yaml:5: stages[0].kind: unknown stage kind \"frobnicate\""},
+		{"wrong order", base + "stages:\n  - kind: relay\n    upstream: u\n  - kind: match\n    routes: [{upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:5: stages[0].kind: relay is a terminal and must be the last stage"},
+		{"phase after framer", base + "stages:\n  - kind: line\n  - kind: match\n    routes: [{upstream: u}]\n  - kind: handle\n    type: T\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:6: stages[1].kind: match comes too late"},
+		{"stream framer on udp", "version: 1\nname: x\nlisten: [udp://127.0.0.1:1]\nstages:\n  - kind: length_field\n    length: 2\n  - kind: handle\n    type: T\n",
+			"s.yaml:5: stages[0].kind: length_field is a stream framer and this pipeline listens on UDP: use datagram"},
+		{"datagram on tcp", base + "stages:\n  - kind: datagram\n  - kind: handle\n    type: T\n", "s.yaml:5: stages[0].kind: datagram framing needs a UDP listener"},
+		{"missing group", base + "stages:\n  - kind: relay\n    upstream: nope\n", "s.yaml:6: stages[0].upstream: no upstream group named \"nope\""},
+		{"key of another kind", base + "stages:\n  - kind: relay\n    upstream: u\n    offset: 3\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:7: stages[0].offset: does not apply to a relay stage"},
+		{"no terminal", base + "stages:\n  - kind: line\n", "stages: no terminal stage"},
+		{"two framers", base + "stages:\n  - kind: line\n  - kind: fixed\n    size: 4\n  - kind: handle\n    type: T\n", "s.yaml:6: stages[1].kind: a second framer: stages[0] already has one"},
+		{"bad length", base + "stages:\n  - kind: length_field\n    length: 5\n  - kind: handle\n    type: T\n", "s.yaml:6: stages[0].length: the length field is 1, 2, 3, 4 or 8 bytes, not 5"},
+		{"relay after framer", base + "stages:\n  - kind: line\n  - kind: relay\n    upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n", "s.yaml:6: stages[1].kind: relay moves raw bytes"},
+		{"handle without framer", base + "stages:\n  - kind: handle\n    type: T\n", "s.yaml:5: stages[0].kind: handle needs a framer"},
+		{"bad type", base + "stages:\n  - kind: line\n  - kind: handle\n    type: lower\n", "s.yaml:7: stages[1].type: \"lower\" is not a Go type"},
+		{"unknown top key", base + "stagez: []\n", "s.yaml:4: stagez: unknown key"},
+		{"bad version", "version: 2\nname: x\nlisten: [tcp://127.0.0.1:1]\nstages: [{kind: line}, {kind: handle, type: T}]\n", "s.yaml:1: version: unsupported spec version 2"},
+		{"mixed networks", "version: 1\nname: x\nlisten: [tcp://127.0.0.1:1, udp://127.0.0.1:2]\nstages: [{kind: relay, upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n", "s.yaml:3: listen[1]: mixes udp with tcp"},
+		{"default route first", base + "stages:\n  - kind: match\n    routes:\n      - upstream: u\n      - prefix: [a]\n        upstream: u\n  - kind: relay\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n", "s.yaml:7: stages[0].routes[0]: a default route"},
+		{"bad duration", base + "stages: [{kind: relay, upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\ntimeouts: {idle: soon}\n", "s.yaml:6: timeouts.idle: \"soon\" is not a duration"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Generate("s.yaml", []byte(tc.spec), "example.org/x")
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func FuzzGenerate(f *testing.F) {
+	for _, p := range []string{"testdata/relay/spec.yaml", "testdata/router/spec.yaml", "testdata/kv/spec.json"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, spec []byte) {
+		src, err := Generate("fuzz.yaml", spec, "example.org/fuzz")
+		if err == nil && !strings.HasPrefix(string(src), Header) {
+			t.Fatal("generated code without its header")
+		}
+	})
+}
