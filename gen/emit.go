@@ -83,6 +83,18 @@ var funcs = template.FuncMap{
 			"datagram":     "framing.Datagram",
 		}[kind]
 	},
+	"index0": func(list []string, i int) string {
+		if i < len(list) {
+			return list[i]
+		}
+		return ""
+	},
+	"weight": func(list []int, i int) int {
+		if i < len(list) {
+			return list[i]
+		}
+		return 1
+	},
 	"dotted": func(path string) bool {
 		first, _, _ := strings.Cut(path, "/")
 		return strings.Contains(first, ".")
@@ -120,6 +132,9 @@ func imports(pl *plan) []importPlan {
 		{"", "time"},
 		{"", "github.com/penstock-proxy/penstock/l4"},
 		{"", "github.com/penstock-proxy/penstock/transport"},
+	}
+	if pl.Redis != nil {
+		im = append(im, importPlan{"", "github.com/penstock-proxy/penstock/l7/redis"})
 	}
 	if pl.Handler != nil {
 		im = append(im, importPlan{"", "errors"}, importPlan{"", "log/slog"},
@@ -167,6 +182,12 @@ type Config struct {
 	SessionIdle time.Duration
 	MaxSessions int
 {{- end}}
+{{- with .Redis}}
+	// Servers are the Redis shards, in twemproxy's order and naming.
+	Servers []l4.KetamaServer
+	// HashTag hashes only the part of a key between its two characters.
+	HashTag string
+{{- end}}
 }
 
 // DefaultConfig returns the values written in the spec.
@@ -194,6 +215,14 @@ func DefaultConfig() Config {
 {{- if eq .Network "udp"}}
 		SessionIdle: {{dur .SessionIdle}},
 		MaxSessions: {{.MaxSessions}},
+{{- end}}
+{{- with .Redis}}
+		Servers: []l4.KetamaServer{
+{{- range $u := $.Upstreams}}{{if eq $u.Name $.Redis.Upstream}}{{range $i, $ep := $u.Endpoints}}
+			{Addr: {{q $ep}}, Name: {{q (index0 $u.Names $i)}}, Weight: {{weight $u.Weights $i}}},
+{{- end}}{{end}}{{end}}
+		},
+		HashTag: {{q .HashTag}},
 {{- end}}
 	}
 }
@@ -224,6 +253,9 @@ type Pipeline struct {
 {{- end}}
 {{- with .Framer}}
 	framer {{framerType .Kind}}
+{{- end}}
+{{- with .Redis}}
+	redis *redis.Proxy
 {{- end}}
 {{- with .Handler}}
 	// Handler serves each frame.
@@ -284,6 +316,13 @@ func New(cfg Config{{with .Handler}}, h *{{.Type}}{{end}}) (*Pipeline, error) {
 		return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, {{q .Upstream}})
 	}
 {{- end}}{{end}}
+{{- with .Redis}}
+	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, ConnectTimeout: cfg.ConnectTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	p.redis = rp
+{{- end}}
 	return p, nil
 }
 {{with .Relay}}
@@ -316,6 +355,8 @@ func (p *Pipeline) Accept(s transport.Stream) {
 	p.router.Accept(s)
 {{- else if .Relay}}
 	p.relay({{q .Relay.Upstream}})(s)
+{{- else if .Redis}}
+	p.redis.Accept(s)
 {{- else}}
 	s.SetHandler(&session{p: p})
 {{- end}}

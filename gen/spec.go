@@ -77,7 +77,12 @@ type Stage struct {
 	// handle
 	Type string `yaml:"type"`
 
-	// relay
+	// redis_proxy
+	HashTag      string `yaml:"hash_tag"`
+	Hash         string `yaml:"hash"`
+	Distribution string `yaml:"distribution"`
+
+	// relay, redis_proxy
 	Upstream    string `yaml:"upstream"`
 	SendProxy   string `yaml:"send_proxy"`
 	SpliceAfter int64  `yaml:"splice_after"`
@@ -94,6 +99,10 @@ type Route struct {
 type Upstream struct {
 	Endpoints   []string `yaml:"endpoints"`
 	FailTimeout string   `yaml:"fail_timeout"`
+	// Names and Weights place keys for redis_proxy, as twemproxy's
+	// "host:port:weight name" server lines do.
+	Names   []string `yaml:"names"`
+	Weights []int    `yaml:"weights"`
 }
 
 // Timeouts bound connection phases.

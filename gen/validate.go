@@ -47,6 +47,8 @@ var registry = map[string]kind{
 	"datagram":  {classFramer, []string{"max"}, []string{"udp"}, "each datagram is a frame"},
 	"handle": {classTerminal, []string{"type"}, []string{"tcp", "unix", "udp"},
 		"a user type serves each frame: ServeFrame(s transport.Stream, req, out []byte) ([]byte, error)"},
+	"redis_proxy": {classTerminal, []string{"upstream", "hash_tag", "hash", "distribution"}, stream,
+		"a sharding Redis proxy, placing keys as twemproxy does (fnv1a_64, ketama)"},
 	"relay": {classTerminal, []string{"upstream", "send_proxy", "splice_after"}, []string{"tcp", "unix", "udp"},
 		"relay raw bytes (or datagrams) to an upstream group"},
 }
@@ -61,6 +63,7 @@ type plan struct {
 	Framer             *framerPlan
 	Handler            *handlerPlan
 	Relay              *relayPlan
+	Redis              *redisPlan
 	Upstreams          []upstreamPlan
 	ConnectTimeout     time.Duration
 	Idle               time.Duration
@@ -104,10 +107,17 @@ type relayPlan struct {
 	SpliceAfter int64
 }
 
+type redisPlan struct {
+	Upstream string
+	HashTag  string
+}
+
 type upstreamPlan struct {
 	Name        string
 	Endpoints   []string
 	FailTimeout time.Duration
+	Names       []string
+	Weights     []int
 }
 
 type importPlan struct {
@@ -244,7 +254,18 @@ func (p *parsed) checkUpstreams(pl *plan) {
 				p.errorf(fmt.Sprintf("%s.endpoints[%d]", path, i), "%q is not host:port or unix:/path", ep)
 			}
 		}
-		pl.Upstreams = append(pl.Upstreams, upstreamPlan{n, u.Endpoints, p.duration(path+".fail_timeout", u.FailTimeout)})
+		if len(u.Names) > 0 && len(u.Names) != len(u.Endpoints) {
+			p.errorf(path+".names", "%d names for %d endpoints", len(u.Names), len(u.Endpoints))
+		}
+		if len(u.Weights) > 0 && len(u.Weights) != len(u.Endpoints) {
+			p.errorf(path+".weights", "%d weights for %d endpoints", len(u.Weights), len(u.Endpoints))
+		}
+		for i, w := range u.Weights {
+			if w <= 0 {
+				p.errorf(fmt.Sprintf("%s.weights[%d]", path, i), "a weight must be positive")
+			}
+		}
+		pl.Upstreams = append(pl.Upstreams, upstreamPlan{n, u.Endpoints, p.duration(path+".fail_timeout", u.FailTimeout), u.Names, u.Weights})
 	}
 }
 
@@ -328,7 +349,7 @@ func (p *parsed) checkStages(pl *plan, importPath string) {
 		}
 	}
 	if _, ok := seen["terminal"]; !ok {
-		p.errorf("stages", "no terminal stage: end with handle or relay")
+		p.errorf("stages", "no terminal stage: end with handle, relay or redis_proxy")
 	}
 }
 
@@ -476,6 +497,24 @@ func (p *parsed) checkTerminal(pl *plan, path string, st Stage, importPath strin
 		alias := "handler" + strings.ReplaceAll(pkgPath[strings.LastIndex(pkgPath, "/")+1:], "-", "")
 		pl.Imports = append(pl.Imports, importPlan{alias, pkgPath})
 		pl.Handler = &handlerPlan{Type: alias + "." + name}
+	case "redis_proxy":
+		if pl.Framer != nil {
+			p.errorf(path+".kind", "redis_proxy frames RESP itself: remove the %s framer", pl.Framer.Kind)
+		}
+		if pl.Match != nil {
+			p.errorf(path+".kind", "match routes to upstream groups: it works with relay, not redis_proxy")
+		}
+		p.upstreamRef(path+".upstream", st.Upstream)
+		if st.HashTag != "" && len(st.HashTag) != 2 {
+			p.errorf(path+".hash_tag", "%q: a hash tag is two characters, such as \"{}\"", st.HashTag)
+		}
+		if st.Hash != "" && st.Hash != "fnv1a_64" {
+			p.errorf(path+".hash", "%q: only fnv1a_64 is supported", st.Hash)
+		}
+		if st.Distribution != "" && st.Distribution != "ketama" {
+			p.errorf(path+".distribution", "%q: only ketama is supported", st.Distribution)
+		}
+		pl.Redis = &redisPlan{st.Upstream, st.HashTag}
 	case "relay":
 		if pl.Framer != nil {
 			p.errorf(path+".kind", "relay moves raw bytes: remove the %s framer, or serve frames with handle", pl.Framer.Kind)

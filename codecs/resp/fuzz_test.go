@@ -1,0 +1,161 @@
+package resp
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"unsafe"
+
+	"github.com/penstock-proxy/penstock/codecs"
+)
+
+// fuzzLimits are small enough for a fuzzer to reach every limit, and let
+// values nest past the Scanner's fixed levels.
+var fuzzLimits = Limits{MaxBulk: 100, MaxArgs: 8, MaxInline: 100, MaxDepth: DefaultMaxDepth + 8}
+
+// FuzzDecodeCommand checks that DecodeCommand never panics, that n stays
+// within the input, that the result does not depend on how much input
+// arrived, and that the arguments are what the request encodes.
+func FuzzDecodeCommand(f *testing.F) {
+	for _, seed := range []string{
+		"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n*1\r\n$4\r\nPING\r\n",
+		"*2\r\n$4\r\nECHO\r\n$4\r\na\r\nb\r\n", "*0\r\n", "*-1\r\n", "*1\r\n:1\r\n", "*1\r\n$-1\r\n",
+		"PING\r\n", "SET k \"a \\x41\\n\" 'it\\'s'\n", "a\"b c\"d\r\n", "SET \"a\"b\r\n", "\r\n", "ECHO a\x00\r\n",
+		"*99999999999999999999\r\n", "*1\r\n$101\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		whole := Command{Limits: fuzzLimits}
+		part := Command{Limits: fuzzLimits}
+		n, err := DecodeCommand(data, &whole)
+		switch {
+		case err == nil && (n <= 0 || n > len(data)):
+			t.Fatalf("n = %d for %d bytes", n, len(data))
+		case err != nil && err != codecs.ErrNeedMore && !errors.Is(err, ErrProtocol):
+			t.Fatalf("error %v is not a protocol error", err)
+		case err == codecs.ErrNeedMore && len(data) > 0 && data[0] != '*' && len(data) > fuzzLimits.MaxInline+1:
+			t.Fatalf("inline request needs more after %d bytes", len(data))
+		}
+		if err == nil {
+			checkArgs(t, data[:n], &whole)
+		}
+		for k := range len(data) {
+			m, perr := DecodeCommand(data[:k], &part)
+			switch {
+			case perr == codecs.ErrNeedMore:
+			case perr != err || m != n:
+				t.Fatalf("prefix of %d/%d bytes: %d, %v; whole input: %d, %v", k, len(data), m, perr, n, err)
+			case err == nil && quoteArgs(part.Args()) != quoteArgs(whole.Args()):
+				t.Fatalf("prefix of %d/%d bytes: %q; whole input: %q", k, len(data), part.Args(), whole.Args())
+			}
+		}
+	})
+}
+
+// checkArgs checks the arguments decoded from the request raw: an array
+// request re-encodes to itself and scans as one value; an inline request's
+// words come from raw or, when quoted, from the Command, and re-encode to a
+// request that decodes to the same words.
+func checkArgs(t *testing.T, raw []byte, cmd *Command) {
+	args := cmd.Args()
+	if len(args) > fuzzLimits.MaxArgs {
+		t.Fatalf("%d arguments", len(args))
+	}
+	if raw[0] == '*' {
+		if len(args) > 0 && !bytes.Equal(AppendCommand(nil, args...), raw) {
+			t.Fatalf("%q re-encodes as %q", raw, AppendCommand(nil, args...))
+		}
+		if n, err := ScanValue(raw, &fuzzLimits); len(args) > 0 && (err != nil || n != len(raw)) {
+			t.Fatalf("ScanValue(%q) = %d, %v", raw, n, err)
+		}
+		return
+	}
+	for _, arg := range args {
+		if len(arg) > 0 && !within(arg, raw) && !within(arg, cmd.scratch) {
+			t.Fatalf("argument %q points outside the request and the Command", arg)
+		}
+	}
+	var again Command
+	wire := AppendCommand(nil, args...)
+	if _, err := DecodeCommand(wire, &again); err != nil || quoteArgs(again.Args()) != quoteArgs(args) {
+		t.Fatalf("%q re-encoded as %q decodes to %q, %v", raw, wire, again.Args(), err)
+	}
+}
+
+// within reports whether b lies inside the array of buf.
+func within(b, buf []byte) bool {
+	if cap(buf) == 0 {
+		return false
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(buf[:cap(buf)])))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return p >= start && p+uintptr(len(b)) <= start+uintptr(cap(buf))
+}
+
+// FuzzScanValue checks that ScanValue never panics, that n stays within the
+// input, that the result does not depend on how much input arrived, that a
+// Scanner fed in pieces agrees, and that the Read functions agree on the
+// length of what they read.
+func FuzzScanValue(f *testing.F) {
+	for _, seed := range []string{
+		"+OK\r\n", "-ERR x\r\n", ":-12\r\n", "$5\r\nhello\r\n", "$-1\r\n", "*-1\r\n", "*2\r\n*1\r\n:1\r\n$-1\r\n",
+		hello3Reply, attribReply, pushReply, verbatimReply, mapReply, "_\r\n", "#t\r\n", ",-1.5e+3\r\n", ",nan\r\n",
+		"(12345678901234567890123\r\n", "!3\r\nERR\r\n", "~2\r\n+a\r\n+b\r\n", "|0\r\n:1\r\n", "*1\r\n*1\r\n*1\r\n:1\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, err := ScanValue(data, &fuzzLimits)
+		switch {
+		case err == nil && (n <= 0 || n > len(data)):
+			t.Fatalf("n = %d for %d bytes", n, len(data))
+		case err != nil && err != codecs.ErrNeedMore && !errors.Is(err, ErrProtocol):
+			t.Fatalf("error %v is not a protocol error", err)
+		}
+		for k := range len(data) {
+			if m, perr := ScanValue(data[:k], &fuzzLimits); perr != codecs.ErrNeedMore && (perr != err || m != n) {
+				t.Fatalf("prefix of %d/%d bytes: %d, %v; whole input: %d, %v", k, len(data), m, perr, n, err)
+			}
+		}
+		for _, chunk := range []int{1, 3} {
+			s := Scanner{Limits: fuzzLimits}
+			var buf []byte
+			m, serr := 0, codecs.ErrNeedMore
+			for off := 0; off < len(data) && serr == codecs.ErrNeedMore; off += chunk {
+				buf = append(append([]byte(nil), buf...), data[off:min(off+chunk, len(data))]...)
+				m, serr = s.Scan(buf)
+			}
+			if m != n || serr != err {
+				t.Fatalf("Scanner in %d-byte pieces: %d, %v; ScanValue: %d, %v", chunk, m, serr, n, err)
+			}
+		}
+		checkReaders(t, data)
+	})
+}
+
+// checkReaders checks that a Read function that succeeds reads a whole
+// value as ScanValue delimits it, or an array header.
+func checkReaders(t *testing.T, data []byte) {
+	n, err := ScanValue(data, nil)
+	if _, m, rerr := ReadInteger(data); rerr == nil && (err != nil || m != n) {
+		t.Fatalf("ReadInteger reads %d bytes; ScanValue: %d, %v", m, n, err)
+	}
+	if _, _, m, rerr := ReadBulk(data); rerr == nil && (err != nil || m != n) {
+		t.Fatalf("ReadBulk reads %d bytes; ScanValue: %d, %v", m, n, err)
+	}
+	count, null, m, rerr := ReadArrayHeader(data)
+	if rerr != nil {
+		return
+	}
+	for range count {
+		k, err := ScanValue(data[m:], nil)
+		if err != nil {
+			return // the elements are incomplete or malformed
+		}
+		m += k
+	}
+	if err == nil && m != n || err != nil && (null || count == 0) {
+		t.Fatalf("ReadArrayHeader and its %d elements take %d bytes; ScanValue: %d, %v", count, m, n, err)
+	}
+}
