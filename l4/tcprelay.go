@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
+	"github.com/penstock-proxy/penstock/codecs/proxyproto"
 	"github.com/penstock-proxy/penstock/transport"
 )
 
@@ -122,6 +124,18 @@ func (c *relayConn) attached(up transport.Stream, err error) {
 	c.cancel = nil
 	down := c.down
 	c.down = nil
+	if c.r.SendProxy > 0 {
+		hdr, err := proxyHeader(c.r.SendProxy, down.RemoteAddr(), down.LocalAddr())
+		if err == nil {
+			_, err = up.Write(hdr)
+		}
+		if err != nil {
+			c.r.log().Error("PROXY header not sent; closing", "group", c.r.Upstreams.Name, "err", err)
+			_ = up.Close()
+			_ = down.Close()
+			return
+		}
+	}
 	if len(c.pend) > 0 {
 		if _, err := up.Write(c.pend); err != nil {
 			_ = up.Close()
@@ -135,6 +149,34 @@ func (c *relayConn) attached(up transport.Stream, err error) {
 		splice = 1 << 20
 	}
 	c.pipe.run(down, up, PipeOptions{Idle: c.r.Idle, AEOF: c.eof, Done: c.done, SpliceAfter: max(splice, 0)})
+}
+
+// proxyHeader encodes a PROXY protocol header of the given version for a
+// connection from client to local. Addresses that are not TCP (a unix
+// listener) give version 1's UNKNOWN or version 2's LOCAL, which tell the
+// upstream to use the connection's own endpoints.
+func proxyHeader(version int, client, local net.Addr) ([]byte, error) {
+	src, _ := client.(*net.TCPAddr)
+	dst, _ := local.(*net.TCPAddr)
+	if version == 1 {
+		if src == nil || dst == nil {
+			return proxyproto.AppendV1(nil, netip.AddrPort{}, netip.AddrPort{}), nil
+		}
+		return proxyproto.AppendV1(nil, src.AddrPort(), dst.AddrPort()), nil
+	}
+	if src == nil || dst == nil {
+		return proxyproto.AppendV2Local(nil), nil
+	}
+	h := proxyproto.Header{Command: proxyproto.Proxy, Transport: proxyproto.TransportStream,
+		Source: src.AddrPort(), Destination: dst.AddrPort()}
+	h.Family = proxyproto.FamilyIPv4
+	if !src.AddrPort().Addr().Unmap().Is4() || !dst.AddrPort().Addr().Unmap().Is4() {
+		h.Family = proxyproto.FamilyIPv6
+	} else {
+		h.Source = netip.AddrPortFrom(src.AddrPort().Addr().Unmap(), src.AddrPort().Port())
+		h.Destination = netip.AddrPortFrom(dst.AddrPort().Addr().Unmap(), dst.AddrPort().Port())
+	}
+	return proxyproto.AppendV2(nil, &h)
 }
 
 func (c *relayConn) done(err error, st PipeStats) {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/penstock-proxy/penstock/codecs/proxyproto"
 	"github.com/penstock-proxy/penstock/internal/testutil"
 	"github.com/penstock-proxy/penstock/transport"
 )
@@ -435,4 +437,43 @@ func TestTCPRelayClientClosesRightAfterWriting(t *testing.T) {
 			t.Fatal("upstream never saw EOF")
 		}
 	})
+}
+
+// SendProxy gives the upstream the client's address in a PROXY header, v1
+// or v2, before the client's first byte.
+func TestTCPRelaySendProxy(t *testing.T) {
+	for _, version := range []int{1, 2} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			got := make(chan proxyproto.Header, 1)
+			rest := make(chan string, 1)
+			backend := testutil.TCPServer(t, func(c *net.TCPConn) {
+				b, _ := io.ReadAll(c)
+				var h proxyproto.Header
+				n, err := proxyproto.Decode(b, &h)
+				if err != nil {
+					t.Errorf("decode: %v", err)
+					return
+				}
+				got <- h
+				rest <- string(b[n:])
+			})
+			g, err := NewGroup("pp", backend)
+			require.NoError(t, err)
+			r := &TCPRelay{Upstreams: g, SendProxy: version, Logger: quietLogger()}
+			tr, err := transport.Start(transport.Options{Loops: 1, Logger: quietLogger()},
+				transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: r.Accept})
+			require.NoError(t, err)
+			defer tr.Stop()
+			c, err := net.Dial("tcp", tr.Addrs()[0].String())
+			require.NoError(t, err)
+			_, _ = c.Write([]byte("hello"))
+			_ = c.(*net.TCPConn).CloseWrite()
+			h := <-got
+			require.Equal(t, version, h.Version)
+			require.Equal(t, c.LocalAddr().String(), h.Source.String(), "the upstream learns the client's address")
+			require.Equal(t, tr.Addrs()[0].String(), h.Destination.String())
+			require.Equal(t, "hello", <-rest)
+			c.Close()
+		})
+	}
 }

@@ -4,6 +4,7 @@
 //	tcprelay   TCP relay with filters, round robin and failover
 //	udprelay   UDP relay, one upstream socket per client
 //	snirouter  TLS routed by SNI without terminating it, PROXY v2 upstream
+//	redisproxy a sharding Redis proxy, a drop-in for twemproxy
 //	kvproto    a length-prefixed request/response protocol served by a Go type
 //
 // Each package has its spec, a doc.go with the go:generate line, the
