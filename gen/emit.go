@@ -128,6 +128,7 @@ func goDuration(d time.Duration) string {
 func imports(pl *plan) []importPlan {
 	im := []importPlan{
 		{"", "fmt"},
+		{"", "log/slog"},
 		{"", "net/netip"},
 		{"", "time"},
 		{"", "github.com/penstock-proxy/penstock/l4"},
@@ -137,7 +138,7 @@ func imports(pl *plan) []importPlan {
 		im = append(im, importPlan{"", "github.com/penstock-proxy/penstock/l7/redis"})
 	}
 	if pl.Handler != nil {
-		im = append(im, importPlan{"", "errors"}, importPlan{"", "log/slog"},
+		im = append(im, importPlan{"", "errors"},
 			importPlan{"", "github.com/penstock-proxy/penstock/codecs"},
 			importPlan{"", "github.com/penstock-proxy/penstock/codecs/framing"})
 	}
@@ -178,6 +179,8 @@ type Config struct {
 	// FailTimeout is how long a failed endpoint is tried last, per group.
 	FailTimeout map[string]time.Duration
 	ConnectTimeout, Idle time.Duration
+	// Logger receives the pipeline's logs (slog.Default when nil).
+	Logger *slog.Logger
 {{- if eq .Network "udp"}}
 	SessionIdle time.Duration
 	MaxSessions int
@@ -260,8 +263,6 @@ type Pipeline struct {
 {{- with .Handler}}
 	// Handler serves each frame.
 	Handler *{{.Type}}
-	// Log receives protocol errors (slog.Default when nil).
-	Log *slog.Logger
 {{- end}}
 }
 
@@ -298,14 +299,14 @@ func New(cfg Config{{with .Handler}}, h *{{.Type}}{{end}}) (*Pipeline, error) {
 	p.relays = map[string]*l4.{{if eq $.Network "udp"}}UDPRelay{{else}}TCPRelay{{end}}{}
 	for name, g := range p.groups {
 {{- if eq $.Network "udp"}}
-		p.relays[name] = &l4.UDPRelay{Upstreams: g}
+		p.relays[name] = &l4.UDPRelay{Upstreams: g, Logger: cfg.Logger}
 {{- else}}
-		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SendProxy: {{proxyVersion .SendProxy}}, SpliceAfter: {{.SpliceAfter}}}
+		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SendProxy: {{proxyVersion .SendProxy}}, SpliceAfter: {{.SpliceAfter}}, Logger: cfg.Logger}
 {{- end}}
 	}
 {{- end}}
 {{- with .Match}}
-	p.router = transport.PeekRouter{MaxBytes: {{.MaxBytes}}, Timeout: {{dur .Timeout}}, Routes: []transport.PeekRoute{
+	p.router = transport.PeekRouter{MaxBytes: {{.MaxBytes}}, Timeout: {{dur .Timeout}}, Logger: cfg.Logger, Routes: []transport.PeekRoute{
 {{- range .Routes}}
 		{Name: {{q .Upstream}}, {{if .SNI}}Match: transport.SNI{Names: {{strs .SNI}}}, {{else if .Prefix}}Match: {{bytesList .Prefix}}, {{end}}Accept: p.relay({{q .Upstream}})},
 {{- end}}
@@ -317,7 +318,7 @@ func New(cfg Config{{with .Handler}}, h *{{.Type}}{{end}}) (*Pipeline, error) {
 	}
 {{- end}}{{end}}
 {{- with .Redis}}
-	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, ConnectTimeout: cfg.ConnectTimeout})
+	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, ConnectTimeout: cfg.ConnectTimeout, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
@@ -415,7 +416,7 @@ func (c *session) OnData(s transport.Stream, in []byte) int {
 }
 
 func (c *session) fail(s transport.Stream, what string, err error) {
-	log := c.p.Log
+	log := c.p.cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}

@@ -2,6 +2,7 @@ package framing
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/penstock-proxy/penstock/codecs"
@@ -104,7 +105,7 @@ func TestDelimiterAppend(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := tt.d.Append([]byte("dst"), []byte(tt.payload))
 			if tt.err != nil {
-				if !errorIs(err, tt.err) || string(got) != "dst" {
+				if !errors.Is(err, tt.err) || string(got) != "dst" {
 					t.Fatalf("Append(%q) = %q, %v; want %q, %v", tt.payload, got, err, "dst", tt.err)
 				}
 				return
@@ -201,7 +202,7 @@ func TestLineAppendErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got, err := tt.l.Append([]byte("dst"), []byte(tt.payload)); !errorIs(err, tt.err) || string(got) != "dst" {
+			if got, err := tt.l.Append([]byte("dst"), []byte(tt.payload)); !errors.Is(err, tt.err) || string(got) != "dst" {
 				t.Fatalf("Append(%q) = %q, %v; want %q, %v", tt.payload, got, err, "dst", tt.err)
 			}
 		})

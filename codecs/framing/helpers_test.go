@@ -212,11 +212,6 @@ func toFrames(s []string) [][]byte {
 	return frames
 }
 
-// errorIs reports whether err is want or wraps it.
-func errorIs(err, want error) bool {
-	return errors.Is(err, want)
-}
-
 // benchmarkFramer runs decode and append sub-benchmarks of f on the frame
 // that carries payload.
 func benchmarkFramer(b *testing.B, name string, f framer, payload []byte) {

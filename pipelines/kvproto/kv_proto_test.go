@@ -37,10 +37,10 @@ func start(t *testing.T) string {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Listen = []string{"tcp://127.0.0.1:0"}
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	p, err := New(cfg, NewStore())
 	require.NoError(t, err)
-	p.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	tr, err := transport.Start(transport.Options{Loops: 2, Logger: p.Log}, p.Listeners()...)
+	tr, err := transport.Start(transport.Options{Loops: 2, Logger: cfg.Logger}, p.Listeners()...)
 	require.NoError(t, err)
 	t.Cleanup(tr.Stop)
 	return tr.Addrs()[0].String()

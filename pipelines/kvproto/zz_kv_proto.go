@@ -33,6 +33,8 @@ type Config struct {
 	// FailTimeout is how long a failed endpoint is tried last, per group.
 	FailTimeout          map[string]time.Duration
 	ConnectTimeout, Idle time.Duration
+	// Logger receives the pipeline's logs (slog.Default when nil).
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns the values written in the spec.
@@ -76,8 +78,6 @@ type Pipeline struct {
 	framer  framing.LengthField
 	// Handler serves each frame.
 	Handler *Store
-	// Log receives protocol errors (slog.Default when nil).
-	Log *slog.Logger
 }
 
 // New builds the pipeline from cfg and the handler that serves its frames.
@@ -169,7 +169,7 @@ func (c *session) OnData(s transport.Stream, in []byte) int {
 }
 
 func (c *session) fail(s transport.Stream, what string, err error) {
-	log := c.p.Log
+	log := c.p.cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}

@@ -5,6 +5,7 @@ package redisproxy
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -30,6 +31,8 @@ type Config struct {
 	// FailTimeout is how long a failed endpoint is tried last, per group.
 	FailTimeout          map[string]time.Duration
 	ConnectTimeout, Idle time.Duration
+	// Logger receives the pipeline's logs (slog.Default when nil).
+	Logger *slog.Logger
 	// Servers are the Redis shards, in twemproxy's order and naming.
 	Servers []l4.KetamaServer
 	// HashTag hashes only the part of a key between its two characters.
@@ -104,7 +107,7 @@ func New(cfg Config) (*Pipeline, error) {
 		}
 		p.groups[name] = g
 	}
-	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, ConnectTimeout: cfg.ConnectTimeout})
+	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, ConnectTimeout: cfg.ConnectTimeout, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}

@@ -5,6 +5,7 @@ package snirouter
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -29,6 +30,8 @@ type Config struct {
 	// FailTimeout is how long a failed endpoint is tried last, per group.
 	FailTimeout          map[string]time.Duration
 	ConnectTimeout, Idle time.Duration
+	// Logger receives the pipeline's logs (slog.Default when nil).
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns the values written in the spec.
@@ -103,9 +106,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p.relays = map[string]*l4.TCPRelay{}
 	for name, g := range p.groups {
-		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SendProxy: 2, SpliceAfter: 0}
+		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SendProxy: 2, SpliceAfter: 0, Logger: cfg.Logger}
 	}
-	p.router = transport.PeekRouter{MaxBytes: 16384, Timeout: 3 * time.Second, Routes: []transport.PeekRoute{
+	p.router = transport.PeekRouter{MaxBytes: 16384, Timeout: 3 * time.Second, Logger: cfg.Logger, Routes: []transport.PeekRoute{
 		{Name: "org", Match: transport.SNI{Names: []string{"*.example.org"}}, Accept: p.relay("org")},
 		{Name: "api", Match: transport.SNI{Names: []string{"api.example.net"}}, Accept: p.relay("api")},
 		{Name: "ssh", Match: transport.Prefix{[]byte("SSH-")}, Accept: p.relay("ssh")},

@@ -5,6 +5,7 @@ package tcprelay
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -29,6 +30,8 @@ type Config struct {
 	// FailTimeout is how long a failed endpoint is tried last, per group.
 	FailTimeout          map[string]time.Duration
 	ConnectTimeout, Idle time.Duration
+	// Logger receives the pipeline's logs (slog.Default when nil).
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns the values written in the spec.
@@ -95,7 +98,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p.relays = map[string]*l4.TCPRelay{}
 	for name, g := range p.groups {
-		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SendProxy: 0, SpliceAfter: 1048576}
+		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SendProxy: 0, SpliceAfter: 1048576, Logger: cfg.Logger}
 	}
 	if p.relays["backends"] == nil {
 		return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, "backends")

@@ -5,6 +5,7 @@ package udprelay
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -29,8 +30,10 @@ type Config struct {
 	// FailTimeout is how long a failed endpoint is tried last, per group.
 	FailTimeout          map[string]time.Duration
 	ConnectTimeout, Idle time.Duration
-	SessionIdle          time.Duration
-	MaxSessions          int
+	// Logger receives the pipeline's logs (slog.Default when nil).
+	Logger      *slog.Logger
+	SessionIdle time.Duration
+	MaxSessions int
 }
 
 // DefaultConfig returns the values written in the spec.
@@ -99,7 +102,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p.relays = map[string]*l4.UDPRelay{}
 	for name, g := range p.groups {
-		p.relays[name] = &l4.UDPRelay{Upstreams: g}
+		p.relays[name] = &l4.UDPRelay{Upstreams: g, Logger: cfg.Logger}
 	}
 	if p.relays["dns"] == nil {
 		return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, "dns")

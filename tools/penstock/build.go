@@ -3,56 +3,46 @@ package main
 import (
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/penstock-proxy/penstock/l4"
+	"github.com/penstock-proxy/penstock/pipelines/redisproxy"
+	"github.com/penstock-proxy/penstock/pipelines/tcprelay"
+	"github.com/penstock-proxy/penstock/pipelines/udprelay"
 	"github.com/penstock-proxy/penstock/transport"
 )
 
-// build turns a checked config into transport listeners with their relays.
+// build turns a checked config into transport listeners. Plain relays and
+// Redis listeners come from the generated pipelines; routes (whose shape a
+// config decides) and built-ins are assembled here.
 func build(cfg *Config, log *slog.Logger) ([]transport.Listener, error) {
-	groups := map[string]*l4.Group{}
-	for name, u := range cfg.Upstreams {
-		g, err := l4.NewGroup(name, u.Endpoints...)
-		if err != nil {
-			return nil, err
-		}
-		if u.FailTimeout > 0 {
-			g.FailTimeout = u.FailTimeout
-		}
-		groups[name] = g
-	}
 	var out []transport.Listener
 	for _, lc := range cfg.Listeners {
-		f := &transport.Filters{
-			MaxConns:      lc.Filters.MaxConns,
-			MaxConnsPerIP: lc.Filters.MaxConnsPerIP,
-			RatePerIP:     lc.Filters.RatePerIP,
-			BurstPerIP:    lc.Filters.BurstPerIP,
-		}
-		for _, s := range lc.Filters.Allow {
-			p, _ := parsePrefix(s)
-			f.Allow = append(f.Allow, p)
-		}
-		for _, s := range lc.Filters.Deny {
-			p, _ := parsePrefix(s)
-			f.Deny = append(f.Deny, p)
-		}
+		f := filterValues(lc.Filters)
 		llog := log.With("listener", lc.Name)
-		tcpRelay := func(group string) func(transport.Stream) {
-			return (&l4.TCPRelay{Upstreams: groups[group], DialTimeout: lc.ConnectTimeout, Idle: lc.IdleTimeout, Logger: llog}).Accept
-		}
-		ln := transport.Listener{
-			Name: lc.Name, Addr: lc.Listen, Filters: f,
-			MaxSessions: lc.MaxSessions, SessionIdle: lc.SessionIdle,
-		}
-		udp := strings.HasPrefix(lc.Listen, "udp")
+		var ls []transport.Listener
 		switch {
 		case lc.Serve != "":
-			ln.Accept = builtin(lc.Serve)
+			ls = []transport.Listener{{Accept: builtin(lc.Serve)}}
 		case len(lc.Routes) > 0:
+			groups := map[string]*l4.Group{}
+			for _, rc := range lc.Routes {
+				if groups[rc.Upstream] == nil {
+					u := cfg.Upstreams[rc.Upstream]
+					g, err := l4.NewGroup(rc.Upstream, u.Endpoints...)
+					if err != nil {
+						return nil, err
+					}
+					if u.FailTimeout > 0 {
+						g.FailTimeout = u.FailTimeout
+					}
+					groups[rc.Upstream] = g
+				}
+			}
 			r := &transport.PeekRouter{Timeout: lc.PeekTimeout, MaxBytes: lc.PeekMaxBytes, Logger: llog}
 			for _, rc := range lc.Routes {
-				rt := transport.PeekRoute{Name: rc.Upstream, Accept: tcpRelay(rc.Upstream)}
+				relay := &l4.TCPRelay{Upstreams: groups[rc.Upstream], DialTimeout: lc.ConnectTimeout, Idle: lc.IdleTimeout, Logger: llog}
+				rt := transport.PeekRoute{Name: rc.Upstream, Accept: relay.Accept}
 				switch {
 				case len(rc.SNI) > 0:
 					rt.Match = transport.SNI{Names: rc.SNI}
@@ -65,15 +55,80 @@ func build(cfg *Config, log *slog.Logger) ([]transport.Listener, error) {
 				}
 				r.Routes = append(r.Routes, rt)
 			}
-			ln.Accept = r.Accept
-		case udp:
-			ln.Accept = (&l4.UDPRelay{Upstreams: groups[lc.Upstream], Logger: llog}).Accept
+			ls = []transport.Listener{{Accept: r.Accept}}
+		case lc.Protocol == "redis":
+			u := cfg.Upstreams[lc.Upstream]
+			rc := redisproxy.DefaultConfig()
+			rc.Listen = []string{lc.Listen}
+			rc.Servers = rc.Servers[:0]
+			for i, ep := range u.Endpoints {
+				srv := l4.KetamaServer{Addr: ep, Weight: 1}
+				if i < len(u.Names) {
+					srv.Name = u.Names[i]
+				}
+				if i < len(u.Weights) {
+					srv.Weight = u.Weights[i]
+				}
+				rc.Servers = append(rc.Servers, srv)
+			}
+			rc.HashTag, rc.Logger = lc.HashTag, llog
+			if lc.ConnectTimeout > 0 {
+				rc.ConnectTimeout = lc.ConnectTimeout
+			}
+			p, err := redisproxy.New(rc)
+			if err != nil {
+				return nil, err
+			}
+			ls = p.Listeners()
+		case strings.HasPrefix(lc.Listen, "udp"):
+			u := cfg.Upstreams[lc.Upstream]
+			uc := udprelay.DefaultConfig()
+			uc.Listen = []string{lc.Listen}
+			uc.Upstreams = map[string][]string{"dns": u.Endpoints}
+			uc.SessionIdle, uc.MaxSessions, uc.Logger = lc.SessionIdle, lc.MaxSessions, llog
+			p, err := udprelay.New(uc)
+			if err != nil {
+				return nil, err
+			}
+			ls = p.Listeners()
 		default:
-			ln.Accept = tcpRelay(lc.Upstream)
+			u := cfg.Upstreams[lc.Upstream]
+			tc := tcprelay.DefaultConfig()
+			tc.Listen = []string{lc.Listen}
+			tc.Upstreams = map[string][]string{"backends": u.Endpoints}
+			tc.FailTimeout = map[string]time.Duration{"backends": u.FailTimeout}
+			tc.ConnectTimeout, tc.Idle, tc.Logger = lc.ConnectTimeout, lc.IdleTimeout, llog
+			p, err := tcprelay.New(tc)
+			if err != nil {
+				return nil, err
+			}
+			ls = p.Listeners()
 		}
-		out = append(out, ln)
+		for _, l := range ls {
+			l.Name, l.Addr, l.Filters = lc.Name, lc.Listen, f
+			out = append(out, l)
+		}
 	}
 	return out, nil
+}
+
+// filterValues builds a listener's connection filters.
+func filterValues(fc FilterConfig) *transport.Filters {
+	f := &transport.Filters{
+		MaxConns:      fc.MaxConns,
+		MaxConnsPerIP: fc.MaxConnsPerIP,
+		RatePerIP:     fc.RatePerIP,
+		BurstPerIP:    fc.BurstPerIP,
+	}
+	for _, s := range fc.Allow {
+		p, _ := parsePrefix(s)
+		f.Allow = append(f.Allow, p)
+	}
+	for _, s := range fc.Deny {
+		p, _ := parsePrefix(s)
+		f.Deny = append(f.Deny, p)
+	}
+	return f
 }
 
 // builtin returns the Accept func of a built-in service, for demos and

@@ -42,6 +42,8 @@ type ListenerConfig struct {
 	Upstream       string        `yaml:"upstream"`
 	Routes         []RouteConfig `yaml:"routes"`
 	Serve          string        `yaml:"serve"`
+	Protocol       string        `yaml:"protocol"`
+	HashTag        string        `yaml:"hash_tag"`
 	Filters        FilterConfig  `yaml:"filters"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`
@@ -74,6 +76,10 @@ type FilterConfig struct {
 type UpstreamConfig struct {
 	Endpoints   []string      `yaml:"endpoints"`
 	FailTimeout time.Duration `yaml:"fail_timeout"`
+	// Names and Weights place Redis keys as twemproxy's server lines
+	// "host:port:weight name" do.
+	Names   []string `yaml:"names"`
+	Weights []int    `yaml:"weights"`
 }
 
 // builtins are the handlers a listener can serve instead of relaying.
@@ -221,6 +227,17 @@ func (v *validator) check(c *Config) {
 		if len(u.Endpoints) == 0 {
 			v.add(key+".endpoints", "an upstream group needs at least one endpoint")
 		}
+		if len(u.Names) > 0 && len(u.Names) != len(u.Endpoints) {
+			v.add(key+".names", "%d names for %d endpoints", len(u.Names), len(u.Endpoints))
+		}
+		if len(u.Weights) > 0 && len(u.Weights) != len(u.Endpoints) {
+			v.add(key+".weights", "%d weights for %d endpoints", len(u.Weights), len(u.Endpoints))
+		}
+		for i, w := range u.Weights {
+			if w <= 0 {
+				v.add(fmt.Sprintf("%s.weights[%d]", key, i), "a weight must be positive")
+			}
+		}
 		for i, ep := range u.Endpoints {
 			if path, ok := strings.CutPrefix(ep, "unix:"); ok && path != "" {
 				continue
@@ -281,6 +298,21 @@ func (v *validator) checkListener(c *Config, key string, l ListenerConfig) {
 	}
 	if l.Upstream != "" {
 		v.checkGroup(c, key+".upstream", l.Upstream)
+	}
+	switch l.Protocol {
+	case "":
+	case "redis":
+		if network != "tcp" && network != "unix" {
+			v.add(key+".protocol", "the Redis proxy needs a TCP or unix listener")
+		}
+		if l.Upstream == "" {
+			v.add(key+".upstream", "the Redis proxy needs an upstream group of shards")
+		}
+	default:
+		v.add(key+".protocol", "unknown protocol %q (want redis, or leave it out to relay bytes)", l.Protocol)
+	}
+	if l.HashTag != "" && (l.Protocol != "redis" || len(l.HashTag) != 2) {
+		v.add(key+".hash_tag", "a hash tag is two characters, such as \"{}\", for protocol: redis")
 	}
 	if l.Serve != "" && !builtins[l.Serve] {
 		v.add(key+".serve", "unknown built-in %q (want echo or discard)", l.Serve)

@@ -212,3 +212,16 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestDaemonRedisOneLiner(t *testing.T) {
+	a, _, _ := testutil.RedisServer(t)
+	b, _, _ := testutil.RedisServer(t)
+	listen := testutil.FreePort(t, "tcp")
+	d := startDaemon(t, "redis", "--listen", listen, "--to", a+","+b)
+	d.waitLog(t, "msg=listening")
+	require.Equal(t, "OK\n", testutil.RedisCLI(t, listen, "MSET", "k1", "1", "k2", "2", "k3", "3"))
+	require.Equal(t, "1\n2\n3\n", testutil.RedisCLI(t, listen, "MGET", "k1", "k2", "k3"))
+	require.Contains(t, testutil.RedisCLI(t, listen, "KEYS", "*"), "unsupported command")
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, d.wait(t))
+}

@@ -6,6 +6,7 @@
 //	penstock check -c FILE        validate a config file
 //	penstock tcp --listen ADDR --to ADDR[,ADDR...] [--allow CIDR] [--deny CIDR]
 //	penstock udp --listen ADDR --to ADDR[,ADDR...]
+//	penstock redis --listen ADDR --to ADDR[,ADDR...] [--hash-tag {}]
 //
 // SIGTERM drains (stop accepting, let connections finish until the drain
 // timeout); SIGINT stops at once.
@@ -62,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "config ok: %d listeners, %d upstream groups\n", len(cfg.Listeners), len(cfg.Upstreams))
 			return 0
 		}
-	case "tcp", "udp":
+	case "tcp", "udp", "redis":
 		cfg, err = oneLiner(cmd, args, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
@@ -88,6 +89,7 @@ func usage(w io.Writer) {
   penstock check -c FILE        validate a config file
   penstock tcp --listen ADDR --to ADDR[,ADDR...] [--allow CIDR] [--deny CIDR]
   penstock udp --listen ADDR --to ADDR[,ADDR...]
+  penstock redis --listen ADDR --to ADDR[,ADDR...] [--hash-tag {}]
 `)
 }
 
@@ -132,6 +134,7 @@ func oneLiner(proto string, args []string, stderr io.Writer) (*Config, error) {
 	loops := fs.Int("loops", 0, "event loops (0: one per CPU)")
 	idle := fs.Duration("idle", 0, "close connections idle for this long (tcp; 0: never)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	hashTag := fs.String("hash-tag", "", "redis: hash only the part of a key between these two characters, e.g. {}")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -142,9 +145,19 @@ func oneLiner(proto string, args []string, stderr io.Writer) (*Config, error) {
 		return nil, fmt.Errorf("%s: unexpected argument %q", proto, fs.Arg(0))
 	}
 	// The one-liner is a config like any other, so it gets the same checks.
+	scheme := proto
+	if proto == "redis" {
+		scheme = "tcp"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "log: {level: %q}\nloops: %d\nlisteners:\n  - name: %s\n    listen: %q\n    upstream: up\n",
-		*level, *loops, proto, proto+"://"+*listen)
+		*level, *loops, proto, scheme+"://"+*listen)
+	if proto == "redis" {
+		fmt.Fprintf(&b, "    protocol: redis\n")
+		if *hashTag != "" {
+			fmt.Fprintf(&b, "    hash_tag: %q\n", *hashTag)
+		}
+	}
 	if *idle > 0 && proto == "tcp" {
 		fmt.Fprintf(&b, "    idle_timeout: %s\n", idle)
 	}
