@@ -4,7 +4,7 @@ import "github.com/penstock-proxy/penstock/codecs"
 
 // MaxV2Len is the longest version 2 header the protocol can express: the
 // 16-byte fixed part and a 16-bit length.
-const MaxV2Len = v2FixedLen + 0xffff
+const MaxV2Len = 16 + 0xffff
 
 // RecommendedMaxV2 is a good [Decoder.MaxV2] for a relay: HAProxy, nginx and
 // cloud load balancers send headers of well under 1 KiB, and 4 KiB leaves

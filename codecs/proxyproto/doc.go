@@ -31,6 +31,7 @@
 // ([Decoder.MaxV2]), from peers in 10.0.0.0/8, and refuses connections from
 // elsewhere or without a header. A header with the LOCAL command (or a
 // version 1 UNKNOWN line) is valid and tells the receiver to use the real
-// connection's endpoints, as does a version 2 PROXY header with the UNSPEC
-// family.
+// connection's endpoints; a version 2 PROXY header with the UNSPEC family
+// carries no address either, and the receiver may use the real endpoints or
+// refuse the connection.
 package proxyproto

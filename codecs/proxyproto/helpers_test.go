@@ -3,6 +3,7 @@ package proxyproto
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"hash/crc32"
 	"net/netip"
@@ -58,6 +59,15 @@ func blockUnix(src, dst string) []byte {
 
 func padPath(p string) []byte {
 	return append([]byte(p), make([]byte, unixPathLen-len(p))...)
+}
+
+// unhex decodes a hexadecimal test vector.
+func unhex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }

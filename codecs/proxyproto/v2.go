@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"net/netip"
+	"slices"
 
 	"github.com/penstock-proxy/penstock/codecs"
 )
@@ -167,12 +168,15 @@ func validValue(typ byte, value []byte) bool {
 	return true
 }
 
+// zeroCRC stands in for the checksum field while the checksum is computed.
+// It lives outside checksum because hash/crc32 makes its input escape.
+var zeroCRC [crcLen]byte
+
 // checksum returns the CRC32C of hdr with the 4-byte value at crcAt taken as
 // zeros (section 2.2.3), without modifying hdr.
 func checksum(hdr []byte, crcAt int) uint32 {
-	var zeros [crcLen]byte
 	c := crc32.Update(0, castagnoli, hdr[:crcAt])
-	c = crc32.Update(c, castagnoli, zeros[:])
+	c = crc32.Update(c, castagnoli, zeroCRC[:])
 	return crc32.Update(c, castagnoli, hdr[crcAt+crcLen:])
 }
 
@@ -273,12 +277,20 @@ func appendAddresses(buf []byte, h *Header) ([]byte, error) {
 		if len(h.SourcePath) > unixPathLen || len(h.DestinationPath) > unixPathLen {
 			return buf, errEncodePath
 		}
-		buf = append(append(buf, h.SourcePath...), make([]byte, unixPathLen-len(h.SourcePath))...)
-		buf = append(append(buf, h.DestinationPath...), make([]byte, unixPathLen-len(h.DestinationPath))...)
-		return buf, nil
+		return appendPath(appendPath(buf, h.SourcePath), h.DestinationPath), nil
 	default:
 		return buf, nil
 	}
 	buf = binary.BigEndian.AppendUint16(buf, h.Source.Port())
 	return binary.BigEndian.AppendUint16(buf, h.Destination.Port()), nil
+}
+
+// appendPath appends a sun_path field: path, at most 108 bytes, padded with
+// NUL bytes.
+func appendPath(buf, path []byte) []byte {
+	buf = append(buf, path...)
+	n := len(buf)
+	buf = slices.Grow(buf, unixPathLen-len(path))[:n+unixPathLen-len(path)]
+	clear(buf[n:])
+	return buf
 }

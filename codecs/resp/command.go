@@ -63,10 +63,13 @@ type Command struct {
 // inline request may not hold a NUL byte ([ErrInlineNUL]), which makes
 // redis-server stop reading the connection.
 //
-// DecodeCommand parses in from its start on every call, so a caller retries
-// an incomplete request only after a read has added bytes; with the default
-// limits a request of a million small arguments costs a scan per read while
-// it arrives, and a proxy that expects such requests lowers MaxArgs.
+// DecodeCommand parses in from its start on every call, so a request that
+// arrives over many reads is parsed once per read. That costs little for
+// usual requests, and for large bulk arguments, whose data it skips by
+// length. For a request of very many arguments (an MSET of a million keys)
+// a caller can find the end with a [Scanner], which does not rescan, and
+// decode once the request is complete; a Scanner checks no request limit,
+// so the caller decodes first, to have MaxArgs checked against the count.
 //
 // DecodeCommand never modifies in and keeps no reference to it except
 // through the slices cmd returns, which are borrowed (see [Command.Args]).

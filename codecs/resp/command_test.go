@@ -3,6 +3,7 @@ package resp
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -154,10 +155,10 @@ func TestDecodeCommandErrors(t *testing.T) {
 // past it.
 func TestDecodeCommandLimits(t *testing.T) {
 	bulk := func(size int) string {
-		return "*2\r\n$4\r\nECHO\r\n$" + itoa(size) + "\r\n" + strings.Repeat("x", size) + "\r\n"
+		return "*2\r\n$4\r\nECHO\r\n$" + strconv.Itoa(size) + "\r\n" + strings.Repeat("x", size) + "\r\n"
 	}
 	args := func(count int) string {
-		return "*" + itoa(count) + "\r\n" + strings.Repeat("$1\r\na\r\n", count)
+		return "*" + strconv.Itoa(count) + "\r\n" + strings.Repeat("$1\r\na\r\n", count)
 	}
 	words := func(count int) string { return strings.Repeat("a ", count) + "\r\n" }
 	inline := func(size int, end string) string { return "ECHO " + strings.Repeat("x", size-5) + end }
@@ -270,7 +271,7 @@ func quoteArgs(args [][]byte) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(strconvQuote(a))
+		b.WriteString(strconv.Quote(string(a)))
 	}
 	b.WriteByte(']')
 	return b.String()
@@ -293,7 +294,7 @@ func TestCommandReuse(t *testing.T) {
 		{huge, maxKeptArgs + 1, "H"}, // the next step must drop its slots
 		{[]byte("*1\r\n$4\r\nping\r\n"), 1, "PING"},
 		{[]byte("\r\n"), 0, ""},
-		{[]byte("*1\r\n$" + itoa(maxNameLen+1) + "\r\n" + strings.Repeat("a", maxNameLen+1) + "\r\n"), 1, strings.Repeat("a", maxNameLen+1)},
+		{[]byte("*1\r\n$" + strconv.Itoa(maxNameLen+1) + "\r\n" + strings.Repeat("a", maxNameLen+1) + "\r\n"), 1, strings.Repeat("a", maxNameLen+1)},
 	}
 	for i, st := range steps {
 		n, err := DecodeCommand(st.in, &cmd)

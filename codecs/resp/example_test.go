@@ -19,9 +19,9 @@ func shardFor(key []byte, shards int) int {
 // What remains is the start of a request still in flight, kept for the
 // next read.
 func ExampleDecodeCommand() {
-	in := []byte("*3\r\n$3\r\nSET\r\n$5\r\nuser1\r\n$3\r\nann\r\n" + // redis-cli
-		"GET user2\r\n" + // typed in telnet
-		"*2\r\n$3\r\nGET\r\n$5\r\nuser1\r\n" +
+	in := []byte("*3\r\n$3\r\nSET\r\n$5\r\nalice\r\n$2\r\n42\r\n" + // redis-cli
+		"GET bob\r\n" + // typed in telnet
+		"*2\r\n$3\r\nGET\r\n$5\r\nalice\r\n" +
 		"*2\r\n$3\r\nGET\r\n$2\r\nus")
 	shards := make([][]byte, 2) // the bytes to write to each shard
 	var toClient []byte
@@ -53,16 +53,16 @@ func ExampleDecodeCommand() {
 	}
 	fmt.Printf("kept: %q\n", in)
 	// Output:
-	// shard 0: "GET user2\r\n"
-	// shard 1: "*3\r\n$3\r\nSET\r\n$5\r\nuser1\r\n$3\r\nann\r\n*2\r\n$3\r\nGET\r\n$5\r\nuser1\r\n"
+	// shard 0: "GET bob\r\n"
+	// shard 1: "*3\r\n$3\r\nSET\r\n$5\r\nalice\r\n$2\r\n42\r\n*2\r\n$3\r\nGET\r\n$5\r\nalice\r\n"
 	// kept: "*2\r\n$3\r\nGET\r\n$2\r\nus"
 }
 
-// A proxy splits MGET user1 user2 user3 into one MGET per shard, then puts
+// A proxy splits MGET alice bob carol into one MGET per shard, then puts
 // the elements of the shards' replies back in the client's order without
 // decoding them.
 func ExampleReadArrayHeader() {
-	keys := [][]byte{[]byte("user1"), []byte("user2"), []byte("user3")}
+	keys := [][]byte{[]byte("alice"), []byte("bob"), []byte("carol")}
 	perShard := make([][][]byte, 2)
 	for _, k := range keys {
 		s := shardFor(k, 2)
@@ -72,10 +72,10 @@ func ExampleReadArrayHeader() {
 		fmt.Printf("to shard %d: %q\n", s, resp.AppendCommand(nil, append([][]byte{[]byte("MGET")}, ks...)...))
 	}
 
-	// The shards' replies; user3 does not exist.
+	// The shards' replies; carol does not exist.
 	replies := [][]byte{
-		[]byte("*1\r\n$3\r\nbob\r\n"),
-		[]byte("*2\r\n$3\r\nann\r\n$-1\r\n"),
+		[]byte("*1\r\n$2\r\n17\r\n"),
+		[]byte("*2\r\n$2\r\n42\r\n$-1\r\n"),
 	}
 	elements := make([][][]byte, len(replies))
 	for s, reply := range replies {
@@ -105,9 +105,9 @@ func ExampleReadArrayHeader() {
 	}
 	fmt.Printf("to client: %q\n", merged)
 	// Output:
-	// to shard 0: "*1\r\n$4\r\nMGET\r\n$5\r\nuser2\r\n"
-	// to shard 1: "*2\r\n$4\r\nMGET\r\n$5\r\nuser1\r\n$5\r\nuser3\r\n"
-	// to client: "*3\r\n$3\r\nann\r\n$3\r\nbob\r\n$-1\r\n"
+	// to shard 0: "*2\r\n$4\r\nMGET\r\n$3\r\nbob\r\n"
+	// to shard 1: "*3\r\n$4\r\nMGET\r\n$5\r\nalice\r\n$5\r\ncarol\r\n"
+	// to client: "*3\r\n$2\r\n42\r\n$2\r\n17\r\n$-1\r\n"
 }
 
 // A proxy sends a DEL of several keys to each shard that holds some and
@@ -151,6 +151,6 @@ func ExampleScanner() {
 		}
 	}
 	// Output:
-	// reply of 68 bytes, error: false
-	// reply of 18 bytes, error: false
+	// reply of 58 bytes, error: false
+	// reply of 18 bytes, error: true
 }

@@ -515,6 +515,9 @@ type shard struct {
 	lastErr    string
 	inflight   []*slot
 	head       int
+	// scan resumes a reply that spans reads where it left off, so a huge
+	// reply costs time in proportion to its size.
+	scan resp.Scanner
 	wbuf       []byte
 	dirty      bool
 }
@@ -562,6 +565,8 @@ func (sh *shard) connect() {
 			}
 			sh.connecting = false
 			sh.s = s
+			sh.scan.Reset()
+			sh.scan.Limits = sh.ls.p.cfg.Limits
 			s.SetHandler(sh)
 			sh.flush()
 		})
@@ -592,7 +597,7 @@ func (sh *shard) failAll(msg string) {
 func (sh *shard) OnData(s transport.Stream, in []byte) int {
 	off := 0
 	for off < len(in) {
-		n, err := resp.ScanValue(in[off:], &sh.ls.p.cfg.Limits)
+		n, err := sh.scan.Scan(in[off:])
 		if errors.Is(err, codecs.ErrNeedMore) {
 			break
 		}
