@@ -517,9 +517,9 @@ type shard struct {
 	head       int
 	// scan resumes a reply that spans reads where it left off, so a huge
 	// reply costs time in proportion to its size.
-	scan resp.Scanner
-	wbuf       []byte
-	dirty      bool
+	scan  resp.Scanner
+	wbuf  []byte
+	dirty bool
 }
 
 // enqueue sends req (copied) for sl, connecting first if needed.
