@@ -3,6 +3,7 @@ package transport
 import (
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -32,6 +33,11 @@ type udpSession struct {
 	paused  bool
 	closed  bool
 	dropped uint64
+	// conn is the session's own socket once attached: bound to the
+	// listener's address and connected to the client, it takes this
+	// client's datagrams from the kernel before the shared listener socket
+	// does, and is read and written without addresses (see connect).
+	conn *udpConn
 }
 
 // udpListener finds the UDP listener whose socket received a datagram.
@@ -96,7 +102,82 @@ func (el *EventLoop) newSession(ln *listener, key udpKey, c gnet.Conn, ua *net.U
 		s.finish(nil)
 		return nil
 	}
+	s.connect(ln)
 	return s
+}
+
+// connect gives the session a socket of its own: bound to the listener's
+// address with SO_REUSEPORT and connected to the client. The kernel prefers
+// a connected socket for its 4-tuple, so the client's datagrams then skip
+// the shared listener socket, whose reads cost gnet an allocation and
+// recvfrom(2) an extra getsockopt(2) each, and replies need no address.
+// Until the socket is attached, and if it cannot be made, the session uses
+// the listener socket. Only a listener bound to a specific address gets it:
+// on a wildcard address the reply's source address must be the one the
+// client wrote to, which only the shared socket knows.
+func (s *udpSession) connect(ln *listener) {
+	if ln.ap.Addr().IsUnspecified() {
+		return
+	}
+	local, err := unix.Getsockname(s.lfd)
+	if err != nil {
+		return
+	}
+	domain := unix.AF_INET
+	if _, ok := local.(*unix.SockaddrInet6); ok {
+		domain = unix.AF_INET6
+	}
+	fd, err := unix.Socket(domain, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) != nil ||
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) != nil ||
+		unix.Bind(fd, local) != nil || unix.Connect(fd, s.sa) != nil {
+		_ = unix.Close(fd)
+		return
+	}
+	f := os.NewFile(uintptr(fd), "penstock-udp-session")
+	nc, err := net.FileConn(f)
+	_ = f.Close()
+	if err != nil {
+		return
+	}
+	s.el.Attach(nc, func(st Stream, err error) {
+		if err != nil {
+			return
+		}
+		u := st.(*udpConn)
+		if s.closed {
+			_ = u.Close()
+			return
+		}
+		u.h = sessionFeed{s}
+		s.conn = u
+	})
+}
+
+// sessionFeed hands the datagrams of a session's own socket to the
+// session.
+type sessionFeed struct{ s *udpSession }
+
+func (f sessionFeed) OnData(_ Stream, p []byte) int {
+	s := f.s
+	s.last = time.Now()
+	if !s.paused && s.h != nil && !s.closed {
+		s.h.OnData(s, p)
+	}
+	return len(p)
+}
+
+func (f sessionFeed) OnReadEOF(Stream) {}
+func (f sessionFeed) OnDrained(Stream) {}
+
+// OnClose falls back to the listener socket.
+func (f sessionFeed) OnClose(st Stream, _ error) {
+	if f.s.conn == st {
+		f.s.conn = nil
+	}
 }
 
 func (s *udpSession) checkIdle() {
@@ -130,6 +211,10 @@ func (s *udpSession) Write(p []byte) (int, error) {
 		return 0, ErrClosed
 	}
 	s.last = time.Now()
+	if u := s.conn; u != nil && u.c != nil {
+		_, _ = u.Write(p)
+		return len(p), nil
+	}
 	for {
 		err := unix.Sendto(s.lfd, p, 0, s.sa)
 		switch err {
@@ -185,6 +270,10 @@ func (s *udpSession) finish(err error) {
 	}
 	s.closed = true
 	s.idle.Stop()
+	if u := s.conn; u != nil {
+		s.conn = nil
+		_ = u.Close()
+	}
 	delete(s.el.udp, s.key)
 	s.key.ln.sessions.Add(-1)
 	s.el.tr.release(s.key.ln, s.ci)
