@@ -125,7 +125,8 @@ type importPlan struct {
 }
 
 var (
-	nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	upstreamRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 	typeRE = regexp.MustCompile(`^(?:([A-Za-z0-9_.\-~/]+)\.)?([A-Z][A-Za-z0-9_]*)$`)
 )
 
@@ -240,7 +241,7 @@ func (p *parsed) checkUpstreams(pl *plan) {
 	for _, n := range names {
 		u := p.spec.Upstreams[n]
 		path := "upstreams." + n
-		if !nameRE.MatchString(n) && !regexp.MustCompile(`^[a-z][a-z0-9_-]*$`).MatchString(n) {
+		if !upstreamRE.MatchString(n) {
 			p.errorf(path, "%q is not an upstream name (lower case letters, digits, _ and -)", n)
 		}
 		if len(u.Endpoints) == 0 {

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Sharded Redis side by side: penstock's Redis proxy against twemproxy
+# (Debian's nutcracker 0.5), both in front of the same two redis-servers,
+# the proxy pinned to CPU 0 and redis-benchmark plus the servers to CPU 1:
+#
+#   redis-benchmark -t set,get -P 16 -c 50 -n N
+#
+# ROUNDS rounds (default 5) interleave the two; the medians and the ratio go
+# to stdout as a markdown table. Needs redis-server, redis-tools and
+# nutcracker (apt-get install -y redis-server redis-tools nutcracker).
+# Ports 25001-25004 on 127.0.0.1; every process is started here in the
+# foreground and stopped by PID.
+set -euo pipefail
+{
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=${ROUNDS:-5}
+N=${N:-400000}
+TMP=$(mktemp -d /tmp/penstock-redis.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+for b in redis-server redis-benchmark nutcracker; do
+	command -v $b >/dev/null || { echo "missing $b: apt-get install -y redis-server redis-tools nutcracker" >&2; exit 1; }
+done
+for p in 25001 25002 25003 25004; do
+	if (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "port $p is in use" >&2; exit 1; fi
+done
+(cd "$ROOT" && go build -o "$TMP/penstock" ./tools/penstock)
+for port in 25001 25002; do
+	taskset -c 1 redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" --daemonize no --loglevel warning >"$TMP/redis-$port.log" 2>&1 &
+	PIDS+=($!)
+done
+cat >"$TMP/nutcracker.yml" <<CFG
+pool:
+  listen: 127.0.0.1:25003
+  hash: fnv1a_64
+  distribution: ketama
+  redis: true
+  servers:
+    - 127.0.0.1:25001:1
+    - 127.0.0.1:25002:1
+CFG
+sleep 0.5
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+bench() { # bench PORT -> "SET GET" requests/s
+	taskset -c 1 redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -P 16 -c 50 -n "$N" -q 2>/dev/null |
+		tr '\r' '\n' | awk '/^SET:/ {s=$2} /^GET:/ {g=$2} END {print s, g}'
+}
+: >"$TMP/penstock.txt"; : >"$TMP/twemproxy.txt"
+for r in $(seq 1 "$ROUNDS"); do
+	for who in penstock twemproxy; do
+		if [[ $who == penstock ]]; then
+			GOGC=${GOGC:-} taskset -c 0 "$TMP/penstock" redis --listen 127.0.0.1:25004 --to 127.0.0.1:25001,127.0.0.1:25002 --loops 1 --log-level warn 2>"$TMP/p.log" &
+			pid=$!; port=25004
+		else
+			taskset -c 0 nutcracker -c "$TMP/nutcracker.yml" -p "$TMP/n.pid" -o "$TMP/n.log" &
+			pid=$!; port=25003
+		fi
+		PIDS+=($pid)
+		sleep 0.5
+		echo "$(bench $port)" >>"$TMP/$who.txt"
+		kill "$pid"; wait "$pid" 2>/dev/null || true
+	done
+done
+ps=$(awk '{print $1}' "$TMP/penstock.txt" | median); pg=$(awk '{print $2}' "$TMP/penstock.txt" | median)
+ts=$(awk '{print $1}' "$TMP/twemproxy.txt" | median); tg=$(awk '{print $2}' "$TMP/twemproxy.txt" | median)
+echo "| redis-benchmark -P 16 -c 50, two shards | penstock | twemproxy 0.5 | penstock/twemproxy |"
+echo "|---|---|---|---|"
+printf '| SET requests/s | %.0f | %.0f | %.2f |\n' "$ps" "$ts" "$(echo "$ps / $ts" | bc -l)"
+printf '| GET requests/s | %.0f | %.0f | %.2f |\n' "$pg" "$tg" "$(echo "$pg / $tg" | bc -l)"
+echo
+echo "rounds: $ROUNDS, -n $N; raw (SET GET) penstock: $(tr '\n' ';' <"$TMP/penstock.txt") twemproxy: $(tr '\n' ';' <"$TMP/twemproxy.txt")"
+}
