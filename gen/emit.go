@@ -172,6 +172,10 @@ type Config struct {
 	Listen []string
 	// Allow and Deny filter sources before any byte is read.
 	Allow, Deny []netip.Prefix
+{{- with .Proxy}}
+	// Trusted are the load balancers whose PROXY header is read.
+	Trusted []netip.Prefix
+{{- end}}
 	MaxConns, MaxConnsPerIP, BurstPerIP int
 	RatePerIP float64
 	// Upstreams are the endpoints of each upstream group.
@@ -199,6 +203,9 @@ func DefaultConfig() Config {
 		Listen: {{strs .Listen}},
 		Allow: prefixes({{strs .Filters.Allow}}),
 		Deny: prefixes({{strs .Filters.Deny}}),
+{{- with .Proxy}}
+		Trusted: prefixes({{strs .Trusted}}),
+{{- end}}
 		MaxConns: {{.Filters.MaxConns}},
 		MaxConnsPerIP: {{.Filters.MaxConnsPerIP}},
 		BurstPerIP: {{.Filters.BurstPerIP}},
@@ -248,6 +255,9 @@ type Pipeline struct {
 	cfg     Config
 	filters *transport.Filters
 	groups  map[string]*l4.Group
+{{- with .Proxy}}
+	proxy transport.ProxyHeader
+{{- end}}
 {{- with .Match}}
 	router transport.PeekRouter
 {{- end}}
@@ -324,6 +334,9 @@ func New(cfg Config{{with .Handler}}, h *{{.Type}}{{end}}) (*Pipeline, error) {
 	}
 	p.redis = rp
 {{- end}}
+{{- with .Proxy}}
+	p.proxy = transport.ProxyHeader{Trusted: cfg.Trusted, RejectV1: {{.RejectV1}}, RejectV2: {{.RejectV2}}, Timeout: {{dur .Timeout}}, Logger: cfg.Logger, Next: p.accept}
+{{- end}}
 	return p, nil
 }
 {{with .Relay}}
@@ -352,6 +365,13 @@ func (p *Pipeline) Listeners() []transport.Listener {
 
 // Accept takes a new stream from a listener; it runs on the stream's loop.
 func (p *Pipeline) Accept(s transport.Stream) {
+{{- if .Proxy}}
+	p.proxy.Accept(s)
+}
+
+// accept takes a stream whose PROXY header, if any, has been read.
+func (p *Pipeline) accept(s transport.Stream) {
+{{- end}}
 {{- if .Match}}
 	p.router.Accept(s)
 {{- else if .Relay}}
@@ -375,8 +395,9 @@ type session struct {
 func (c *session) OnData(s transport.Stream, in []byte) int {
 	n := 0
 	c.out = c.out[:0]
+	framer, handler := c.p.framer, c.p.Handler
 	for n < len(in) {
-		frame, m, err := c.p.framer.Decode(in[n:])
+		frame, m, err := framer.Decode(in[n:])
 		if errors.Is(err, codecs.ErrNeedMore) {
 			break
 		}
@@ -385,13 +406,13 @@ func (c *session) OnData(s transport.Stream, in []byte) int {
 			return len(in)
 		}
 		n += m
-		reply, err := c.p.Handler.ServeFrame(s, frame, c.payload[:0])
+		reply, err := handler.ServeFrame(s, frame, c.payload[:0])
 		if err != nil {
 			c.fail(s, "handler", err)
 			return len(in)
 		}
 		if len(reply) > 0 {
-			if c.out, err = c.p.framer.Append(c.out, reply); err != nil {
+			if c.out, err = framer.Append(c.out, reply); err != nil {
 				c.fail(s, "reply", err)
 				return len(in)
 			}

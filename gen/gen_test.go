@@ -65,6 +65,10 @@ func TestSpecErrors(t *testing.T) {
 		{"bad version", "version: 2\nname: x\nlisten: [tcp://127.0.0.1:1]\nstages: [{kind: line}, {kind: handle, type: T}]\n", "s.yaml:1: version: unsupported spec version 2"},
 		{"mixed networks", "version: 1\nname: x\nlisten: [tcp://127.0.0.1:1, udp://127.0.0.1:2]\nstages: [{kind: relay, upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n", "s.yaml:3: listen[1]: mixes udp with tcp"},
 		{"default route first", base + "stages:\n  - kind: match\n    routes:\n      - upstream: u\n      - prefix: [a]\n        upstream: u\n  - kind: relay\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n", "s.yaml:7: stages[0].routes[0]: a default route"},
+		{"proxy after match", base + "stages:\n  - kind: match\n    routes: [{upstream: u}]\n  - kind: proxy_protocol\n    trusted: [10.0.0.0/8]\n  - kind: relay\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:7: stages[1].kind: proxy_protocol comes too late"},
+		{"proxy without trusted", base + "stages:\n  - kind: proxy_protocol\n  - kind: relay\n    upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:5: stages[0].trusted: name the load balancers"},
 		{"bad duration", base + "stages: [{kind: relay, upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\ntimeouts: {idle: soon}\n", "s.yaml:6: timeouts.idle: \"soon\" is not a duration"},
 	}
 	for _, tc := range cases {

@@ -54,9 +54,10 @@ type Stage struct {
 	Accept  []string `yaml:"accept"`
 	Trusted []string `yaml:"trusted"`
 
+	// match, proxy_protocol
+	Timeout string `yaml:"timeout"`
 	// match
 	MaxBytes int     `yaml:"max_bytes"`
-	Timeout  string  `yaml:"timeout"`
 	Routes   []Route `yaml:"routes"`
 
 	// length_field

@@ -37,6 +37,8 @@ var stream = []string{"tcp", "unix"}
 
 // registry is every stage kind pipegen knows.
 var registry = map[string]kind{
+	"proxy_protocol": {classPhase, []string{"accept", "trusted", "timeout"}, []string{"tcp"},
+		"read the PROXY header (v1, v2) a trusted load balancer sends; the client's address replaces the peer's"},
 	"match": {classPhase, []string{"max_bytes", "timeout", "routes"}, []string{"tcp"},
 		"route by the first bytes (TLS SNI, byte prefixes) without consuming them"},
 	"length_field": {classFramer, []string{"offset", "length", "adjust", "strip", "endian", "max", "fail_fast"}, stream,
@@ -64,6 +66,7 @@ type plan struct {
 	Handler            *handlerPlan
 	Relay              *relayPlan
 	Redis              *redisPlan
+	Proxy              *proxyPlan
 	Upstreams          []upstreamPlan
 	ConnectTimeout     time.Duration
 	Idle               time.Duration
@@ -79,6 +82,12 @@ type filterPlan struct {
 	MaxConnsPerIP int
 	RatePerIP     float64
 	BurstPerIP    int
+}
+
+type proxyPlan struct {
+	Trusted            []string
+	RejectV1, RejectV2 bool
+	Timeout            time.Duration
 }
 
 type matchPlan struct {
@@ -339,7 +348,14 @@ func (p *parsed) checkStages(pl *plan, importPath string) {
 		last = k.class
 		switch k.class {
 		case classPhase:
-			p.checkMatch(pl, path, st)
+			if st.Kind == "proxy_protocol" {
+				if pl.Match != nil {
+					p.errorf(path+".kind", "proxy_protocol comes too late: the PROXY header precedes the bytes match looks at")
+				}
+				p.checkProxy(pl, path, st)
+			} else {
+				p.checkMatch(pl, path, st)
+			}
 		case classFramer:
 			pl.Framer = p.framer(path, st)
 		case classTerminal:
@@ -390,6 +406,33 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func (p *parsed) checkProxy(pl *plan, path string, st Stage) {
+	pp := &proxyPlan{Timeout: p.duration(path+".timeout", st.Timeout), RejectV1: true, RejectV2: true}
+	if len(st.Accept) == 0 {
+		pp.RejectV1, pp.RejectV2 = false, false
+	}
+	for j, v := range st.Accept {
+		switch v {
+		case "v1":
+			pp.RejectV1 = false
+		case "v2":
+			pp.RejectV2 = false
+		default:
+			p.errorf(fmt.Sprintf("%s.accept[%d]", path, j), "%q: want v1 or v2", v)
+		}
+	}
+	if len(st.Trusted) == 0 {
+		p.errorf(path+".trusted", "name the load balancers allowed to send a PROXY header (CIDRs)")
+	}
+	for j, c := range st.Trusted {
+		if !validPrefix(c) {
+			p.errorf(fmt.Sprintf("%s.trusted[%d]", path, j), "%q is not an IP address or CIDR prefix", c)
+		}
+	}
+	pp.Trusted = st.Trusted
+	pl.Proxy = pp
 }
 
 func (p *parsed) checkMatch(pl *plan, path string, st Stage) {

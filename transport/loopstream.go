@@ -38,8 +38,10 @@ type loopStream struct {
 	w     *asyncWriter
 	carry []byte // input left unconsumed when the stream parked
 	// ln is the listener that admitted the stream (nil for attached
-	// ones); finish returns the admission to it.
-	ln *listener
+	// ones); finish returns the admission to it, for the address in
+	// admitted when a PROXY header has replaced raddr since.
+	ln       *listener
+	admitted net.Addr
 
 	keep int32 // dup of the socket that outlives c; -1 until needed
 	// delivering is how many of gnet's buffered bytes OnData is being
@@ -83,6 +85,15 @@ func (s *loopStream) LocalAddr() net.Addr { return s.laddr }
 
 // RemoteAddr returns the peer's address. Loop only.
 func (s *loopStream) RemoteAddr() net.Addr { return s.raddr }
+
+// setRemoteAddr records the client's address a PROXY header gave. Admission
+// accounting keeps the address the stream was admitted with.
+func (s *loopStream) setRemoteAddr(a net.Addr) {
+	if s.ln != nil && s.admitted == nil {
+		s.admitted = s.raddr
+	}
+	s.raddr = a
+}
 
 // Context returns the per-stream value. Loop only.
 func (s *loopStream) Context() any { return s.ctx }
@@ -516,7 +527,11 @@ func (s *loopStream) finish(err error) {
 func (s *loopStream) release() {
 	if ln := s.ln; ln != nil {
 		s.ln = nil
-		s.el.tr.release(ln, connInfo(ln, s.raddr, s.laddr))
+		raddr := s.raddr
+		if s.admitted != nil {
+			raddr = s.admitted
+		}
+		s.el.tr.release(ln, connInfo(ln, raddr, s.laddr))
 	}
 }
 

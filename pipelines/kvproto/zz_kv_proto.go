@@ -134,8 +134,9 @@ type session struct {
 func (c *session) OnData(s transport.Stream, in []byte) int {
 	n := 0
 	c.out = c.out[:0]
+	framer, handler := c.p.framer, c.p.Handler
 	for n < len(in) {
-		frame, m, err := c.p.framer.Decode(in[n:])
+		frame, m, err := framer.Decode(in[n:])
 		if errors.Is(err, codecs.ErrNeedMore) {
 			break
 		}
@@ -144,13 +145,13 @@ func (c *session) OnData(s transport.Stream, in []byte) int {
 			return len(in)
 		}
 		n += m
-		reply, err := c.p.Handler.ServeFrame(s, frame, c.payload[:0])
+		reply, err := handler.ServeFrame(s, frame, c.payload[:0])
 		if err != nil {
 			c.fail(s, "handler", err)
 			return len(in)
 		}
 		if len(reply) > 0 {
-			if c.out, err = c.p.framer.Append(c.out, reply); err != nil {
+			if c.out, err = framer.Append(c.out, reply); err != nil {
 				c.fail(s, "reply", err)
 				return len(in)
 			}
