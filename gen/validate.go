@@ -136,7 +136,7 @@ type importPlan struct {
 var (
 	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	upstreamRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
-	typeRE = regexp.MustCompile(`^(?:([A-Za-z0-9_.\-~/]+)\.)?([A-Z][A-Za-z0-9_]*)$`)
+	typeRE     = regexp.MustCompile(`^(?:([A-Za-z0-9_.\-~/]+)\.)?([A-Z][A-Za-z0-9_]*)$`)
 )
 
 // check validates p and builds its plan; importPath is the Go import path
