@@ -237,16 +237,10 @@ func DefaultConfig() Config {
 	}
 }
 
+// prefixes parses the spec's address lists, which pipegen has checked.
 func prefixes(ss []string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range ss {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p)
-		} else if a, err := netip.ParseAddr(s); err == nil {
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-		}
-	}
-	return out
+	p, _ := transport.ParsePrefixes(ss)
+	return p
 }
 
 {{comment .Doc}}// Pipeline is the {{.Name}} pipeline, built by New. Its stages are fields
@@ -282,7 +276,6 @@ func New(cfg Config{{with .Handler}}, h *{{.Type}}{{end}}) (*Pipeline, error) {
 		cfg: cfg,
 		filters: &transport.Filters{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
 			MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP},
-		groups: map[string]*l4.Group{},
 {{- with .Framer}}
 		framer: {{.Literal}},
 {{- end}}
@@ -295,16 +288,11 @@ func New(cfg Config{{with .Handler}}, h *{{.Type}}{{end}}) (*Pipeline, error) {
 		return nil, fmt.Errorf("%s: no handler", Name)
 	}
 {{- end}}
-	for name, eps := range cfg.Upstreams {
-		g, err := l4.NewGroup(name, eps...)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", Name, err)
-		}
-		if d := cfg.FailTimeout[name]; d > 0 {
-			g.FailTimeout = d
-		}
-		p.groups[name] = g
+	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	p.groups = groups
 {{- with .Relay}}
 	p.relays = map[string]*l4.{{if eq $.Network "udp"}}UDPRelay{{else}}TCPRelay{{end}}{}
 	for name, g := range p.groups {

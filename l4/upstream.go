@@ -95,3 +95,20 @@ func (g *Group) MarkOK(e *Endpoint) { e.downUntil.Store(0) }
 
 // ErrNoUpstream is returned when every endpoint of a group failed.
 var ErrNoUpstream = errors.New("penstock/l4: no upstream reachable")
+
+// NewGroups makes a Group per name of endpoints; failTimeout sets a group's
+// FailTimeout where it is positive.
+func NewGroups(endpoints map[string][]string, failTimeout map[string]time.Duration) (map[string]*Group, error) {
+	groups := make(map[string]*Group, len(endpoints))
+	for name, eps := range endpoints {
+		g, err := NewGroup(name, eps...)
+		if err != nil {
+			return nil, err
+		}
+		if d := failTimeout[name]; d > 0 {
+			g.FailTimeout = d
+		}
+		groups[name] = g
+	}
+	return groups, nil
+}

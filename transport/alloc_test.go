@@ -114,3 +114,19 @@ func FuzzPrefixAndSNIMatch(f *testing.F) {
 }
 
 func timeNowPlus50ms() time.Time { return time.Now().Add(50 * time.Millisecond) }
+
+func TestParsePrefixes(t *testing.T) {
+	got, err := ParsePrefixes([]string{"10.1.2.3/8", "192.0.2.7", "::1", "2001:db8::/32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "::1/128", "2001:db8::/32"}
+	for i, p := range got {
+		if p.String() != want[i] {
+			t.Errorf("prefix %d = %s, want %s", i, p, want[i])
+		}
+	}
+	if _, err := ParsePrefixes([]string{"10.0.0.0/33"}); err == nil {
+		t.Error("a bad prefix must be refused")
+	}
+}

@@ -242,3 +242,19 @@ func (f *Filters) Stats() FilterStats {
 	}
 	return st
 }
+
+// ParsePrefixes parses CIDR prefixes and single addresses (which become
+// /32 or /128 prefixes), for filter lists written in configs and specs.
+func ParsePrefixes(ss []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		} else if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		} else {
+			return nil, fmt.Errorf("penstock/transport: %q is not an IP address or CIDR prefix", s)
+		}
+	}
+	return out, nil
+}

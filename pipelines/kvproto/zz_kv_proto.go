@@ -54,16 +54,10 @@ func DefaultConfig() Config {
 	}
 }
 
+// prefixes parses the spec's address lists, which pipegen has checked.
 func prefixes(ss []string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range ss {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p)
-		} else if a, err := netip.ParseAddr(s); err == nil {
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-		}
-	}
-	return out
+	p, _ := transport.ParsePrefixes(ss)
+	return p
 }
 
 // The kv_proto pipeline serves a length-prefixed key-value protocol with
@@ -86,23 +80,17 @@ func New(cfg Config, h *Store) (*Pipeline, error) {
 		cfg: cfg,
 		filters: &transport.Filters{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
 			MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP},
-		groups:  map[string]*l4.Group{},
 		framer:  framing.LengthField{Offset: 0, Length: 4, Adjust: 0, Strip: 4, BigEndian: true, Max: 1048576, FailFast: true},
 		Handler: h,
 	}
 	if h == nil {
 		return nil, fmt.Errorf("%s: no handler", Name)
 	}
-	for name, eps := range cfg.Upstreams {
-		g, err := l4.NewGroup(name, eps...)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", Name, err)
-		}
-		if d := cfg.FailTimeout[name]; d > 0 {
-			g.FailTimeout = d
-		}
-		p.groups[name] = g
+	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	p.groups = groups
 	return p, nil
 }
 

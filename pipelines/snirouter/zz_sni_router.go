@@ -61,16 +61,10 @@ func DefaultConfig() Config {
 	}
 }
 
+// prefixes parses the spec's address lists, which pipegen has checked.
 func prefixes(ss []string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range ss {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p)
-		} else if a, err := netip.ParseAddr(s); err == nil {
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-		}
-	}
-	return out
+	p, _ := transport.ParsePrefixes(ss)
+	return p
 }
 
 // The sni_router pipeline routes TLS by SNI (and SSH by its banner) to
@@ -92,18 +86,12 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg: cfg,
 		filters: &transport.Filters{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
 			MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP},
-		groups: map[string]*l4.Group{},
 	}
-	for name, eps := range cfg.Upstreams {
-		g, err := l4.NewGroup(name, eps...)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", Name, err)
-		}
-		if d := cfg.FailTimeout[name]; d > 0 {
-			g.FailTimeout = d
-		}
-		p.groups[name] = g
+	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	p.groups = groups
 	p.relays = map[string]*l4.TCPRelay{}
 	for name, g := range p.groups {
 		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SendProxy: 2, SpliceAfter: 0, Logger: cfg.Logger}

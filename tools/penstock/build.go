@@ -120,14 +120,9 @@ func filterValues(fc FilterConfig) *transport.Filters {
 		RatePerIP:     fc.RatePerIP,
 		BurstPerIP:    fc.BurstPerIP,
 	}
-	for _, s := range fc.Allow {
-		p, _ := parsePrefix(s)
-		f.Allow = append(f.Allow, p)
-	}
-	for _, s := range fc.Deny {
-		p, _ := parsePrefix(s)
-		f.Deny = append(f.Deny, p)
-	}
+	// The config check has parsed these already.
+	f.Allow, _ = transport.ParsePrefixes(fc.Allow)
+	f.Deny, _ = transport.ParsePrefixes(fc.Deny)
 	return f
 }
 
