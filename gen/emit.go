@@ -271,6 +271,8 @@ type Pipeline struct {
 }
 
 // New builds the pipeline from cfg{{if .Handler}} and the handler that serves its frames{{end}}.
+// The Pipeline is safe from any goroutine; its Accept runs on each
+// stream's loop.
 func New(cfg Config{{with .Handler}}, h *{{.Type}}{{end}}) (*Pipeline, error) {
 	p := &Pipeline{
 		cfg: cfg,
@@ -337,7 +339,8 @@ func (p *Pipeline) relay(group string) func(transport.Stream) {
 	return r.Accept
 }
 {{end}}
-// Listeners returns the transport listeners that run the pipeline.
+// Listeners returns the transport listeners that run the pipeline. It is
+// safe from any goroutine.
 func (p *Pipeline) Listeners() []transport.Listener {
 	var out []transport.Listener
 	for _, addr := range p.cfg.Listen {

@@ -81,6 +81,8 @@ type Pipeline struct {
 }
 
 // New builds the pipeline from cfg.
+// The Pipeline is safe from any goroutine; its Accept runs on each
+// stream's loop.
 func New(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{
 		cfg: cfg,
@@ -114,7 +116,8 @@ func (p *Pipeline) relay(group string) func(transport.Stream) {
 	return r.Accept
 }
 
-// Listeners returns the transport listeners that run the pipeline.
+// Listeners returns the transport listeners that run the pipeline. It is
+// safe from any goroutine.
 func (p *Pipeline) Listeners() []transport.Listener {
 	var out []transport.Listener
 	for _, addr := range p.cfg.Listen {
