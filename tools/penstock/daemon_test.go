@@ -179,6 +179,13 @@ func TestDaemonDefaultConfig(t *testing.T) {
 			l.Close()
 		}
 	}
+	for _, p := range []string{"127.0.0.1:8053", "127.0.0.1:9053"} {
+		if c, err := net.ListenPacket("udp", p); err != nil {
+			t.Skipf("udp port %s busy: %v", p, err)
+		} else {
+			c.Close()
+		}
+	}
 	d := startDaemon(t)
 	require.Eventually(t, func() bool { return strings.Contains(d.stdout.String(), "Try:") }, 20*time.Second, 20*time.Millisecond)
 	require.Equal(t, "hello\n", roundTrip(t, "127.0.0.1:8000", "hello\n"))
