@@ -1,0 +1,138 @@
+package http1
+
+import "strconv"
+
+// AppendRequestHead appends r's head to dst: the request line, the field
+// lines in order and the blank line. For a parsed Request it reproduces
+// the head byte for byte, except that whitespace around field values
+// becomes one space after the colon and leading empty lines are dropped.
+// CR, LF and NUL bytes in any part become spaces, so that a Request built
+// from untrusted strings cannot add lines of its own.
+func AppendRequestHead(dst []byte, r *Request) []byte {
+	dst = appendRequestLine(dst, r.Method, r.Target, r.ProtoMinor)
+	for _, h := range r.Headers() {
+		dst = appendField(dst, h.Name, h.Value)
+	}
+	return append(dst, '\r', '\n')
+}
+
+// AppendResponseHead appends to dst an HTTP/1.1 response head with the
+// status code, the reason phrase, the fields in order and the blank line.
+// status must be from 100 to 999. As in [AppendRequestHead], CR, LF and
+// NUL bytes become spaces.
+func AppendResponseHead(dst []byte, status int, reason string, headers ...Header) []byte {
+	dst = appendStatusLine(dst, status, reason)
+	for _, h := range headers {
+		dst = appendField(dst, h.Name, h.Value)
+	}
+	return append(dst, '\r', '\n')
+}
+
+// AppendEndToEndHeaders appends to dst the field lines of headers that are
+// end-to-end: all but the hop-by-hop fields a proxy must not forward
+// (RFC 9110 §7.6.1), which are Connection, Keep-Alive, Proxy-Connection,
+// TE, Trailer, Transfer-Encoding, Upgrade and any field the Connection
+// fields name. It allocates nothing.
+func AppendEndToEndHeaders(dst []byte, headers []Header) []byte {
+	for _, h := range headers {
+		if !isHopByHop(h.Name, headers) {
+			dst = appendField(dst, h.Name, h.Value)
+		}
+	}
+	return dst
+}
+
+// AppendProxyRequestHead appends the head a reverse proxy sends upstream
+// for r: an HTTP/1.1 request line with r's method and target, r's
+// end-to-end fields (see [AppendEndToEndHeaders]), "Transfer-Encoding:
+// chunked" when r's body is chunked, then extra (such as Forwarded or
+// Connection fields of the proxy's own) and the blank line. The body can
+// then be forwarded as received: Content-Length is end-to-end and kept,
+// and a chunked body stays chunked.
+func AppendProxyRequestHead(dst []byte, r *Request, extra ...Header) []byte {
+	dst = appendRequestLine(dst, r.Method, r.Target, 1)
+	dst = AppendEndToEndHeaders(dst, r.Headers())
+	if kind, _ := r.BodyKind(); kind == BodyChunked {
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	}
+	for _, h := range extra {
+		dst = appendField(dst, h.Name, h.Value)
+	}
+	return append(dst, '\r', '\n')
+}
+
+// AppendProxyResponseHead appends the head a reverse proxy sends
+// downstream for r, the response to a request with the given method: an
+// HTTP/1.1 status line with r's code and reason, r's end-to-end fields,
+// "Transfer-Encoding: chunked" when r's body is chunked, extra and the
+// blank line. For a close-delimited body the proxy adds "Connection:
+// close" in extra and closes the client connection after the body, or
+// re-frames the body with [AppendChunk] and adds "Transfer-Encoding:
+// chunked" itself.
+func AppendProxyResponseHead(dst []byte, r *Response, method []byte, extra ...Header) []byte {
+	dst = appendStatusLine(dst, r.StatusCode, r.Reason)
+	dst = AppendEndToEndHeaders(dst, r.Headers())
+	if kind, _ := r.BodyKind(method); kind == BodyChunked {
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	}
+	for _, h := range extra {
+		dst = appendField(dst, h.Name, h.Value)
+	}
+	return append(dst, '\r', '\n')
+}
+
+func appendRequestLine(dst, method, target []byte, minor int) []byte {
+	dst = appendSafe(dst, method)
+	dst = append(dst, ' ')
+	dst = appendSafe(dst, target)
+	dst = append(dst, " HTTP/1."...)
+	return append(dst, byte('0'+minor), '\r', '\n')
+}
+
+func appendStatusLine[T string | []byte](dst []byte, status int, reason T) []byte {
+	if status < 100 || status > 999 {
+		panic("penstock/http1: status code " + strconv.Itoa(status) + " is not three digits")
+	}
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(status), 10)
+	dst = append(dst, ' ')
+	dst = appendSafe(dst, reason)
+	return append(dst, '\r', '\n')
+}
+
+func appendField(dst, name, value []byte) []byte {
+	dst = appendSafe(dst, name)
+	dst = append(dst, ':', ' ')
+	dst = appendSafe(dst, value)
+	return append(dst, '\r', '\n')
+}
+
+// appendSafe appends b with CR, LF and NUL replaced by spaces.
+func appendSafe[T string | []byte](dst []byte, b T) []byte {
+	start := len(dst)
+	dst = append(dst, b...)
+	for i := start; i < len(dst); i++ {
+		if c := dst[i]; c == '\r' || c == '\n' || c == 0 {
+			dst[i] = ' '
+		}
+	}
+	return dst
+}
+
+// isHopByHop reports whether the field named name is hop-by-hop among
+// headers.
+func isHopByHop(name []byte, headers []Header) bool {
+	switch {
+	case equalFold(name, "connection"), equalFold(name, "keep-alive"),
+		equalFold(name, "proxy-connection"), equalFold(name, "te"),
+		equalFold(name, "trailer"), equalFold(name, "transfer-encoding"),
+		equalFold(name, "upgrade"):
+		return true
+	}
+	for _, h := range headers {
+		if equalFold(h.Name, "connection") && hasToken(h.Value, name) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,86 @@
+package http1
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/penstock-proxy/penstock/codecs"
+)
+
+func FuzzParseRequestHead(f *testing.F) {
+	f.Add([]byte(pipelined))
+	f.Add([]byte(browserGET))
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"))
+	f.Add([]byte("\r\nGET * HTTP/1.0\r\nX: a\r\n b\r\n\r\n"))
+	lim := &Limits{MaxHeaderBytes: 1024, MaxHeaders: 16, MaxLineBytes: 256}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) > 2048 {
+			return
+		}
+		var r Request
+		n, err := ParseRequestHead(in, &r, lim)
+		if n < 0 || n > len(in) || (err != nil) != (n == 0) {
+			t.Fatalf("ParseRequestHead = %d, %v for %d bytes", n, err, len(in))
+		}
+		if err != nil && !errors.Is(err, codecs.ErrNeedMore) && StatusFor(err) < 400 {
+			t.Fatalf("error %v maps to status %d", err, StatusFor(err))
+		}
+		// A prefix needs more bytes or fails as the whole did.
+		var p Request
+		for i := range len(in) {
+			m, perr := ParseRequestHead(in[:i], &p, lim)
+			switch {
+			case err == nil && i >= n && (m != n || perr != nil):
+				t.Fatalf("prefix %d of a %d-byte head: %d, %v", i, n, m, perr)
+			case err == nil && i < n && perr != codecs.ErrNeedMore:
+				t.Fatalf("prefix %d of a %d-byte head: %d, %v", i, n, m, perr)
+			case err != nil && perr != codecs.ErrNeedMore && perr != err:
+				t.Fatalf("prefix %d: %v, whole: %v", i, perr, err)
+			}
+		}
+		if err != nil {
+			return
+		}
+		// A parsed head encodes to one that parses the same.
+		enc := AppendRequestHead(nil, &r)
+		var again Request
+		if _, err := ParseRequestHead(enc, &again, nil); err != nil {
+			t.Fatalf("re-parse of %q: %v", enc, err)
+		}
+		if !bytes.Equal(again.Method, r.Method) || !bytes.Equal(again.Target, r.Target) || len(again.Headers()) != len(r.Headers()) {
+			t.Fatalf("re-parse of %q differs", enc)
+		}
+		k1, l1 := r.BodyKind()
+		k2, l2 := again.BodyKind()
+		if k1 != k2 || l1 != l2 {
+			t.Fatalf("re-parse changed framing")
+		}
+	})
+}
+
+func FuzzChunked(f *testing.F) {
+	f.Add([]byte("5\r\nhello\r\n0\r\nT: 1\r\n\r\n"), uint8(1))
+	f.Add([]byte("a;x=y\r\n0123456789\r\n0\r\n\r\nGET"), uint8(3))
+	f.Add([]byte("7fffffffffffffff\r\n"), uint8(2))
+	lim := &Limits{MaxHeaderBytes: 256, MaxHeaders: 8, MaxLineBytes: 64, MaxBodyBytes: 1 << 20}
+	f.Fuzz(func(t *testing.T, in []byte, step uint8) {
+		whole, _, wholeRest, wholeErr := decodeAll(string(in), len(in)+1, lim)
+		pieces, _, piecesRest, piecesErr := decodeAll(string(in), int(step%16)+1, lim)
+		if wholeErr != piecesErr || whole != pieces || wholeRest != piecesRest {
+			t.Fatalf("whole: %q %q %v; in pieces of %d: %q %q %v", whole, wholeRest, wholeErr, step%16+1, pieces, piecesRest, piecesErr)
+		}
+		if len(whole) > len(in) {
+			t.Fatalf("%d bytes of data from %d of input", len(whole), len(in))
+		}
+		if wholeErr != nil {
+			return
+		}
+		// The body re-encoded decodes to the same data.
+		enc := AppendLastChunk(AppendChunk(nil, []byte(whole)))
+		again, _, rest, err := decodeAll(string(enc), 7, lim)
+		if err != nil || again != whole || rest != "" {
+			t.Fatalf("re-encoded: %q, %q, %v", again, rest, err)
+		}
+	})
+}
