@@ -78,7 +78,7 @@ func TestUDPRelaySessionCapAndIdle(t *testing.T) {
 		testutil.UDPEchoServer(t))
 	ping := func(c net.Conn) bool {
 		_, _ = c.Write([]byte("ping"))
-		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
 		_, err := c.Read(make([]byte, 16))
 		return err == nil
 	}
