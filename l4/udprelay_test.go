@@ -74,7 +74,7 @@ func TestUDPRelayClientsAndSizes(t *testing.T) {
 
 func TestUDPRelaySessionCapAndIdle(t *testing.T) {
 	f := &transport.Filters{}
-	tr, addr := startUDPRelay(t, transport.Listener{MaxSessions: 2, SessionIdle: 300 * time.Millisecond, Filters: f},
+	tr, addr := startUDPRelay(t, transport.Listener{MaxSessions: 2, SessionIdle: time.Second, Filters: f},
 		testutil.UDPEchoServer(t))
 	ping := func(c net.Conn) bool {
 		_, _ = c.Write([]byte("ping"))
@@ -98,6 +98,6 @@ func TestUDPRelaySessionCapAndIdle(t *testing.T) {
 	}
 	require.Equal(t, 2, ok, "only MaxSessions sessions are served")
 	require.Equal(t, uint64(1), f.Stats().Rejected["session_cap"])
-	require.Eventually(t, func() bool { return tr.Sessions() == 0 }, 3*time.Second, 20*time.Millisecond, "idle sessions expire")
+	require.Eventually(t, func() bool { return tr.Sessions() == 0 }, 5*time.Second, 20*time.Millisecond, "idle sessions expire")
 	require.True(t, ping(conns[2]), "after expiry a new session is admitted")
 }
