@@ -25,19 +25,15 @@ func build(cfg *Config, log *slog.Logger) ([]transport.Listener, error) {
 		case lc.Serve != "":
 			ls = []transport.Listener{{Accept: builtin(lc.Serve)}}
 		case len(lc.Routes) > 0:
-			groups := map[string]*l4.Group{}
+			endpoints := map[string][]string{}
+			failTimeout := map[string]time.Duration{}
 			for _, rc := range lc.Routes {
-				if groups[rc.Upstream] == nil {
-					u := cfg.Upstreams[rc.Upstream]
-					g, err := l4.NewGroup(rc.Upstream, u.Endpoints...)
-					if err != nil {
-						return nil, err
-					}
-					if u.FailTimeout > 0 {
-						g.FailTimeout = u.FailTimeout
-					}
-					groups[rc.Upstream] = g
-				}
+				u := cfg.Upstreams[rc.Upstream]
+				endpoints[rc.Upstream], failTimeout[rc.Upstream] = u.Endpoints, u.FailTimeout
+			}
+			groups, err := l4.NewGroups(endpoints, failTimeout)
+			if err != nil {
+				return nil, err
 			}
 			r := &transport.PeekRouter{Timeout: lc.PeekTimeout, MaxBytes: lc.PeekMaxBytes, Logger: llog}
 			for _, rc := range lc.Routes {
