@@ -265,7 +265,7 @@ func (s *loopStream) ResumeRead() {
 	}
 	if !s.paused {
 		if s.c != nil {
-			_ = s.c.Wake(nil)
+			s.wake()
 		}
 		return
 	}
@@ -274,7 +274,7 @@ func (s *loopStream) ResumeRead() {
 	case s.after == afterPark:
 		s.after = afterNone
 	case s.c != nil:
-		_ = s.c.Wake(nil)
+		s.wake()
 	case s.parked && !s.resuming && !s.parking:
 		s.resume()
 	}
@@ -377,9 +377,25 @@ func (s *loopStream) onOpen(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	if len(s.carry) > 0 {
-		_ = c.Wake(nil)
+		s.wake()
 	}
 	return gnet.None
+}
+
+// wake re-runs delivery for the current gnet connection from a loop task.
+// gnet's own Conn.Wake is not used: it finds its connection by descriptor
+// number, so a wake queued for a connection that closed before it ran would
+// deliver to (and on Close, close) whichever connection reuses that number.
+func (s *loopStream) wake() {
+	c := s.c
+	s.el.Execute(func() {
+		if c == nil || s.c != c || s.closed {
+			return
+		}
+		if s.onTraffic(c) == gnet.Close && s.c == c {
+			_ = s.el.gl.Close(c)
+		}
+	})
 }
 
 // onTraffic delivers what gnet read. It runs on gnet's OnTraffic.
