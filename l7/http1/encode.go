@@ -136,3 +136,24 @@ func isHopByHop(name []byte, headers []Header) bool {
 	}
 	return false
 }
+
+// AppendRequestLine appends an HTTP/1.1 request line. As in
+// [AppendRequestHead], CR, LF and NUL bytes become spaces.
+func AppendRequestLine(dst, method, target []byte) []byte {
+	return appendRequestLine(dst, method, target, 1)
+}
+
+// AppendStatusLine appends an HTTP/1.1 status line; status must be from
+// 100 to 999.
+func AppendStatusLine(dst []byte, status int, reason string) []byte {
+	return appendStatusLine(dst, status, reason)
+}
+
+// AppendHeader appends one field line. As in [AppendRequestHead], CR, LF
+// and NUL bytes become spaces.
+func AppendHeader(dst, name, value []byte) []byte { return appendField(dst, name, value) }
+
+// IsHopByHop reports whether the field named name is hop-by-hop in a head
+// with the given fields: one of the fields RFC 9110 §7.6.1 lists, or one
+// that a Connection field names. A proxy does not forward it.
+func IsHopByHop(name []byte, headers []Header) bool { return isHopByHop(name, headers) }

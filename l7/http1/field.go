@@ -54,6 +54,15 @@ func (l *headerList) add(h Header) {
 	l.n++
 }
 
+// set replaces the i'th field line.
+func (l *headerList) set(i int, h Header) {
+	if l.n <= fixedHeaders {
+		l.fixed[i] = h
+	} else {
+		l.spill[i] = h
+	}
+}
+
 // reset empties l and clears the used slots, so that l does not keep an
 // old input buffer reachable.
 func (l *headerList) reset() {

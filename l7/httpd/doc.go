@@ -1,0 +1,22 @@
+// Package httpd serves HTTP/1.1 on transport streams: it frames requests
+// and responses with l7/http1 on the stream's event loop and hands each
+// request to a [Handler] as an [Exchange].
+//
+// A Handler runs on the event loop, so it must not block: it answers at
+// once ([Exchange.Respond]), or starts work elsewhere and answers later
+// from the loop (Loop().Execute), streaming the response with
+// [Exchange.WriteHead], [Exchange.Write] and [Exchange.End]. The request
+// body arrives in pieces through [Exchange.ReadBody], with
+// [Exchange.PauseBody] pushing back on the client. Requests on one
+// connection are served one after another; pipelined requests wait in the
+// transport's input until the response before them ends.
+//
+// [FromNetHTTP] runs a net/http Handler in a goroutine per request, for
+// code that blocks.
+//
+// The server answers what the client got wrong itself: a malformed head or
+// a smuggling attempt gets 400 (413, 414, 431, 501 or 505 where they fit,
+// from [http1.StatusFor]) and the connection closes; a head that does not
+// arrive within HeaderTimeout closes the connection with 408; an idle
+// keep-alive connection closes after IdleTimeout.
+package httpd

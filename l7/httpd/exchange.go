@@ -1,0 +1,455 @@
+package httpd
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/penstock-proxy/penstock/codecs"
+	"github.com/penstock-proxy/penstock/l7/http1"
+	"github.com/penstock-proxy/penstock/transport"
+)
+
+// Exchange is one request and its response. Every method is loop only: call
+// it from the handler, from a body or drain callback, or from a func run by
+// Loop().Execute. The exchange belongs to the server again once the
+// response has ended: do not touch it after End, Respond or Hijack. The
+// server reuses Exchanges, so ServeHTTP allocates nothing of its own.
+type Exchange struct {
+	// Req is the request.
+	Req Request
+	// User is the handler's per-request value; it is cleared when the
+	// exchange ends.
+	User any
+
+	c    *conn
+	h1   http1.Request
+	head []byte
+
+	bodyKind   http1.BodyKind
+	bodyLeft   int64
+	dec        http1.ChunkedDecoder
+	reqDone    bool
+	onBody     func(p []byte, end bool)
+	bodyPaused bool
+	discarding bool
+	discarded  int64
+	sent100    bool
+
+	status    int
+	wroteHead bool
+	headOnly  bool // HEAD: the head says what GET would send, no body
+	noBody    bool
+	chunked   bool
+	left      int64 // Content-Length bytes still to send; -1 without one
+	ended     bool
+	onDrained func()
+	onAbort   func(error)
+	inServe   bool
+}
+
+// Errors of the response methods.
+var (
+	// ErrEnded is returned by writes after End.
+	ErrEnded = errors.New("penstock/httpd: response already ended")
+	// ErrBodyTooLong is returned by Write past the Content-Length the head
+	// announced.
+	ErrBodyTooLong = errors.New("penstock/httpd: body longer than its Content-Length")
+)
+
+func (x *Exchange) reset() {
+	x.User = nil
+	x.onBody, x.onDrained, x.onAbort = nil, nil, nil
+	x.bodyPaused, x.discarding, x.discarded, x.sent100 = false, false, 0, false
+	x.status, x.wroteHead, x.headOnly, x.noBody, x.chunked = 0, false, false, false, false
+	x.left, x.ended = -1, false
+}
+
+// release drops what the exchange references once it has ended.
+func (x *Exchange) release() {
+	x.User = nil
+	x.onBody, x.onDrained, x.onAbort = nil, nil, nil
+	if cap(x.head) > 64<<10 {
+		x.head = nil
+	}
+}
+
+func (x *Exchange) inHandler() bool { return x.inServe }
+
+// Loop returns the loop the exchange runs on. It is safe from any goroutine.
+func (x *Exchange) Loop() transport.Loop { return x.c.st.Loop() }
+
+// Stream returns the client's stream, for its addresses and context. Loop
+// only; reading and writing it directly would break the framing.
+func (x *Exchange) Stream() transport.Stream { return x.c.st }
+
+// ReadBody asks for the request body: fn gets its pieces as they arrive,
+// borrowed (valid only during the call), and end true with the last one
+// (possibly empty). A request without a body calls fn(nil, true) at once.
+// For a request with "Expect: 100-continue", ReadBody sends the interim
+// 100 response first. Loop only.
+func (x *Exchange) ReadBody(fn func(p []byte, end bool)) {
+	x.onBody = fn
+	if x.reqDone {
+		x.onBody = nil
+		fn(nil, true)
+		return
+	}
+	// The 100 goes out unless the final head already has (a head that
+	// WriteHead buffered is still in c.out and follows it).
+	if x.h1.Expect100() && !x.sent100 && (!x.wroteHead || len(x.c.out) > 0) {
+		x.sent100 = true
+		_, _ = x.c.st.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+	}
+	x.c.resumeIfPaused()
+}
+
+// PauseBody stops body delivery until ResumeBody; the client's TCP window
+// then pushes back on it. Loop only.
+func (x *Exchange) PauseBody() { x.bodyPaused = true }
+
+// ResumeBody undoes PauseBody. Loop only.
+func (x *Exchange) ResumeBody() {
+	if !x.bodyPaused {
+		return
+	}
+	x.bodyPaused = false
+	x.c.resumeIfPaused()
+}
+
+// BodyDone reports whether the whole request body has been read.
+func (x *Exchange) BodyDone() bool { return x.reqDone }
+
+// OnDrained sets fn to run when the client connection's write queue has
+// drained after Writable reported false. Loop only.
+func (x *Exchange) OnDrained(fn func()) { x.onDrained = fn }
+
+// OnAbort sets fn to run if the client connection closes before the
+// response has ended; the exchange is dead then. Loop only.
+func (x *Exchange) OnAbort(fn func(err error)) { x.onAbort = fn }
+
+// Writable reports whether the client takes more now; when it reports
+// false, the OnDrained func runs once it does again. Loop only.
+func (x *Exchange) Writable() bool { return x.c.st.Writable() }
+
+// feedBody hands the body bytes at the start of p to the handler and
+// returns how many it consumed.
+func (x *Exchange) feedBody(p []byte) (int, error) {
+	switch x.bodyKind {
+	case http1.BodyContentLength:
+		k := min(int64(len(p)), x.bodyLeft)
+		x.bodyLeft -= k
+		if x.bodyLeft == 0 {
+			x.reqDone = true
+		}
+		x.deliver(p[:k], x.reqDone)
+		return int(k), nil
+	case http1.BodyChunked:
+		off := 0
+		for off < len(p) && !x.reqDone && !x.bodyPaused {
+			data, n, err := x.dec.Decode(p[off:])
+			off += n
+			switch {
+			case err == nil:
+				x.deliver(data, false)
+			case err == http1.ErrBodyDone:
+				x.reqDone = true
+				x.deliver(nil, true)
+			case err == codecs.ErrNeedMore:
+				return off, nil
+			default:
+				return off, err
+			}
+		}
+		return off, nil
+	}
+	x.reqDone = true
+	return 0, nil
+}
+
+func (x *Exchange) deliver(p []byte, end bool) {
+	if x.discarding {
+		x.discarded += int64(len(p))
+		if x.discarded > discardMax && !end {
+			x.c.closing = true
+		}
+		return
+	}
+	if fn := x.onBody; fn != nil {
+		if end {
+			x.onBody = nil
+		}
+		fn(p, end)
+	}
+}
+
+// WriteHead sends the response head with status and fields. The server
+// frames the body: a Content-Length field among fields makes it that many
+// bytes; otherwise it is chunked (close-delimited for an HTTP/1.0 client).
+// Transfer-Encoding and Connection fields are the server's and are dropped
+// from fields, except that "Connection: close" closes the connection after
+// the response. A 1xx status other than 101 is interim and may be followed
+// by another head. The head is sent with the first body bytes or at End.
+// Loop only.
+func (x *Exchange) WriteHead(status int, fields ...Field) error {
+	if x.ended {
+		return ErrEnded
+	}
+	if x.wroteHead {
+		return errors.New("penstock/httpd: WriteHead called twice")
+	}
+	c := x.c
+	if status >= 100 && status < 200 && status != 101 {
+		c.out = http1.AppendStatusLine(c.out, status, StatusText(status))
+		for _, f := range fields {
+			c.out = http1.AppendHeader(c.out, f.Name, f.Value)
+		}
+		c.out = append(c.out, "\r\n"...)
+		return c.flush()
+	}
+	x.wroteHead, x.status = true, status
+	x.noBody = x.headOnly || status == 204 || status == 304 || status == 101
+	x.left = -1
+	c.out = http1.AppendStatusLine(c.out, status, StatusText(status))
+	for _, f := range fields {
+		switch {
+		case equalFold(f.Name, "transfer-encoding"):
+			continue
+		case equalFold(f.Name, "connection"):
+			if status != 101 {
+				if hasToken(f.Value, "close") {
+					c.closing = true
+				}
+				continue
+			}
+		case equalFold(f.Name, "content-length"):
+			if n, err := strconv.ParseInt(string(f.Value), 10, 64); err == nil && n >= 0 {
+				x.left = n
+			}
+		}
+		c.out = http1.AppendHeader(c.out, f.Name, f.Value)
+	}
+	if status == 101 {
+		c.out = append(c.out, "\r\n"...)
+		return nil
+	}
+	if !x.noBody && x.left < 0 {
+		if x.Req.ProtoMinor >= 1 {
+			x.chunked = true
+			c.out = append(c.out, "Transfer-Encoding: chunked\r\n"...)
+		} else {
+			c.closing = true
+		}
+	}
+	if x.headOnly {
+		x.left = -1
+	}
+	switch {
+	case c.closing:
+		c.out = append(c.out, "Connection: close\r\n"...)
+	case x.Req.ProtoMinor == 0:
+		c.out = append(c.out, "Connection: keep-alive\r\n"...)
+	}
+	c.out = append(c.out, "\r\n"...)
+	return nil
+}
+
+// Write sends body bytes; the head goes first (200 with a chunked body if
+// WriteHead was not called). It never blocks: check Writable to pace a
+// large body. Loop only.
+func (x *Exchange) Write(p []byte) (int, error) {
+	if x.ended {
+		return 0, ErrEnded
+	}
+	if !x.wroteHead {
+		if err := x.WriteHead(200); err != nil {
+			return 0, err
+		}
+	}
+	c := x.c
+	if x.noBody || len(p) == 0 {
+		return len(p), nil
+	}
+	if x.left >= 0 {
+		if int64(len(p)) > x.left {
+			return 0, ErrBodyTooLong
+		}
+		x.left -= int64(len(p))
+	}
+	if x.chunked {
+		c.out = http1.AppendChunk(c.out, p)
+	} else if len(p) > 32<<10 {
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+		if _, err := c.st.Write(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	} else {
+		c.out = append(c.out, p...)
+	}
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// End ends the response, with trailers for a chunked body. A response
+// whose body fell short of its Content-Length closes the connection, since
+// the client cannot tell where it ends. Loop only.
+func (x *Exchange) End(trailers ...Field) error {
+	if x.ended {
+		return ErrEnded
+	}
+	c := x.c
+	if !x.wroteHead {
+		if err := x.WriteHead(200, Field{Name: []byte("Content-Length"), Value: []byte("0")}); err != nil {
+			return err
+		}
+	}
+	if x.chunked {
+		c.out = http1.AppendLastChunk(c.out, trailers...)
+	}
+	if x.left > 0 {
+		c.closing = true
+	}
+	x.ended = true
+	err := c.flush()
+	x.afterEnd()
+	return err
+}
+
+// Respond sends a whole response: status, fields, and body with its
+// Content-Length. A nil body with a status that has one gets the status
+// text. Loop only.
+func (x *Exchange) Respond(status int, body []byte, fields ...Field) error {
+	if x.ended {
+		return ErrEnded
+	}
+	if x.wroteHead {
+		return errors.New("penstock/httpd: Respond after WriteHead")
+	}
+	c := x.c
+	if body == nil && status >= 400 {
+		c.scratch = append(append(c.scratch[:0], StatusText(status)...), '\n')
+		body = c.scratch
+		c.fields = append(append(c.fields[:0], fields...), Field{Name: contentType, Value: textPlain})
+		fields = c.fields
+	}
+	c.fields = append(append(c.fields[:0], fields...),
+		Field{Name: contentLength, Value: strconv.AppendInt(c.clbuf[:0], int64(len(body)), 10)})
+	err := x.WriteHead(status, c.fields...)
+	clear(c.fields)
+	if err != nil {
+		return err
+	}
+	if !x.noBody {
+		x.left = 0
+		c.out = append(c.out, body...)
+	}
+	x.ended = true
+	err = c.flush()
+	x.afterEnd()
+	return err
+}
+
+// afterEnd moves the connection on once the response has ended.
+func (x *Exchange) afterEnd() {
+	c := x.c
+	if c.closed {
+		return
+	}
+	if x.reqDone {
+		if !c.inData {
+			c.finish()
+		} // else consume finishes it when the handler returns
+		return
+	}
+	// The body was not read (whole): drop it to keep the connection, or
+	// close when it is large or the client waits for a 100 that will not
+	// come.
+	x.discarding = true
+	x.onBody = nil
+	x.bodyPaused = false
+	if x.h1.Expect100() && !x.sent100 || x.bodyKind == http1.BodyContentLength && x.bodyLeft > discardMax {
+		c.closing = true
+		c.shutdown()
+		return
+	}
+	c.resumeIfPaused()
+}
+
+// Hijack takes the client's stream out of HTTP after a 101 response has
+// been written with WriteHead(101, ...): the head is sent, the server
+// stops handling the stream, and the caller sets its handler. Bytes the
+// client sent after the request head are delivered to that handler once it
+// calls ResumeRead. Loop only.
+func (x *Exchange) Hijack() (transport.Stream, error) {
+	c := x.c
+	if x.ended || c.closed {
+		return nil, ErrEnded
+	}
+	if err := c.flush(); err != nil {
+		return nil, err
+	}
+	x.ended = true
+	c.hijacked = true
+	c.timer.Stop()
+	c.paused = false
+	st := c.st
+	x.release()
+	return st, nil
+}
+
+func (c *conn) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	_, err := c.st.Write(c.out)
+	if cap(c.out) > 64<<10 {
+		c.out = nil
+	} else {
+		c.out = c.out[:0]
+	}
+	return err
+}
+
+func (c *conn) resumeIfPaused() {
+	if c.paused && !c.inData {
+		c.paused = false
+		c.st.ResumeRead()
+	}
+}
+
+var (
+	contentLength = []byte("Content-Length")
+	contentType   = []byte("Content-Type")
+	textPlain     = []byte("text/plain; charset=utf-8")
+)
+
+// StatusText is the reason phrase for status ("" for an unknown code).
+func StatusText(status int) string { return http.StatusText(status) }
+
+func equalFold(b []byte, s string) bool {
+	return len(b) == len(s) && bytes.EqualFold(b, []byte(s))
+}
+
+// hasToken reports whether the comma-separated list v holds tok (any case).
+func hasToken(v []byte, tok string) bool {
+	for len(v) > 0 {
+		var e []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			e, v = v[:i], v[i+1:]
+		} else {
+			e, v = v, nil
+		}
+		if equalFold(bytes.TrimSpace(e), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+func appendInt(dst []byte, n int64) []byte { return strconv.AppendInt(dst, n, 10) }

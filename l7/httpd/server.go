@@ -1,0 +1,381 @@
+package httpd
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/penstock-proxy/penstock/codecs"
+	"github.com/penstock-proxy/penstock/l7/http1"
+	"github.com/penstock-proxy/penstock/transport"
+)
+
+// Handler serves one request. ServeHTTP runs on the connection's event
+// loop and must not block; the exchange is the handler's until it calls
+// End (or Respond, or Hijack).
+type Handler interface {
+	ServeHTTP(x *Exchange)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(x *Exchange)
+
+// ServeHTTP calls f(x). Loop only.
+func (f HandlerFunc) ServeHTTP(x *Exchange) { f(x) }
+
+// Defaults of Server.
+const (
+	DefaultHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout   = 60 * time.Second
+	// discardMax is how much of an unread request body the server reads
+	// and drops to keep a connection after an early response; past it the
+	// connection closes.
+	discardMax = 256 << 10
+)
+
+// Server serves HTTP/1.1 on the streams its Accept method is given. Its
+// fields must not change once it accepts.
+type Server struct {
+	// Handler serves each request.
+	Handler Handler
+	// Limits bounds request heads and bodies (zero: http1's defaults).
+	Limits http1.Limits
+	// HeaderTimeout bounds the wait for a request head once its first byte
+	// arrived or the connection opened (default 10s).
+	HeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that sends no request
+	// for that long (default 60s).
+	IdleTimeout time.Duration
+	// Logger gets client faults at debug level (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Accept serves HTTP on s. It is a transport.Listener's Accept func; it
+// runs on s's loop.
+func (srv *Server) Accept(s transport.Stream) {
+	c := &conn{srv: srv, st: s}
+	c.x.c = c
+	s.SetHandler(c)
+	c.timer = transport.AfterFunc(s.Loop(), srv.headerTimeout(), c.onTimer)
+}
+
+// Serve is Accept for a stream that already carried bytes: it serves s as
+// if they had just arrived (a peek router hands over its buffered input
+// this way through the stream itself, so Serve is the same as Accept).
+func (srv *Server) Serve(s transport.Stream) { srv.Accept(s) }
+
+func (srv *Server) headerTimeout() time.Duration {
+	if srv.HeaderTimeout > 0 {
+		return srv.HeaderTimeout
+	}
+	return DefaultHeaderTimeout
+}
+
+func (srv *Server) idleTimeout() time.Duration {
+	if srv.IdleTimeout > 0 {
+		return srv.IdleTimeout
+	}
+	return DefaultIdleTimeout
+}
+
+func (srv *Server) log() *slog.Logger {
+	if srv.Logger != nil {
+		return srv.Logger
+	}
+	return slog.Default()
+}
+
+// conn is one client connection: the stream's handler.
+type conn struct {
+	srv   *Server
+	st    transport.Stream
+	x     Exchange
+	timer *transport.Timer
+	out   []byte
+
+	fields  []Field
+	scratch []byte
+	clbuf   [20]byte
+
+	active    bool // an exchange has begun and not finished
+	lingering bool // FIN sent; waiting for the client's
+	idle      bool // between requests, nothing of the next head seen
+	closing   bool // no request after the current one
+	paused    bool // this conn paused the stream
+	inData    bool
+	readEOF   bool
+	closed    bool
+	hijacked  bool
+}
+
+func (c *conn) OnData(s transport.Stream, p []byte) int {
+	if c.hijacked || c.closed {
+		return len(p)
+	}
+	c.inData = true
+	n := c.consume(p)
+	c.inData = false
+	return n
+}
+
+func (c *conn) consume(p []byte) int {
+	off := 0
+	for off < len(p) {
+		if !c.active {
+			if c.closing {
+				return len(p) // after a response that closes: ignore the rest
+			}
+			if c.idle {
+				c.idle = false
+				c.timer.Reset(c.srv.headerTimeout())
+			}
+			x := &c.x
+			n, err := http1.ParseRequestHead(p[off:], &x.h1, &c.srv.Limits)
+			if err == codecs.ErrNeedMore {
+				return off
+			}
+			if err != nil {
+				c.fail(err)
+				return len(p)
+			}
+			off += n
+			c.begin(p[off-n : off])
+			if c.hijacked {
+				return off
+			}
+			if c.active && x.reqDone && x.ended {
+				c.finish()
+			}
+			continue
+		}
+		x := &c.x
+		if x.reqDone || x.bodyPaused || (x.onBody == nil && !x.discarding) {
+			c.pause()
+			return off
+		}
+		n, err := x.feedBody(p[off:])
+		off += n
+		if err != nil {
+			c.fail(err)
+			return len(p)
+		}
+		if n == 0 && !x.reqDone && !x.bodyPaused {
+			return off // need more bytes
+		}
+		if c.active && x.reqDone && x.ended {
+			c.finish()
+		}
+	}
+	return off
+}
+
+// begin starts an exchange for the head in head.
+func (c *conn) begin(head []byte) {
+	x := &c.x
+	x.head = append(x.head[:0], head...)
+	x.h1.Rebase(head, x.head)
+	x.reset()
+	c.active = true
+	c.timer.Stop()
+	x.Req.fill(&x.h1, c.st.RemoteAddr())
+	kind, n := x.h1.BodyKind()
+	x.bodyKind, x.bodyLeft = kind, n
+	x.reqDone = kind == http1.BodyNone
+	if kind == http1.BodyChunked {
+		x.dec.Reset(&c.srv.Limits)
+	}
+	if _, up := x.h1.Upgrade(); up && !x.reqDone {
+		// An upgrade with a body is ambiguous about where the new protocol
+		// starts; refuse it.
+		c.fail(errUpgradeBody)
+		return
+	}
+	x.headOnly = string(x.Req.Method) == "HEAD"
+	if !x.h1.KeepAlive() {
+		c.closing = true
+	}
+	c.serve(x)
+}
+
+var errUpgradeBody = errors.New("penstock/httpd: upgrade request with a body")
+
+func (c *conn) serve(x *Exchange) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.log().Error("http handler panicked; connection closed", "remote", c.st.RemoteAddr(), "panic", r)
+			if !x.wroteHead && !c.closed {
+				c.closing = true
+				x.Respond(500, nil)
+			}
+			c.close()
+		}
+	}()
+	x.inServe = true
+	c.srv.Handler.ServeHTTP(x)
+	x.inServe = false
+}
+
+// fail answers a client fault with its status and closes.
+func (c *conn) fail(err error) {
+	c.srv.log().Debug("bad request", "remote", c.st.RemoteAddr(), "err", err)
+	if c.active && c.x.wroteHead {
+		c.close()
+		return
+	}
+	status := http1.StatusFor(err)
+	if status == 0 || errors.Is(err, errUpgradeBody) {
+		status = 400
+	}
+	c.closing = true
+	c.active = true
+	c.out = appendSimple(c.out[:0], status, "close")
+	_, _ = c.st.Write(c.out)
+	c.shutdown()
+}
+
+// appendSimple encodes a response with a short text body.
+func appendSimple(dst []byte, status int, connection string) []byte {
+	text := StatusText(status)
+	dst = http1.AppendStatusLine(dst, status, text)
+	dst = append(dst, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
+	dst = appendInt(dst, int64(len(text)+1))
+	dst = append(dst, "\r\n"...)
+	if connection != "" {
+		dst = append(dst, "Connection: "...)
+		dst = append(dst, connection...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, text...)
+	return append(dst, '\n')
+}
+
+// finish ends the current exchange once its request body is read and its
+// response has ended, and moves on to the next request.
+func (c *conn) finish() {
+	c.active = false
+	c.x.release()
+	if c.closing {
+		c.shutdown()
+		return
+	}
+	c.idle = true
+	c.timer.Reset(c.srv.idleTimeout())
+	if c.readEOF {
+		c.shutdown()
+		return
+	}
+	if c.paused {
+		c.paused = false
+		c.st.ResumeRead()
+	}
+}
+
+// shutdown sends FIN after the response. The stream closes itself once
+// the client has closed too; a client that does not is closed after the
+// linger time, so that one still sending does not get a reset that could
+// destroy the response before it reads it.
+func (c *conn) shutdown() {
+	if c.closed || c.lingering {
+		return
+	}
+	c.lingering = true
+	c.closing = true
+	_ = c.st.CloseWrite()
+	if c.paused {
+		c.paused = false
+		c.st.ResumeRead()
+	}
+	c.timer.Reset(lingerTime)
+}
+
+// lingerTime bounds how long a closing connection waits for the client's
+// FIN after the server's.
+const lingerTime = 5 * time.Second
+
+func (c *conn) pause() {
+	if !c.paused {
+		c.paused = true
+		c.st.PauseRead()
+	}
+}
+
+func (c *conn) close() {
+	if !c.closed {
+		_ = c.st.Close()
+	}
+}
+
+func (c *conn) onTimer() {
+	if c.closed || c.hijacked {
+		return
+	}
+	switch {
+	case c.lingering, c.idle:
+		c.close()
+	case !c.active:
+		// The head did not arrive in time.
+		c.closing = true
+		c.active = true
+		c.out = appendSimple(c.out[:0], 408, "close")
+		_, _ = c.st.Write(c.out)
+		c.shutdown()
+	}
+}
+
+func (c *conn) OnReadEOF(s transport.Stream) {
+	c.readEOF = true
+	if c.hijacked {
+		return
+	}
+	x := &c.x
+	switch {
+	case c.lingering:
+		// The stream closes itself once the FIN is out.
+	case !c.active:
+		c.shutdown()
+	case !x.reqDone:
+		// The client stopped in the middle of its body.
+		c.close()
+	default:
+		// The request is whole: answer it, then close.
+		c.closing = true
+	}
+}
+
+func (c *conn) OnDrained(s transport.Stream) {
+	if c.hijacked {
+		return
+	}
+	if f := c.x.onDrained; f != nil && c.active {
+		f()
+	}
+}
+
+func (c *conn) OnClose(s transport.Stream, err error) {
+	c.closed = true
+	c.timer.Stop()
+	if c.hijacked {
+		return
+	}
+	x := &c.x
+	if c.active && !x.ended {
+		if f := x.onAbort; f != nil {
+			x.onAbort = nil
+			f(errOrClosed(err))
+		}
+	}
+}
+
+// ErrClientClosed is what an exchange's abort callback gets when the
+// client went away before the response ended.
+var ErrClientClosed = errors.New("penstock/httpd: client closed the connection")
+
+func errOrClosed(err error) error {
+	if err == nil {
+		return ErrClientClosed
+	}
+	return errors.Join(ErrClientClosed, err)
+}
+
+var _ transport.Handler = (*conn)(nil)

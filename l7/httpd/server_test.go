@@ -1,0 +1,271 @@
+package httpd_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/penstock-proxy/penstock/l7/httpd"
+	"github.com/penstock-proxy/penstock/transport"
+	"github.com/stretchr/testify/require"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func start(t *testing.T, srv *httpd.Server) string {
+	t.Helper()
+	if srv.Logger == nil {
+		srv.Logger = quiet()
+	}
+	tr, err := transport.Start(transport.Options{Loops: 2, Logger: quiet()},
+		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: srv.Accept})
+	require.NoError(t, err)
+	t.Cleanup(tr.Stop)
+	return tr.Addrs()[0].String()
+}
+
+// hello answers every request with its method and path.
+var hello = httpd.HandlerFunc(func(x *httpd.Exchange) {
+	_ = x.Respond(200, fmt.Appendf(nil, "%s %s", x.Req.Method, x.Req.Path),
+		httpd.Field{Name: []byte("X-Query"), Value: x.Req.Query})
+})
+
+// echo streams the request body back as a chunked response, pausing the
+// client while the response is congested.
+var echo = httpd.HandlerFunc(func(x *httpd.Exchange) {
+	_ = x.WriteHead(200, httpd.Field{Name: []byte("Content-Type"), Value: []byte("application/octet-stream")})
+	x.OnDrained(x.ResumeBody)
+	x.ReadBody(func(p []byte, end bool) {
+		_, _ = x.Write(p)
+		if end {
+			_ = x.End()
+			return
+		}
+		if !x.Writable() {
+			x.PauseBody()
+		}
+	})
+})
+
+func TestGetKeepAliveWithNetHTTP(t *testing.T) {
+	addr := start(t, &httpd.Server{Handler: hello})
+	conns := 0
+	tr := &http.Transport{DialContext: func(ctx context.Context, n, a string) (net.Conn, error) {
+		conns++
+		return (&net.Dialer{}).DialContext(ctx, n, a)
+	}}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr}
+	for i := range 20 {
+		resp, err := cl.Get(fmt.Sprintf("http://%s/path/%d?q=%d", addr, i, i))
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode)
+		require.Equal(t, fmt.Sprintf("GET /path/%d", i), string(b))
+		require.Equal(t, fmt.Sprint("q=", i), resp.Header.Get("X-Query"))
+	}
+	require.Equal(t, 1, conns, "one keep-alive connection carries every request")
+}
+
+func TestEchoLargeBodies(t *testing.T) {
+	addr := start(t, &httpd.Server{Handler: echo})
+	for _, size := range []int{0, 1, 100 << 10, 8 << 20} {
+		body := bytes.Repeat([]byte("penstock"), size/8+1)[:size]
+		resp, err := http.Post("http://"+addr+"/echo", "application/octet-stream", bytes.NewReader(body))
+		require.NoError(t, err)
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, sha256.Sum256(body), sha256.Sum256(got), "size %d", size)
+		// A chunked request body too.
+		resp, err = http.Post("http://"+addr+"/echo", "application/octet-stream", io.MultiReader(bytes.NewReader(body)))
+		require.NoError(t, err)
+		got, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, sha256.Sum256(body), sha256.Sum256(got), "chunked size %d", size)
+	}
+}
+
+func TestPipelinedRequestsAnswerInOrder(t *testing.T) {
+	addr := start(t, &httpd.Server{Handler: hello})
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	var req strings.Builder
+	for i := range 10 {
+		fmt.Fprintf(&req, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+	}
+	fmt.Fprintf(&req, "POST /last HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+	_, err = c.Write([]byte(req.String()))
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	for i := range 10 {
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		require.Equal(t, fmt.Sprintf("GET /%d", i), string(b))
+	}
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, "POST /last", string(b))
+	require.True(t, resp.Close)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := br.Read(make([]byte, 1))
+	require.Equal(t, 0, n)
+	require.ErrorIs(t, err, io.EOF, "the server closes after Connection: close")
+}
+
+func TestBadRequestsGetStatusAndClose(t *testing.T) {
+	addr := start(t, &httpd.Server{Handler: hello})
+	cases := []struct {
+		name, req string
+		status    int
+	}{
+		{"cl and te", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"obs fold", "GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", 400},
+		{"no host", "GET / HTTP/1.1\r\n\r\n", 400},
+		{"two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+		{"bad cl", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1,1\r\n\r\nx", 400},
+		{"obfuscated te", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n", 400},
+		{"gzip te", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+		{"nul in field", "GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n", 400},
+		{"long uri", "GET /" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+		{"huge head", "GET / HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-A: "+strings.Repeat("b", 1000)+"\r\n", 70) + "\r\n", 431},
+		{"bad chunk", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+		{"version", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+	}
+	readBody := httpd.HandlerFunc(func(x *httpd.Exchange) {
+		x.ReadBody(func(p []byte, end bool) {
+			if end {
+				_ = x.Respond(200, nil)
+			}
+		})
+	})
+	addr2 := start(t, &httpd.Server{Handler: readBody})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := addr
+			if tc.name == "bad chunk" {
+				a = addr2
+			}
+			c, err := net.Dial("tcp", a)
+			require.NoError(t, err)
+			defer c.Close()
+			_, _ = c.Write([]byte(tc.req))
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			require.NoError(t, err)
+			require.Equal(t, tc.status, resp.StatusCode)
+			_, _ = io.ReadAll(resp.Body)
+			_, err = br.ReadByte()
+			require.ErrorIs(t, err, io.EOF)
+		})
+	}
+}
+
+func TestHeadAndHTTP10(t *testing.T) {
+	addr := start(t, &httpd.Server{Handler: hello})
+	resp, err := http.Head("http://" + addr + "/h")
+	require.NoError(t, err)
+	require.Equal(t, int64(len("HEAD /h")), resp.ContentLength)
+	resp.Body.Close()
+
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, _ = c.Write([]byte("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n"))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	all, err := io.ReadAll(c)
+	require.NoError(t, err)
+	require.Contains(t, string(all), "Connection: keep-alive\r\n")
+	require.Contains(t, string(all), "GET /a")
+	require.True(t, strings.HasSuffix(string(all), "GET /b"), "the 1.0 request without keep-alive ends the connection: %q", all)
+}
+
+func TestHeaderTimeout(t *testing.T) {
+	addr := start(t, &httpd.Server{Handler: hello, HeaderTimeout: 300 * time.Millisecond})
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHo"))
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	require.Equal(t, 408, resp.StatusCode)
+}
+
+func TestPanicClosesOnlyThatConnection(t *testing.T) {
+	h := httpd.HandlerFunc(func(x *httpd.Exchange) {
+		if string(x.Req.Path) == "/panic" {
+			panic("boom")
+		}
+		hello(x)
+	})
+	addr := start(t, &httpd.Server{Handler: h})
+	other, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer other.Close()
+	resp, err := http.Get("http://" + addr + "/panic")
+	require.NoError(t, err)
+	require.Equal(t, 500, resp.StatusCode)
+	resp.Body.Close()
+	_, _ = other.Write([]byte("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"))
+	resp, err = http.ReadResponse(bufio.NewReader(other), nil)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, "GET /ok", string(b))
+}
+
+func TestAsyncResponseFromGoroutine(t *testing.T) {
+	h := httpd.HandlerFunc(func(x *httpd.Exchange) {
+		go func() {
+			time.Sleep(10 * time.Millisecond)
+			x.Loop().Execute(func() { hello(x) })
+		}()
+	})
+	addr := start(t, &httpd.Server{Handler: h})
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, _ = c.Write([]byte("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"))
+	br := bufio.NewReader(c)
+	for _, want := range []string{"GET /1", "GET /2"} {
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		require.Equal(t, want, string(b))
+	}
+}
+
+// curl sends "Expect: 100-continue" for bodies over 1 MiB and waits for the
+// 100 before sending.
+func TestCurlExpectContinueUpload(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed: apt-get install -y curl")
+	}
+	addr := start(t, &httpd.Server{Handler: echo})
+	body := bytes.Repeat([]byte("0123456789abcdef"), 3<<16) // 3 MiB
+	cmd := exec.Command("curl", "-sS", "--max-time", "30", "--expect100-timeout", "20",
+		"-H", "Content-Type: application/octet-stream", "--data-binary", "@-", "http://"+addr+"/up")
+	cmd.Stdin = bytes.NewReader(body)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, stderr.String())
+	require.Equal(t, sha256.Sum256(body), sha256.Sum256(out))
+}
