@@ -3,6 +3,7 @@ module github.com/penstock-proxy/penstock
 go 1.26.8
 
 require (
+	github.com/gorilla/websocket v1.5.3
 	github.com/panjf2000/gnet/v2 v2.10.0
 	github.com/pires/go-proxyproto v0.15.0
 	github.com/stretchr/testify v1.11.1

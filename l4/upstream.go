@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,31 @@ func (g *Group) Order() []*Endpoint {
 		}
 	}
 	return append(out, down...)
+}
+
+// Pick returns the next endpoint in round robin order that is healthy and
+// not in skip; failing that, the first one not in skip; nil when skip holds
+// them all. It allocates nothing and is safe from any goroutine.
+func (g *Group) Pick(skip []*Endpoint) *Endpoint {
+	n := len(g.Endpoints)
+	if n == 0 {
+		return nil
+	}
+	start := int(g.next.Add(1)-1) % n
+	var fallback *Endpoint
+	for i := range n {
+		e := g.Endpoints[(start+i)%n]
+		if slices.Contains(skip, e) {
+			continue
+		}
+		if e.Healthy() {
+			return e
+		}
+		if fallback == nil {
+			fallback = e
+		}
+	}
+	return fallback
 }
 
 // MarkFailed records a connect failure of e.

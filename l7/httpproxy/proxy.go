@@ -1,0 +1,224 @@
+// Package httpproxy is an HTTP reverse proxy on the event loop: an
+// httpd.Handler that forwards each request to an upstream chosen by route,
+// over a per-loop pool of keep-alive upstream connections, and streams both
+// bodies with backpressure.
+//
+// Each request runs through phases in the manner of Pingora's ProxyHttp,
+// each a func field of [Proxy] that may be left nil; a nil hook is one
+// pointer test:
+//
+//  1. RequestFilter may answer the request itself.
+//  2. UpstreamPeer picks the endpoint (default: the route's group, round
+//     robin, healthy first).
+//  3. UpstreamRequestFilter edits the header sent upstream.
+//  4. RequestBodyFilter sees (and may replace) each request body piece.
+//  5. ResponseFilter edits the status and header sent downstream.
+//  6. ResponseBodyFilter sees (and may replace) each response body piece.
+//  7. Logging runs once per request with its outcome.
+//
+// FailToConnect and ErrorWhileProxy decide retries. By default a failed
+// connect moves to the group's next endpoint, and a request that found its
+// reused connection closed before any response byte is sent again on a new
+// connection when that is safe: the method is idempotent, or no body byte
+// had been sent.
+//
+// Upstream faults become 502 (connect refused, reset, malformed response)
+// or 504 (no response head within ResponseTimeout); a fault after the
+// response head went out closes the client connection, since HTTP/1.1 has
+// no other way to say the body is incomplete. Hop-by-hop fields are
+// dropped both ways; X-Forwarded-For, -Proto and -Host and Via are set.
+// An Upgrade (WebSocket or any other) that the upstream accepts with 101
+// turns the pair into a byte relay.
+package httpproxy
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/penstock-proxy/penstock/l4"
+	"github.com/penstock-proxy/penstock/l7/httpd"
+	"github.com/penstock-proxy/penstock/transport"
+)
+
+// Defaults of Proxy.
+const (
+	DefaultConnectTimeout  = 5 * time.Second
+	DefaultResponseTimeout = 60 * time.Second
+	DefaultMaxIdle         = 64
+	DefaultIdleTimeout     = 60 * time.Second
+)
+
+// Route sends requests for Host (any host when empty) whose path starts
+// with PathPrefix to Upstreams.
+type Route struct {
+	Host       string
+	PathPrefix string
+	Upstreams  *l4.Group
+}
+
+// Proxy is a reverse proxy. Use it as an httpd.Server's Handler. Its fields
+// must not change once it serves.
+type Proxy struct {
+	// Upstreams serves requests no route matches (nil: they get 404).
+	Upstreams *l4.Group
+	// Routes are tried in order; the first match wins.
+	Routes []Route
+	// ConnectTimeout bounds each upstream connect (default 5s).
+	ConnectTimeout time.Duration
+	// ResponseTimeout bounds the wait for a response head once the request
+	// head is sent (default 60s); past it the client gets 504.
+	ResponseTimeout time.Duration
+	// MaxIdle bounds the idle keep-alive connections kept per upstream
+	// endpoint on each event loop (default 64; negative: none kept).
+	MaxIdle int
+	// IdleTimeout closes a pooled connection unused for that long (default
+	// 60s).
+	IdleTimeout time.Duration
+	// Via is the pseudonym in the Via field (default "penstock").
+	Via string
+
+	// RequestFilter runs first; it returns true when it has answered the
+	// request (through s.X) and nothing is to be proxied.
+	RequestFilter func(s *Session) bool
+	// UpstreamPeer picks the endpoint to send the request to; s.Group is
+	// the route's group and s.Tried the endpoints already tried for it.
+	UpstreamPeer func(s *Session) (*l4.Endpoint, error)
+	// UpstreamRequestFilter edits s.UpstreamHeader (and s.UpstreamPath)
+	// before the request goes upstream.
+	UpstreamRequestFilter func(s *Session)
+	// RequestBodyFilter sees each request body piece and returns what to
+	// send instead (p itself to pass it on). When set, the body goes
+	// upstream chunked, since its length may change.
+	RequestBodyFilter func(s *Session, p []byte, end bool) []byte
+	// ResponseFilter edits s.Status and s.ResponseHeader before the
+	// response head goes downstream.
+	ResponseFilter func(s *Session)
+	// ResponseBodyFilter is RequestBodyFilter for the response body.
+	ResponseBodyFilter func(s *Session, p []byte, end bool) []byte
+	// Logging runs once per request when it is over, with its error (nil
+	// for a complete exchange).
+	Logging func(s *Session, err error)
+	// FailToConnect decides whether a failed connect is retried on another
+	// endpoint (default: yes while the group has untried ones).
+	FailToConnect func(s *Session, err error) (retry bool)
+	// ErrorWhileProxy decides whether an upstream failure before any
+	// response byte is retried (default: when safe, once).
+	ErrorWhileProxy func(s *Session, err error) (retry bool)
+
+	Logger *slog.Logger
+
+	pools sync.Map // transport.Loop -> *loopPool
+}
+
+// Errors a session can end with.
+var (
+	ErrNoRoute         = errors.New("penstock/httpproxy: no route for the request")
+	ErrUpstreamTimeout = errors.New("penstock/httpproxy: upstream response timeout")
+	ErrUpstreamClosed  = errors.New("penstock/httpproxy: upstream closed the connection")
+	ErrBadResponse     = errors.New("penstock/httpproxy: malformed upstream response")
+)
+
+func (p *Proxy) log() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}
+
+func (p *Proxy) connectTimeout() time.Duration {
+	if p.ConnectTimeout > 0 {
+		return p.ConnectTimeout
+	}
+	return DefaultConnectTimeout
+}
+
+func (p *Proxy) responseTimeout() time.Duration {
+	if p.ResponseTimeout > 0 {
+		return p.ResponseTimeout
+	}
+	return DefaultResponseTimeout
+}
+
+func (p *Proxy) maxIdle() int {
+	switch {
+	case p.MaxIdle < 0:
+		return 0
+	case p.MaxIdle == 0:
+		return DefaultMaxIdle
+	}
+	return p.MaxIdle
+}
+
+func (p *Proxy) idleTimeout() time.Duration {
+	if p.IdleTimeout > 0 {
+		return p.IdleTimeout
+	}
+	return DefaultIdleTimeout
+}
+
+func (p *Proxy) via() string {
+	if p.Via != "" {
+		return p.Via
+	}
+	return "penstock"
+}
+
+// route returns the group for r.
+func (p *Proxy) route(r *httpd.Request) *l4.Group {
+	host := r.Host
+	if i := strings.LastIndexByte(string(host), ':'); i >= 0 && !strings.Contains(string(host[i:]), "]") {
+		host = host[:i]
+	}
+	for i := range p.Routes {
+		rt := &p.Routes[i]
+		if rt.Host != "" && !strings.EqualFold(rt.Host, string(host)) {
+			continue
+		}
+		if !strings.HasPrefix(string(r.Path), rt.PathPrefix) {
+			continue
+		}
+		return rt.Upstreams
+	}
+	return p.Upstreams
+}
+
+// ServeHTTP proxies one request. It runs on the exchange's loop.
+func (p *Proxy) ServeHTTP(x *httpd.Exchange) {
+	s := p.session(x)
+	if p.RequestFilter != nil && p.RequestFilter(s) {
+		s.finish(nil)
+		return
+	}
+	s.Group = p.route(&x.Req)
+	if s.Group == nil || len(s.Group.Endpoints) == 0 {
+		s.fail(404, ErrNoRoute)
+		return
+	}
+	s.prepareUpstreamRequest()
+	s.connect()
+}
+
+// session returns the client connection's session, reset for x.
+func (p *Proxy) session(x *httpd.Exchange) *Session {
+	st := x.Stream()
+	s, _ := st.Context().(*Session)
+	if s == nil || s.p != p {
+		s = &Session{p: p}
+		st.SetContext(s)
+	}
+	s.reset(x)
+	return s
+}
+
+// pool returns the loop's connection pool.
+func (p *Proxy) pool(loop transport.Loop) *loopPool {
+	if v, ok := p.pools.Load(loop); ok {
+		return v.(*loopPool)
+	}
+	lp := &loopPool{p: p, loop: loop, idle: map[*l4.Endpoint][]*upConn{}}
+	v, _ := p.pools.LoadOrStore(loop, lp)
+	return v.(*loopPool)
+}

@@ -1,0 +1,368 @@
+package httpproxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/penstock-proxy/penstock/l4"
+	"github.com/penstock-proxy/penstock/l7/httpd"
+	"github.com/penstock-proxy/penstock/l7/httpproxy"
+	"github.com/penstock-proxy/penstock/transport"
+	"github.com/stretchr/testify/require"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// backend is a net/http upstream that counts its connections.
+type backend struct {
+	*httptest.Server
+	conns atomic.Int32
+}
+
+func newBackend(t *testing.T, h http.HandlerFunc, cfg ...func(*http.Server)) *backend {
+	b := &backend{}
+	b.Server = httptest.NewUnstartedServer(h)
+	for _, f := range cfg {
+		f(b.Config)
+	}
+	b.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			b.conns.Add(1)
+		}
+	}
+	b.Config.ErrorLog = nil
+	b.Start()
+	t.Cleanup(b.Close)
+	return b
+}
+
+func (b *backend) addr() string { return strings.TrimPrefix(b.URL, "http://") }
+
+func startProxy(t *testing.T, p *httpproxy.Proxy) string {
+	t.Helper()
+	if p.Logger == nil {
+		p.Logger = quiet()
+	}
+	srv := &httpd.Server{Handler: p, Logger: quiet()}
+	tr, err := transport.Start(transport.Options{Loops: 2, Logger: quiet()},
+		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: srv.Accept})
+	require.NoError(t, err)
+	t.Cleanup(tr.Stop)
+	return tr.Addrs()[0].String()
+}
+
+func group(t *testing.T, addrs ...string) *l4.Group {
+	g, err := l4.NewGroup("up", addrs...)
+	require.NoError(t, err)
+	return g
+}
+
+func get(t *testing.T, cl *http.Client, url string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	require.NoError(t, err)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := cl.Do(req)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func TestForwardedHeadersAndHopByHop(t *testing.T) {
+	var seen http.Header
+	var mu sync.Mutex
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = r.Header.Clone()
+		seen.Set("X-Host", r.Host)
+		seen.Set("X-URI", r.RequestURI)
+		mu.Unlock()
+		w.Header().Set("Connection", "X-Up-Secret")
+		w.Header().Set("X-Up-Secret", "1")
+		w.Header().Set("X-Up", "ok")
+		fmt.Fprint(w, "hello")
+	})
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr())})
+	resp, body := get(t, http.DefaultClient, "http://"+addr+"/a/b?c=d",
+		"X-Forwarded-For", "10.0.0.1", "Connection", "X-Secret", "X-Secret", "1", "Via", "1.0 edge")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "hello", body)
+	require.Equal(t, "ok", resp.Header.Get("X-Up"))
+	require.Empty(t, resp.Header.Get("X-Up-Secret"), "hop-by-hop fields of the response are dropped")
+	require.Equal(t, "1.1 penstock", resp.Header.Get("Via"))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, "10.0.0.1, 127.0.0.1", seen.Get("X-Forwarded-For"))
+	require.Equal(t, "http", seen.Get("X-Forwarded-Proto"))
+	require.Equal(t, addr, seen.Get("X-Forwarded-Host"))
+	require.Equal(t, addr, seen.Get("X-Host"), "Host is passed on")
+	require.Equal(t, "/a/b?c=d", seen.Get("X-URI"))
+	require.Equal(t, "1.0 edge, 1.1 penstock", seen.Get("Via"))
+	require.Empty(t, seen.Get("X-Secret"), "fields named by Connection are dropped")
+}
+
+func TestUpstreamKeepAlivePool(t *testing.T) {
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.URL.Path) })
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr())})
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i := range 50 {
+		fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		require.Equal(t, fmt.Sprint("/", i), string(b))
+	}
+	require.Equal(t, int32(1), be.conns.Load(), "one client connection on one loop reuses one upstream connection")
+}
+
+func TestLargeBodiesBothWays(t *testing.T) {
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		// net/http stops reading a request body once the response has
+		// started unless the handler asks for full duplex.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = io.Copy(w, r.Body)
+	})
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr())})
+	for _, size := range []int{0, 10, 1 << 20, 16 << 20} {
+		body := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+		for _, chunked := range []bool{false, true} {
+			var r io.Reader = bytes.NewReader(body)
+			if chunked {
+				r = io.MultiReader(r)
+			}
+			resp, err := http.Post("http://"+addr+"/echo", "application/octet-stream", r)
+			require.NoError(t, err)
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, 200, resp.StatusCode)
+			require.Equal(t, sha256.Sum256(body), sha256.Sum256(got), "size %d chunked %v", size, chunked)
+		}
+	}
+}
+
+func TestFailoverAnd502(t *testing.T) {
+	dead := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		a := l.Addr().String()
+		l.Close()
+		return a
+	}
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "alive") })
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, dead(), be.addr())})
+	for range 4 {
+		resp, body := get(t, http.DefaultClient, "http://"+addr+"/")
+		require.Equal(t, 200, resp.StatusCode)
+		require.Equal(t, "alive", body)
+	}
+	addr = startProxy(t, &httpproxy.Proxy{Upstreams: group(t, dead())})
+	resp, _ := get(t, http.DefaultClient, "http://"+addr+"/")
+	require.Equal(t, 502, resp.StatusCode)
+}
+
+func TestUpstreamTimeoutIs504AndResetIs502(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			select {
+			case <-release:
+			case <-time.After(10 * time.Second):
+			}
+		case "/reset":
+			c, _, _ := w.(http.Hijacker).Hijack()
+			_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nCont"))
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		case "/garbage":
+			c, _, _ := w.(http.Hijacker).Hijack()
+			_, _ = c.Write([]byte("NOT HTTP AT ALL\r\n\r\n"))
+			c.Close()
+		}
+	})
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr()), ResponseTimeout: 300 * time.Millisecond})
+	resp, _ := get(t, http.DefaultClient, "http://"+addr+"/slow")
+	require.Equal(t, 504, resp.StatusCode)
+	resp, _ = get(t, http.DefaultClient, "http://"+addr+"/reset")
+	require.Equal(t, 502, resp.StatusCode)
+	resp, _ = get(t, http.DefaultClient, "http://"+addr+"/garbage")
+	require.Equal(t, 502, resp.StatusCode)
+}
+
+// An upstream that closes idle keep-alive connections: the next request
+// finds its pooled connection dead and is sent again on a new one.
+func TestStalePooledConnectionIsRetried(t *testing.T) {
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") },
+		func(s *http.Server) { s.IdleTimeout = 50 * time.Millisecond })
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr())})
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for range 5 {
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		require.Equal(t, 200, resp.StatusCode)
+		require.Equal(t, "ok", string(b))
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func TestPhases(t *testing.T) {
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Added", r.Header.Get("X-Added"))
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "path=%s body=%s", r.URL.Path, b)
+	})
+	var logged []string
+	var mu sync.Mutex
+	p := &httpproxy.Proxy{
+		Upstreams: group(t, be.addr()),
+		RequestFilter: func(s *httpproxy.Session) bool {
+			if string(s.X.Req.Path) == "/forbidden" {
+				_ = s.X.Respond(403, []byte("no\n"))
+				return true
+			}
+			return false
+		},
+		UpstreamRequestFilter: func(s *httpproxy.Session) {
+			s.UpstreamHeader.Set("X-Added", "yes")
+			s.UpstreamPath = []byte("/rewritten")
+		},
+		RequestBodyFilter: func(s *httpproxy.Session, p []byte, end bool) []byte {
+			return bytes.ToUpper(p)
+		},
+		ResponseFilter: func(s *httpproxy.Session) {
+			s.Status = 201
+			s.ResponseHeader.Set("X-Filtered", "1")
+		},
+		ResponseBodyFilter: func(s *httpproxy.Session, p []byte, end bool) []byte {
+			if end {
+				return append(append([]byte(nil), p...), "!"...)
+			}
+			return p
+		},
+		Logging: func(s *httpproxy.Session, err error) {
+			mu.Lock()
+			logged = append(logged, fmt.Sprintf("%s %d %v", s.X.Req.Path, s.Status, err))
+			mu.Unlock()
+		},
+	}
+	addr := startProxy(t, p)
+	resp, body := get(t, http.DefaultClient, "http://"+addr+"/forbidden")
+	require.Equal(t, 403, resp.StatusCode)
+	require.Equal(t, "no\n", body)
+
+	resp, err := http.Post("http://"+addr+"/x", "text/plain", strings.NewReader("quiet"))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 201, resp.StatusCode)
+	require.Equal(t, "1", resp.Header.Get("X-Filtered"))
+	require.Equal(t, "yes", resp.Header.Get("X-Added"))
+	require.Equal(t, "path=/rewritten body=QUIET!", string(b))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"/forbidden 0 <nil>", "/x 201 <nil>"}, logged)
+}
+
+func TestRoutesByHostAndPath(t *testing.T) {
+	mk := func(name string) *l4.Group {
+		be := newBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name) })
+		return group(t, be.addr())
+	}
+	p := &httpproxy.Proxy{
+		Upstreams: mk("default"),
+		Routes: []httpproxy.Route{
+			{Host: "api.example", PathPrefix: "/v2/", Upstreams: mk("api-v2")},
+			{Host: "api.example", Upstreams: mk("api")},
+			{PathPrefix: "/static/", Upstreams: mk("static")},
+		},
+	}
+	addr := startProxy(t, p)
+	for _, tc := range []struct{ host, path, want string }{
+		{"api.example", "/v2/x", "api-v2"},
+		{"API.example:8080", "/v1/x", "api"},
+		{"www.example", "/static/a.css", "static"},
+		{"www.example", "/", "default"},
+	} {
+		req, _ := http.NewRequest("GET", "http://"+addr+tc.path, nil)
+		req.Host = tc.host
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, tc.want, string(b), "%s%s", tc.host, tc.path)
+	}
+}
+
+func TestWebSocketThroughProxy(t *testing.T) {
+	up := websocket.Upgrader{}
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(mt, append([]byte("echo:"), msg...)); err != nil {
+				return
+			}
+		}
+	})
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr())})
+	c, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
+	require.NoError(t, err)
+	defer c.Close()
+	require.Equal(t, 101, resp.StatusCode)
+	for i := range 100 {
+		msg := bytes.Repeat([]byte{byte('a' + i%26)}, 1+i*700)
+		require.NoError(t, c.WriteMessage(websocket.BinaryMessage, msg))
+		_, got, err := c.ReadMessage()
+		require.NoError(t, err)
+		require.Equal(t, append([]byte("echo:"), msg...), got)
+	}
+}
+
+func TestCurlThroughProxy(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed: apt-get install -y curl")
+	}
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.Path, r.Header.Get("X-Forwarded-For"))
+	})
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr())})
+	out, err := exec.Command("curl", "-sS", "--max-time", "10", "http://"+addr+"/one", "http://"+addr+"/two").CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Equal(t, "GET /one 127.0.0.1GET /two 127.0.0.1", string(out))
+}

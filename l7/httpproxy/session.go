@@ -1,0 +1,459 @@
+package httpproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/penstock-proxy/penstock/l4"
+	"github.com/penstock-proxy/penstock/l7/http1"
+	"github.com/penstock-proxy/penstock/l7/httpd"
+	"github.com/penstock-proxy/penstock/transport"
+)
+
+// Session is one proxied request: the per-request context every hook gets.
+// A client connection reuses its Session for request after request, so
+// hooks must not keep it past Logging. Loop only, like the exchange.
+type Session struct {
+	// X is the client's exchange: its request, and the way to answer.
+	X *httpd.Exchange
+	// Group is the upstream group the route chose.
+	Group *l4.Group
+	// Upstream is the endpoint the request went (or goes) to; Tried lists
+	// every endpoint tried for it, in order.
+	Upstream *l4.Endpoint
+	Tried    []*l4.Endpoint
+	// UpstreamPath is the request target sent upstream (origin-form).
+	UpstreamPath []byte
+	// UpstreamHeader is the header sent upstream: the request's end-to-end
+	// fields plus the X-Forwarded-* and Via fields.
+	UpstreamHeader Header
+	// Status and ResponseHeader are the response head sent downstream.
+	Status         int
+	ResponseHeader Header
+	// Reused says the upstream connection came from the pool; Retries
+	// counts the times the request was sent again.
+	Reused  bool
+	Retries int
+	// RequestBytes and ResponseBytes count body bytes moved.
+	RequestBytes, ResponseBytes int64
+	// Start is when the request head arrived.
+	Start time.Time
+	// User is the hooks' per-request value.
+	User any
+
+	p           *Proxy
+	up          *upConn
+	gen         uint64
+	head        []byte
+	buf         []byte
+	xff, via    []byte
+	chunkUp     bool // the body goes upstream chunked
+	upgrade     bool
+	bodyStarted bool // a request body byte went upstream
+	reqSent     bool // the whole request went upstream
+	respStarted bool // the response head went downstream
+	fresh       bool // the next connect must not use the pool
+	done        bool
+}
+
+func (s *Session) reset(x *httpd.Exchange) {
+	s.X, s.Group, s.Upstream = x, nil, nil
+	clear(s.Tried)
+	s.Tried = s.Tried[:0]
+	s.UpstreamPath = nil
+	s.UpstreamHeader.reset()
+	s.ResponseHeader.reset()
+	s.Status, s.Reused, s.Retries, s.RequestBytes, s.ResponseBytes = 0, false, 0, 0, 0
+	s.Start = time.Now()
+	s.User = nil
+	s.up = nil
+	s.gen++
+	s.chunkUp, s.upgrade, s.bodyStarted, s.reqSent, s.respStarted, s.fresh, s.done = false, false, false, false, false, false, false
+	x.OnAbort(s.onAbort)
+	x.OnDrained(s.onClientDrained)
+}
+
+// prepareUpstreamRequest builds the target and header sent upstream.
+func (s *Session) prepareUpstreamRequest() {
+	x := s.X
+	r := &x.Req
+	h1 := r.HTTP1()
+	if len(r.Target) > 0 && r.Target[0] == '/' {
+		s.UpstreamPath = r.Target
+	} else {
+		s.buf = append(append(s.buf[:0], r.Path...), '?')
+		s.buf = append(s.buf, r.Query...)
+		if len(r.Query) == 0 {
+			s.buf = s.buf[:len(s.buf)-1]
+		}
+		if len(s.buf) == 0 {
+			s.buf = append(s.buf, '/')
+		}
+		s.UpstreamPath = s.buf
+	}
+	if h1 != nil {
+		_, s.upgrade = h1.Upgrade()
+	}
+	s.xff = s.xff[:0]
+	s.via = s.via[:0]
+	for _, f := range r.Headers {
+		switch {
+		case equalFold(f.Name, "x-forwarded-for"):
+			if len(s.xff) > 0 {
+				s.xff = append(s.xff, ", "...)
+			}
+			s.xff = append(s.xff, f.Value...)
+			continue
+		case equalFold(f.Name, "via"):
+			if len(s.via) > 0 {
+				s.via = append(s.via, ", "...)
+			}
+			s.via = append(s.via, f.Value...)
+			continue
+		case equalFold(f.Name, "x-forwarded-proto"), equalFold(f.Name, "x-forwarded-host"),
+			equalFold(f.Name, "expect"):
+			continue
+		case s.upgrade && equalFold(f.Name, "upgrade"):
+		case http1.IsHopByHop(f.Name, r.Headers):
+			continue
+		case s.p.RequestBodyFilter != nil && equalFold(f.Name, "content-length"):
+			s.chunkUp = true
+			continue
+		}
+		s.UpstreamHeader.Fields = append(s.UpstreamHeader.Fields, f)
+	}
+	if r.ContentLength < 0 {
+		s.chunkUp = true
+	}
+	if len(s.xff) > 0 {
+		s.xff = append(s.xff, ", "...)
+	}
+	s.xff = appendIP(s.xff, r.RemoteAddr)
+	if len(s.via) > 0 {
+		s.via = append(s.via, ", "...)
+	}
+	s.via = append(s.via, "1.1 "...)
+	s.via = append(s.via, s.p.via()...)
+	hf := &s.UpstreamHeader
+	hf.Fields = append(hf.Fields,
+		httpd.Field{Name: hXFF, Value: s.xff},
+		httpd.Field{Name: hXFProto, Value: schemeBytes(r.Scheme)},
+		httpd.Field{Name: hXFHost, Value: r.Host},
+		httpd.Field{Name: hVia, Value: s.via})
+	if s.upgrade {
+		hf.Fields = append(hf.Fields, httpd.Field{Name: hConnection, Value: vUpgrade})
+	}
+	if p := s.p.UpstreamRequestFilter; p != nil {
+		p(s)
+	}
+}
+
+var (
+	hXFF        = []byte("X-Forwarded-For")
+	hXFProto    = []byte("X-Forwarded-Proto")
+	hXFHost     = []byte("X-Forwarded-Host")
+	hVia        = []byte("Via")
+	hConnection = []byte("Connection")
+	vUpgrade    = []byte("upgrade")
+	vHTTP       = []byte("http")
+	vHTTPS      = []byte("https")
+)
+
+func schemeBytes(s string) []byte {
+	if s == "https" {
+		return vHTTPS
+	}
+	return vHTTP
+}
+
+func appendIP(dst []byte, a net.Addr) []byte {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap().AppendTo(dst)
+	case nil:
+		return append(dst, "unknown"...)
+	default:
+		return append(dst, a.String()...)
+	}
+}
+
+// encodeHead writes the upstream request head into s.head.
+func (s *Session) encodeHead() []byte {
+	r := &s.X.Req
+	b := http1.AppendRequestLine(s.head[:0], r.Method, s.UpstreamPath)
+	for _, f := range s.UpstreamHeader.Fields {
+		b = http1.AppendHeader(b, f.Name, f.Value)
+	}
+	if s.chunkUp && r.ContentLength != 0 {
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	s.head = b
+	return b
+}
+
+// connect sends the request over a pooled connection or a new one.
+func (s *Session) connect() {
+	var ep *l4.Endpoint
+	if s.p.UpstreamPeer != nil {
+		var err error
+		if ep, err = s.p.UpstreamPeer(s); err != nil {
+			s.fail(502, err)
+			return
+		}
+	} else {
+		ep = s.Group.Pick(s.Tried)
+	}
+	if ep == nil {
+		s.fail(502, fmt.Errorf("%w: group %q", l4.ErrNoUpstream, s.Group.Name))
+		return
+	}
+	s.Upstream = ep
+	s.Tried = append(s.Tried, ep)
+	pool := s.p.pool(s.X.Loop())
+	if !s.fresh {
+		if c := pool.get(ep); c != nil {
+			s.Reused = true
+			s.send(c)
+			return
+		}
+	}
+	s.Reused = false
+	s.fresh = false
+	gen, loop := s.gen, s.X.Loop()
+	timeout := s.p.connectTimeout()
+	go func() {
+		network, addr := ep.Network()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		nc, err := (&net.Dialer{KeepAlive: -1}).DialContext(ctx, network, addr)
+		cancel()
+		if err != nil {
+			loop.Execute(func() {
+				if s.gen == gen && !s.done {
+					s.connectFailed(err)
+				}
+			})
+			return
+		}
+		transport.AttachWait(loop, nc, func(st transport.Stream, err error) {
+			if err != nil {
+				if s.gen == gen && !s.done {
+					s.connectFailed(err)
+				}
+				return
+			}
+			c := pool.newConn(ep, st)
+			if s.gen != gen || s.done {
+				pool.put(c)
+				return
+			}
+			s.Group.MarkOK(ep)
+			s.send(c)
+		})
+	}()
+}
+
+func (s *Session) connectFailed(err error) {
+	s.Group.MarkFailed(s.Upstream)
+	s.p.log().Warn("upstream connect failed", "group", s.Group.Name, "upstream", s.Upstream.Addr, "err", err)
+	retry := len(s.Tried) < len(s.Group.Endpoints)
+	if s.p.FailToConnect != nil {
+		retry = s.p.FailToConnect(s, err)
+	}
+	if retry && s.Retries < 16 {
+		s.Retries++
+		s.connect()
+		return
+	}
+	s.fail(502, fmt.Errorf("%w: %w", l4.ErrNoUpstream, err))
+}
+
+// send writes the request head on c and streams the body after it.
+func (s *Session) send(c *upConn) {
+	s.up = c
+	c.begin(s)
+	if _, err := c.st.Write(s.encodeHead()); err != nil {
+		s.upstreamFailed(c, err)
+		return
+	}
+	if s.upgrade {
+		s.reqSent = true
+		return
+	}
+	s.X.ReadBody(s.onRequestBody)
+}
+
+func (s *Session) onRequestBody(p []byte, end bool) {
+	c := s.up
+	if c == nil || s.done {
+		return
+	}
+	if f := s.p.RequestBodyFilter; f != nil {
+		p = f(s, p, end)
+	}
+	s.RequestBytes += int64(len(p))
+	var err error
+	switch {
+	case s.chunkUp:
+		s.buf = http1.AppendChunk(s.buf[:0], p)
+		if end {
+			s.buf = http1.AppendLastChunk(s.buf)
+		}
+		if len(s.buf) > 0 {
+			_, err = c.st.Write(s.buf)
+		}
+		if cap(s.buf) > 64<<10 {
+			s.buf = nil
+		}
+	case len(p) > 0:
+		_, err = c.st.Write(p)
+	}
+	if len(p) > 0 {
+		s.bodyStarted = true
+	}
+	if err != nil {
+		s.upstreamFailed(c, err)
+		return
+	}
+	if end {
+		s.reqSent = true
+		return
+	}
+	if !c.st.Writable() {
+		s.X.PauseBody()
+	}
+}
+
+// upstreamFailed handles a failure of c before the response ended.
+func (s *Session) upstreamFailed(c *upConn, err error) {
+	if s.done || c == nil || s.up != c {
+		return
+	}
+	c.drop()
+	s.up = nil
+	if s.respStarted {
+		// The head went out: HTTP/1.1 can only say "incomplete" by closing.
+		s.p.log().Info("upstream failed mid-response; closing client", "upstream", s.Upstream.Addr, "err", err)
+		s.done = true
+		_ = s.X.Stream().Close()
+		s.log(err)
+		return
+	}
+	safe := s.X.Req.Idempotent() || !s.bodyStarted
+	retry := safe && s.Reused && s.Retries < 1 && !errors.Is(err, ErrUpstreamTimeout) && !errors.Is(err, ErrBadResponse)
+	if s.p.ErrorWhileProxy != nil {
+		retry = safe && s.p.ErrorWhileProxy(s, err)
+	}
+	if retry && (!s.bodyStarted || s.X.BodyDone() && !s.chunkUp && s.RequestBytes == 0) {
+		s.Retries++
+		s.fresh = true
+		s.Tried = s.Tried[:0]
+		s.connect()
+		return
+	}
+	status := 502
+	if errors.Is(err, ErrUpstreamTimeout) {
+		status = 504
+	}
+	s.fail(status, err)
+}
+
+// fail answers with status unless the response has started, and ends the
+// session.
+func (s *Session) fail(status int, err error) {
+	if s.done {
+		return
+	}
+	if s.up != nil {
+		s.up.drop()
+		s.up = nil
+	}
+	s.done = true
+	if !s.respStarted {
+		s.Status = status
+		_ = s.X.Respond(status, nil)
+	} else {
+		_ = s.X.Stream().Close()
+	}
+	s.log(err)
+}
+
+// finish ends a session whose response is complete.
+func (s *Session) finish(err error) {
+	s.done = true
+	s.log(err)
+}
+
+func (s *Session) log(err error) {
+	if f := s.p.Logging; f != nil {
+		f(s, err)
+	}
+}
+
+func (s *Session) onAbort(err error) {
+	if s.done {
+		return
+	}
+	s.done = true
+	if s.up != nil {
+		s.up.drop()
+		s.up = nil
+	}
+	s.log(err)
+}
+
+func (s *Session) onClientDrained() {
+	if c := s.up; c != nil && c.paused {
+		c.paused = false
+		c.st.ResumeRead()
+	}
+}
+
+// onResponseHead sends the response head downstream.
+func (s *Session) onResponseHead(r *http1.Response) error {
+	s.Status = r.StatusCode
+	for _, f := range r.Headers() {
+		if http1.IsHopByHop(f.Name, r.Headers()) && !(r.StatusCode == 101 && (equalFold(f.Name, "upgrade") || equalFold(f.Name, "connection"))) {
+			continue
+		}
+		s.ResponseHeader.Fields = append(s.ResponseHeader.Fields, f)
+	}
+	if s.p.ResponseBodyFilter != nil {
+		s.ResponseHeader.Del("Content-Length")
+	}
+	s.via = append(s.via[:0], "1.1 "...)
+	s.via = append(s.via, s.p.via()...)
+	s.ResponseHeader.Fields = append(s.ResponseHeader.Fields, httpd.Field{Name: hVia, Value: s.via})
+	if f := s.p.ResponseFilter; f != nil {
+		f(s)
+	}
+	s.respStarted = true
+	return s.X.WriteHead(s.Status, s.ResponseHeader.Fields...)
+}
+
+func (s *Session) onResponseBody(p []byte, end bool, trailers []httpd.Field) {
+	if f := s.p.ResponseBodyFilter; f != nil {
+		p = f(s, p, end)
+	}
+	s.ResponseBytes += int64(len(p))
+	if len(p) > 0 {
+		if _, err := s.X.Write(p); err != nil {
+			// The client is gone; the upstream connection goes too.
+			if s.up != nil {
+				s.up.drop()
+				s.up = nil
+			}
+			s.done = true
+			_ = s.X.Stream().Close()
+			s.log(err)
+			return
+		}
+	}
+	if end {
+		_ = s.X.End(trailers...)
+		s.finish(nil)
+	}
+}
