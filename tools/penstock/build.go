@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/penstock-proxy/penstock/l4"
+	"github.com/penstock-proxy/penstock/l7/httpd"
+	"github.com/penstock-proxy/penstock/l7/httpproxy"
 	"github.com/penstock-proxy/penstock/pipelines/redisproxy"
 	"github.com/penstock-proxy/penstock/pipelines/tcprelay"
 	"github.com/penstock-proxy/penstock/pipelines/udprelay"
@@ -24,6 +27,12 @@ func build(cfg *Config, log *slog.Logger) ([]transport.Listener, error) {
 		switch {
 		case lc.Serve != "":
 			ls = []transport.Listener{{Accept: builtin(lc.Serve)}}
+		case lc.Protocol == "http":
+			acc, err := buildHTTP(cfg, lc, llog)
+			if err != nil {
+				return nil, err
+			}
+			ls = []transport.Listener{{Accept: acc}}
 		case len(lc.Routes) > 0:
 			endpoints := map[string][]string{}
 			failTimeout := map[string]time.Duration{}
@@ -108,6 +117,36 @@ func build(cfg *Config, log *slog.Logger) ([]transport.Listener, error) {
 	return out, nil
 }
 
+// buildHTTP assembles an HTTP reverse proxy listener: the listener's
+// upstream is the default group and routes pick others by host and path.
+func buildHTTP(cfg *Config, lc ListenerConfig, log *slog.Logger) (func(transport.Stream), error) {
+	endpoints := map[string][]string{}
+	failTimeout := map[string]time.Duration{}
+	use := func(name string) {
+		u := cfg.Upstreams[name]
+		endpoints[name], failTimeout[name] = u.Endpoints, u.FailTimeout
+	}
+	if lc.Upstream != "" {
+		use(lc.Upstream)
+	}
+	for _, rc := range lc.Routes {
+		use(rc.Upstream)
+	}
+	groups, err := l4.NewGroups(endpoints, failTimeout)
+	if err != nil {
+		return nil, err
+	}
+	p := &httpproxy.Proxy{ConnectTimeout: lc.ConnectTimeout, ResponseTimeout: lc.ResponseTimeout, Logger: log}
+	if lc.Upstream != "" {
+		p.Upstreams = groups[lc.Upstream]
+	}
+	for _, rc := range lc.Routes {
+		p.Routes = append(p.Routes, httpproxy.Route{Host: rc.Host, PathPrefix: rc.PathPrefix, Upstreams: groups[rc.Upstream]})
+	}
+	srv := &httpd.Server{Handler: p, IdleTimeout: lc.IdleTimeout, Logger: log}
+	return srv.Accept, nil
+}
+
 // filterValues builds a listener's connection filters.
 func filterValues(fc FilterConfig) *transport.Filters {
 	f := &transport.Filters{
@@ -122,12 +161,35 @@ func filterValues(fc FilterConfig) *transport.Filters {
 	return f
 }
 
+// demoHTTP is the built-in HTTP service: /echo streams the request body
+// back; anything else gets a greeting naming the request.
+var demoHTTP = &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+	if strings.HasPrefix(string(x.Req.Path), "/echo") {
+		_ = x.WriteHead(200, httpd.Field{Name: []byte("Content-Type"), Value: []byte("application/octet-stream")})
+		x.OnDrained(x.ResumeBody)
+		x.ReadBody(func(p []byte, end bool) {
+			_, _ = x.Write(p)
+			if end {
+				_ = x.End()
+			} else if !x.Writable() {
+				x.PauseBody()
+			}
+		})
+		return
+	}
+	xff, _ := x.Req.Header("X-Forwarded-For")
+	_ = x.Respond(200, fmt.Appendf(nil, "hello from penstock: %s %s (X-Forwarded-For: %s)\n", x.Req.Method, x.Req.Target, xff),
+		httpd.Field{Name: []byte("Content-Type"), Value: []byte("text/plain; charset=utf-8")})
+})}
+
 // builtin returns the Accept func of a built-in service, for demos and
 // benchmarks: echo writes back what it reads (each datagram on UDP) and
 // half-closes after the client's EOF; discard reads and drops.
 func builtin(name string) func(transport.Stream) {
 	var h transport.Handler
 	switch name {
+	case "http":
+		return demoHTTP.Accept
 	case "echo":
 		h = transport.HandlerFuncs{
 			Data: func(s transport.Stream, p []byte) int {

@@ -47,18 +47,27 @@ type ListenerConfig struct {
 	Filters        FilterConfig  `yaml:"filters"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`
-	PeekTimeout    time.Duration `yaml:"peek_timeout"`
-	PeekMaxBytes   int           `yaml:"peek_max_bytes"`
-	MaxSessions    int           `yaml:"max_sessions"`
-	SessionIdle    time.Duration `yaml:"session_idle"`
+	// ResponseTimeout bounds the wait for an upstream's response head
+	// (protocol: http).
+	ResponseTimeout time.Duration `yaml:"response_timeout"`
+	PeekTimeout     time.Duration `yaml:"peek_timeout"`
+	PeekMaxBytes    int           `yaml:"peek_max_bytes"`
+	MaxSessions     int           `yaml:"max_sessions"`
+	SessionIdle     time.Duration `yaml:"session_idle"`
 }
 
 // RouteConfig sends streams whose first bytes match to an upstream group.
 // A route with neither sni nor prefix is the default.
+//
+// On a listener with protocol: http, a route matches requests by host
+// (empty: any) and path_prefix instead, and the listener's upstream takes
+// the requests no route matches.
 type RouteConfig struct {
-	SNI      []string `yaml:"sni"`
-	Prefix   []string `yaml:"prefix"`
-	Upstream string   `yaml:"upstream"`
+	SNI        []string `yaml:"sni"`
+	Prefix     []string `yaml:"prefix"`
+	Host       string   `yaml:"host"`
+	PathPrefix string   `yaml:"path_prefix"`
+	Upstream   string   `yaml:"upstream"`
 }
 
 // FilterConfig holds the connection filters that run before any byte is
@@ -83,7 +92,7 @@ type UpstreamConfig struct {
 }
 
 // builtins are the handlers a listener can serve instead of relaying.
-var builtins = map[string]bool{"echo": true, "discard": true}
+var builtins = map[string]bool{"echo": true, "discard": true, "http": true}
 
 // ConfigError lists every problem found in a config, each with its line.
 type ConfigError struct {
@@ -293,7 +302,12 @@ func (v *validator) checkListener(c *Config, key string, l ListenerConfig) {
 			modes++
 		}
 	}
-	if modes != 1 {
+	switch {
+	case l.Protocol == "http":
+		if l.Serve != "" || l.Upstream == "" && len(l.Routes) == 0 {
+			v.add(key, "an HTTP proxy needs an upstream (the default group), routes, or both")
+		}
+	case modes != 1:
 		v.add(key, "set exactly one of upstream, routes or serve")
 	}
 	if l.Upstream != "" {
@@ -308,20 +322,41 @@ func (v *validator) checkListener(c *Config, key string, l ListenerConfig) {
 		if l.Upstream == "" {
 			v.add(key+".upstream", "the Redis proxy needs an upstream group of shards")
 		}
+	case "http":
+		if network != "tcp" && network != "unix" {
+			v.add(key+".protocol", "the HTTP proxy needs a TCP or unix listener")
+		}
 	default:
-		v.add(key+".protocol", "unknown protocol %q (want redis, or leave it out to relay bytes)", l.Protocol)
+		v.add(key+".protocol", "unknown protocol %q (want http or redis, or leave it out to relay bytes)", l.Protocol)
 	}
 	if l.HashTag != "" && (l.Protocol != "redis" || len(l.HashTag) != 2) {
 		v.add(key+".hash_tag", "a hash tag is two characters, such as \"{}\", for protocol: redis")
 	}
 	if l.Serve != "" && !builtins[l.Serve] {
-		v.add(key+".serve", "unknown built-in %q (want echo or discard)", l.Serve)
+		v.add(key+".serve", "unknown built-in %q (want echo, discard or http)", l.Serve)
 	}
-	if len(l.Routes) > 0 && network != "tcp" {
+	if len(l.Routes) > 0 && network != "tcp" && l.Protocol != "http" {
 		v.add(key+".routes", "routes need a TCP listener: they peek at a byte stream")
 	}
 	for j, r := range l.Routes {
 		rk := fmt.Sprintf("%s.routes[%d]", key, j)
+		if l.Protocol == "http" {
+			if len(r.SNI) > 0 || len(r.Prefix) > 0 {
+				v.add(rk, "HTTP routes match host and path_prefix, not sni or prefix")
+			}
+			if r.Upstream == "" {
+				v.add(rk+".upstream", "missing")
+			} else {
+				v.checkGroup(c, rk+".upstream", r.Upstream)
+			}
+			if r.PathPrefix != "" && r.PathPrefix[0] != '/' {
+				v.add(rk+".path_prefix", "a path prefix starts with /")
+			}
+			continue
+		}
+		if r.Host != "" || r.PathPrefix != "" {
+			v.add(rk, "host and path_prefix are for protocol: http routes")
+		}
 		if len(r.SNI) > 0 && len(r.Prefix) > 0 {
 			v.add(rk, "set sni or prefix, not both")
 		}

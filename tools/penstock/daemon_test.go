@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,7 +175,7 @@ func TestDaemonCheckAndBrokenConfig(t *testing.T) {
 }
 
 func TestDaemonDefaultConfig(t *testing.T) {
-	for _, p := range []string{"127.0.0.1:8000", "127.0.0.1:9000", "127.0.0.1:8443"} {
+	for _, p := range []string{"127.0.0.1:8000", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080", "127.0.0.1:9080"} {
 		if l, err := net.Listen("tcp", p); err != nil {
 			t.Skipf("port %s busy: %v", p, err)
 		} else {
@@ -198,6 +201,12 @@ func TestDaemonDefaultConfig(t *testing.T) {
 	line, err := bufio.NewReader(c).ReadString('m')
 	require.NoError(t, err)
 	require.Equal(t, "dgram", line)
+	resp, err := http.Post("http://127.0.0.1:8080/echo", "text/plain", strings.NewReader("through the http proxy"))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, "through the http proxy", string(body))
+	require.Equal(t, "1.1 penstock", resp.Header.Get("Via"))
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGINT))
 	require.Equal(t, 0, d.wait(t))
 }
@@ -229,6 +238,27 @@ func TestDaemonRedisOneLiner(t *testing.T) {
 	require.Equal(t, "OK\n", testutil.RedisCLI(t, listen, "MSET", "k1", "1", "k2", "2", "k3", "3"))
 	require.Equal(t, "1\n2\n3\n", testutil.RedisCLI(t, listen, "MGET", "k1", "k2", "k3"))
 	require.Contains(t, testutil.RedisCLI(t, listen, "KEYS", "*"), "unsupported command")
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, d.wait(t))
+}
+
+func TestDaemonHTTPOneLiner(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s via %s", r.Method, r.URL.Path, r.Header.Get("Via"))
+	}))
+	defer be.Close()
+	listen := testutil.FreePort(t, "tcp")
+	dead := testutil.FreePort(t, "tcp")
+	d := startDaemon(t, "http", "--listen", listen, "--to", dead+","+strings.TrimPrefix(be.URL, "http://"))
+	d.waitLog(t, "msg=listening")
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed: apt-get install -y curl")
+	}
+	for range 3 {
+		out, err := exec.Command("curl", "-sS", "--max-time", "10", "http://"+listen+"/a").CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.Equal(t, "GET /a via 1.1 penstock", string(out))
+	}
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, d.wait(t))
 }

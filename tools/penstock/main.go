@@ -63,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "config ok: %d listeners, %d upstream groups\n", len(cfg.Listeners), len(cfg.Upstreams))
 			return 0
 		}
-	case "tcp", "udp", "redis":
+	case "tcp", "udp", "redis", "http":
 		cfg, err = oneLiner(cmd, args, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
@@ -90,6 +90,7 @@ func usage(w io.Writer) {
   penstock tcp --listen ADDR --to ADDR[,ADDR...] [--allow CIDR] [--deny CIDR]
   penstock udp --listen ADDR --to ADDR[,ADDR...]
   penstock redis --listen ADDR --to ADDR[,ADDR...] [--hash-tag {}]
+  penstock http --listen ADDR --to ADDR[,ADDR...] [--idle DURATION]
 `)
 }
 
@@ -146,19 +147,22 @@ func oneLiner(proto string, args []string, stderr io.Writer) (*Config, error) {
 	}
 	// The one-liner is a config like any other, so it gets the same checks.
 	scheme := proto
-	if proto == "redis" {
+	if proto == "redis" || proto == "http" {
 		scheme = "tcp"
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "log: {level: %q}\nloops: %d\nlisteners:\n  - name: %s\n    listen: %q\n    upstream: up\n",
 		*level, *loops, proto, scheme+"://"+*listen)
+	if proto == "http" {
+		fmt.Fprintf(&b, "    protocol: http\n")
+	}
 	if proto == "redis" {
 		fmt.Fprintf(&b, "    protocol: redis\n")
 		if *hashTag != "" {
 			fmt.Fprintf(&b, "    hash_tag: %q\n", *hashTag)
 		}
 	}
-	if *idle > 0 && proto == "tcp" {
+	if *idle > 0 && (proto == "tcp" || proto == "http") {
 		fmt.Fprintf(&b, "    idle_timeout: %s\n", idle)
 	}
 	fmt.Fprintf(&b, "    filters: {allow: %s, deny: %s}\n", yamlList(allow), yamlList(deny))
@@ -276,10 +280,13 @@ penstock is running its demo config (penstock --help for more):
   tcp relay  127.0.0.1:8000 -> 127.0.0.1:9001 (down), fails over to 127.0.0.1:9000
   udp relay  127.0.0.1:8053 -> 127.0.0.1:9053
   router     127.0.0.1:8443 -> by TLS SNI / SSH banner / default, all to the echo
+  http proxy 127.0.0.1:8080 -> the demo HTTP service on 127.0.0.1:9080 (/echo echoes bodies)
 
 Try:
   echo hello | nc -N 127.0.0.1 8000
   echo hello | nc -u -w1 127.0.0.1 8053
   printf 'SSH-2.0-demo\r\n' | nc -N 127.0.0.1 8443
+  curl -i http://127.0.0.1:8080/hello
+  curl --data-binary 'ping' http://127.0.0.1:8080/echo
 Stop with Ctrl-C (at once) or SIGTERM (drains).
 `
