@@ -57,6 +57,11 @@ type Listener struct {
 	// SessionIdle expires a UDP session after that long without a datagram
 	// either way (0: 60s).
 	SessionIdle time.Duration
+	// Drain, when set, runs once as Shutdown begins, on the goroutine that
+	// called Shutdown: the listener's service ends what would otherwise
+	// wait out the drain (an HTTP server closes idle keep-alive
+	// connections and answers the rest with Connection: close).
+	Drain func()
 }
 
 type listener struct {
@@ -314,7 +319,13 @@ func (t *Transport) Done() <-chan struct{} { return t.done }
 // read), lets live streams finish until ctx ends, then stops. It returns
 // ctx's error when streams were still open at the deadline.
 func (t *Transport) Shutdown(ctx context.Context) error {
-	t.draining.Store(true)
+	if !t.draining.Swap(true) {
+		for _, ln := range t.listeners {
+			if ln.Drain != nil {
+				ln.Drain()
+			}
+		}
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var err error

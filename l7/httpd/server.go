@@ -3,6 +3,8 @@ package httpd
 import (
 	"errors"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/penstock-proxy/penstock/codecs"
@@ -48,6 +50,10 @@ type Server struct {
 	IdleTimeout time.Duration
 	// Logger gets client faults at debug level (default slog.Default()).
 	Logger *slog.Logger
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	draining atomic.Bool
 }
 
 // Accept serves HTTP on s. It is a transport.Listener's Accept func; it
@@ -56,6 +62,15 @@ func (srv *Server) Accept(s transport.Stream) {
 	c := &conn{srv: srv, st: s}
 	c.x.c = c
 	s.SetHandler(c)
+	srv.mu.Lock()
+	if srv.conns == nil {
+		srv.conns = map[*conn]struct{}{}
+	}
+	srv.conns[c] = struct{}{}
+	srv.mu.Unlock()
+	if srv.draining.Load() {
+		c.closing = true
+	}
 	c.timer = transport.AfterFunc(s.Loop(), srv.headerTimeout(), c.onTimer)
 }
 
@@ -63,6 +78,36 @@ func (srv *Server) Accept(s transport.Stream) {
 // if they had just arrived (a peek router hands over its buffered input
 // this way through the stream itself, so Serve is the same as Accept).
 func (srv *Server) Serve(s transport.Stream) { srv.Accept(s) }
+
+// Drain ends keep-alive: idle connections close now, and every response
+// from now on carries "Connection: close" and closes its connection after
+// it. A transport.Listener's Drain func calls it as a graceful shutdown
+// begins. It is safe from any goroutine.
+func (srv *Server) Drain() {
+	if srv.draining.Swap(true) {
+		return
+	}
+	srv.mu.Lock()
+	conns := make([]*conn, 0, len(srv.conns))
+	for c := range srv.conns {
+		conns = append(conns, c)
+	}
+	srv.mu.Unlock()
+	for _, c := range conns {
+		c.st.Loop().Execute(c.drain)
+	}
+}
+
+// drain runs on the conn's loop when the server drains.
+func (c *conn) drain() {
+	if c.closed || c.hijacked {
+		return
+	}
+	c.closing = true
+	if !c.active {
+		c.shutdown()
+	}
+}
 
 func (srv *Server) headerTimeout() time.Duration {
 	if srv.HeaderTimeout > 0 {
@@ -355,6 +400,9 @@ func (c *conn) OnDrained(s transport.Stream) {
 func (c *conn) OnClose(s transport.Stream, err error) {
 	c.closed = true
 	c.timer.Stop()
+	c.srv.mu.Lock()
+	delete(c.srv.conns, c)
+	c.srv.mu.Unlock()
 	if c.hijacked {
 		return
 	}

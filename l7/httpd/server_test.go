@@ -269,3 +269,50 @@ func TestCurlExpectContinueUpload(t *testing.T) {
 	require.NoError(t, err, stderr.String())
 	require.Equal(t, sha256.Sum256(body), sha256.Sum256(out))
 }
+
+// Drain closes idle keep-alive connections at once and ends the others
+// after their response.
+func TestDrainClosesKeepAlive(t *testing.T) {
+	release := make(chan struct{})
+	h := httpd.HandlerFunc(func(x *httpd.Exchange) {
+		if string(x.Req.Path) == "/slow" {
+			go func() {
+				<-release
+				x.Loop().Execute(func() { hello(x) })
+			}()
+			return
+		}
+		hello(x)
+	})
+	srv := &httpd.Server{Handler: h}
+	addr := start(t, srv)
+	idle, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer idle.Close()
+	_, _ = idle.Write([]byte("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"))
+	ibr := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(ibr, nil)
+	require.NoError(t, err)
+	_, _ = io.ReadAll(resp.Body)
+
+	busy, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer busy.Close()
+	_, _ = busy.Write([]byte("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"))
+	time.Sleep(100 * time.Millisecond)
+
+	srv.Drain()
+	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = ibr.ReadByte()
+	require.ErrorIs(t, err, io.EOF, "an idle keep-alive connection closes when the server drains")
+
+	close(release)
+	_ = busy.SetReadDeadline(time.Now().Add(10 * time.Second))
+	bbr := bufio.NewReader(busy)
+	resp, err = http.ReadResponse(bbr, nil)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, "GET /slow", string(b), "a request in flight is answered")
+	_, err = bbr.ReadByte()
+	require.ErrorIs(t, err, io.EOF, "and its connection closes after the response")
+}

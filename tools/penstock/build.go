@@ -25,14 +25,16 @@ func build(cfg *Config, log *slog.Logger) ([]transport.Listener, error) {
 		llog := log.With("listener", lc.Name)
 		var ls []transport.Listener
 		switch {
+		case lc.Serve == "http":
+			ls = []transport.Listener{{Accept: demoHTTP.Accept, Drain: demoHTTP.Drain}}
 		case lc.Serve != "":
 			ls = []transport.Listener{{Accept: builtin(lc.Serve)}}
 		case lc.Protocol == "http":
-			acc, err := buildHTTP(cfg, lc, llog)
+			srv, err := buildHTTP(cfg, lc, llog)
 			if err != nil {
 				return nil, err
 			}
-			ls = []transport.Listener{{Accept: acc}}
+			ls = []transport.Listener{{Accept: srv.Accept, Drain: srv.Drain}}
 		case len(lc.Routes) > 0:
 			endpoints := map[string][]string{}
 			failTimeout := map[string]time.Duration{}
@@ -119,7 +121,7 @@ func build(cfg *Config, log *slog.Logger) ([]transport.Listener, error) {
 
 // buildHTTP assembles an HTTP reverse proxy listener: the listener's
 // upstream is the default group and routes pick others by host and path.
-func buildHTTP(cfg *Config, lc ListenerConfig, log *slog.Logger) (func(transport.Stream), error) {
+func buildHTTP(cfg *Config, lc ListenerConfig, log *slog.Logger) (*httpd.Server, error) {
 	endpoints := map[string][]string{}
 	failTimeout := map[string]time.Duration{}
 	use := func(name string) {
@@ -143,8 +145,7 @@ func buildHTTP(cfg *Config, lc ListenerConfig, log *slog.Logger) (func(transport
 	for _, rc := range lc.Routes {
 		p.Routes = append(p.Routes, httpproxy.Route{Host: rc.Host, PathPrefix: rc.PathPrefix, Upstreams: groups[rc.Upstream]})
 	}
-	srv := &httpd.Server{Handler: p, IdleTimeout: lc.IdleTimeout, Logger: log}
-	return srv.Accept, nil
+	return &httpd.Server{Handler: p, IdleTimeout: lc.IdleTimeout, Logger: log}, nil
 }
 
 // filterValues builds a listener's connection filters.
@@ -188,8 +189,6 @@ var demoHTTP = &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) 
 func builtin(name string) func(transport.Stream) {
 	var h transport.Handler
 	switch name {
-	case "http":
-		return demoHTTP.Accept
 	case "echo":
 		h = transport.HandlerFuncs{
 			Data: func(s transport.Stream, p []byte) int {
