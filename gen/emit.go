@@ -137,6 +137,11 @@ func imports(pl *plan) []importPlan {
 	if pl.Redis != nil {
 		im = append(im, importPlan{"", "github.com/penstock-proxy/penstock/l7/redis"})
 	}
+	if pl.HTTP != nil {
+		im = append(im, importPlan{"", "github.com/penstock-proxy/penstock/l7/http1"},
+			importPlan{"", "github.com/penstock-proxy/penstock/l7/httpd"},
+			importPlan{"", "github.com/penstock-proxy/penstock/l7/httpproxy"})
+	}
 	if pl.Handler != nil {
 		im = append(im, importPlan{"", "errors"},
 			importPlan{"", "github.com/penstock-proxy/penstock/codecs"},
@@ -195,6 +200,21 @@ type Config struct {
 	// HashTag hashes only the part of a key between its two characters.
 	HashTag string
 {{- end}}
+{{- with .HTTP}}
+	// ResponseTimeout bounds the wait for an upstream's response head (0:
+	// httpproxy's default); HeaderTimeout the wait for a client's request
+	// head (0: httpd's default). Idle closes a client's keep-alive
+	// connection that sends no request for that long (0: httpd's default).
+	ResponseTimeout, HeaderTimeout time.Duration
+	// Limits bound the request heads and bodies clients send (zero fields:
+	// http1's defaults).
+	Limits http1.Limits
+	// MaxIdle bounds the idle upstream connections kept per endpoint on each
+	// event loop (0: httpproxy's default; negative: none kept).
+	MaxIdle int
+	// Via is the pseudonym in the Via field (empty: penstock).
+	Via string
+{{- end}}
 }
 
 // DefaultConfig returns the values written in the spec.
@@ -234,6 +254,13 @@ func DefaultConfig() Config {
 		},
 		HashTag: {{q .HashTag}},
 {{- end}}
+{{- with .HTTP}}
+		ResponseTimeout: {{dur $.ResponseTimeout}},
+		HeaderTimeout: {{dur $.HeaderTimeout}},
+		Limits: http1.Limits{MaxHeaderBytes: {{.MaxHeaderBytes}}, MaxHeaders: {{.MaxHeaders}}, MaxLineBytes: {{.MaxLineBytes}}, MaxBodyBytes: {{.MaxBodyBytes}}},
+		MaxIdle: {{.MaxIdle}},
+		Via: {{q .Via}},
+{{- end}}
 	}
 }
 
@@ -267,6 +294,16 @@ type Pipeline struct {
 {{- with .Handler}}
 	// Handler serves each frame.
 	Handler *{{.Type}}
+{{- end}}
+{{- with .HTTP}}
+	// Proxy forwards each request to the group its routes pick. Set its
+	// hooks (RequestFilter, UpstreamRequestFilter, ResponseFilter, Logging,
+	// ...) after New and before the listeners start; its fields must not
+	// change once it serves.
+	Proxy *httpproxy.Proxy
+	// Server reads the HTTP/1.1 requests of each stream and hands them to
+	// Proxy, its Handler. The same rule holds for its fields.
+	Server *httpd.Server
 {{- end}}
 }
 
@@ -324,6 +361,28 @@ func New(cfg Config{{with .Handler}}, h *{{.Type}}{{end}}) (*Pipeline, error) {
 	}
 	p.redis = rp
 {{- end}}
+{{- with .HTTP}}
+	for _, name := range {{strs .Groups}} {
+		if p.groups[name] == nil {
+			return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
+		}
+	}
+	p.Proxy = &httpproxy.Proxy{
+{{- if .Upstream}}
+		Upstreams: p.groups[{{q .Upstream}}],
+{{- end}}
+{{- if .Routes}}
+		Routes: []httpproxy.Route{
+{{- range .Routes}}
+			{Host: {{q .Host}}, PathPrefix: {{q .PathPrefix}}, Upstreams: p.groups[{{q .Upstream}}]},
+{{- end}}
+		},
+{{- end}}
+		ConnectTimeout: cfg.ConnectTimeout, ResponseTimeout: cfg.ResponseTimeout,
+		MaxIdle: cfg.MaxIdle, Via: cfg.Via, Logger: cfg.Logger,
+	}
+	p.Server = &httpd.Server{Handler: p.Proxy, Limits: cfg.Limits, HeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.Idle, Logger: cfg.Logger}
+{{- end}}
 {{- with .Proxy}}
 	p.proxy = transport.ProxyHeader{Trusted: cfg.Trusted, RejectV1: {{.RejectV1}}, RejectV2: {{.RejectV2}}, Timeout: {{dur .Timeout}}, Logger: cfg.Logger, Next: p.accept}
 {{- end}}
@@ -349,6 +408,11 @@ func (p *Pipeline) Listeners() []transport.Listener {
 {{- if eq .Network "udp"}}
 			MaxSessions: p.cfg.MaxSessions, SessionIdle: p.cfg.SessionIdle,
 {{- end}}
+{{- if .HTTP}}
+			// A graceful Shutdown closes idle keep-alive connections and
+			// the others after their response.
+			Drain: p.Server.Drain,
+{{- end}}
 		})
 	}
 	return out
@@ -369,6 +433,8 @@ func (p *Pipeline) accept(s transport.Stream) {
 	p.relay({{q .Relay.Upstream}})(s)
 {{- else if .Redis}}
 	p.redis.Accept(s)
+{{- else if .HTTP}}
+	p.Server.Accept(s)
 {{- else}}
 	s.SetHandler(&session{p: p})
 {{- end}}

@@ -70,6 +70,38 @@ func TestSpecErrors(t *testing.T) {
 		{"proxy without trusted", base + "stages:\n  - kind: proxy_protocol\n  - kind: relay\n    upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
 			"s.yaml:5: stages[0].trusted: name the load balancers"},
 		{"bad duration", base + "stages: [{kind: relay, upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\ntimeouts: {idle: soon}\n", "s.yaml:6: timeouts.idle: \"soon\" is not a duration"},
+		{"http on udp", "version: 1\nname: x\nlisten: [udp://127.0.0.1:1]\nstages:\n  - kind: http_proxy\n    upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:5: stages[0].kind: http_proxy serves streams: it needs tcp or unix listeners"},
+		{"http after framer", base + "stages:\n  - kind: line\n  - kind: http_proxy\n    upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:6: stages[1].kind: http_proxy frames HTTP itself: remove the line framer"},
+		{"http with match", base + "stages:\n  - kind: match\n    routes: [{upstream: u}]\n  - kind: http_proxy\n    upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:7: stages[1].kind: match routes to upstream groups: it works with relay, not http_proxy"},
+		{"http no upstream", base + "stages:\n  - kind: http_proxy\n    via: edge\n", "s.yaml:5: stages[0].upstream: missing: an http_proxy stage needs an upstream"},
+		{"http unknown group", base + "stages:\n  - kind: http_proxy\n    upstream: nope\n", "s.yaml:6: stages[0].upstream: no upstream group named \"nope\""},
+		{"http route group", base + "stages:\n  - kind: http_proxy\n    routes:\n      - path_prefix: /a\n        upstream: nope\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:8: stages[0].routes[0].upstream: no upstream group named \"nope\""},
+		{"http path prefix", base + "stages:\n  - kind: http_proxy\n    upstream: u\n    routes:\n      - path_prefix: api\n        upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:8: stages[0].routes[0].path_prefix: \"api\" must start with /"},
+		{"http route without match", base + "stages:\n  - kind: http_proxy\n    routes:\n      - upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:7: stages[0].routes[0]: a route needs host, path_prefix or both"},
+		{"http host with port", base + "stages:\n  - kind: http_proxy\n    routes:\n      - host: example.org:80\n        upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:7: stages[0].routes[0].host: \"example.org:80\" is not a host"},
+		{"http sni route", base + "stages:\n  - kind: http_proxy\n    routes:\n      - tls_sni: [a.example.org]\n        upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:7: stages[0].routes[0].tls_sni: tls_sni routes streams (match)"},
+		{"http shadowed route", base + "stages:\n  - kind: http_proxy\n    routes:\n      - path_prefix: /a\n        upstream: u\n      - host: x.example.org\n        path_prefix: /ab\n        upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:9: stages[0].routes[1]: never matches: routes[0] comes first"},
+		{"match route with host", base + "stages:\n  - kind: match\n    routes:\n      - host: a.example.org\n        upstream: u\n  - kind: relay\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:7: stages[0].routes[0].host: host routes HTTP requests (http_proxy)"},
+		{"http bad via", base + "stages:\n  - kind: http_proxy\n    upstream: u\n    via: two words\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:7: stages[0].via: \"two words\" is not a Via pseudonym"},
+		{"http negative limit", base + "stages:\n  - kind: http_proxy\n    upstream: u\n    max_headers: -1\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:7: stages[0].max_headers: must not be negative"},
+		{"http key of relay", base + "stages:\n  - kind: http_proxy\n    upstream: u\n    splice_after: 1\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
+			"s.yaml:7: stages[0].splice_after: does not apply to an http_proxy stage"},
+		{"response timeout on relay", base + "stages: [{kind: relay, upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\ntimeouts: {response: 1s}\n",
+			"s.yaml:6: timeouts.response: applies to http_proxy pipelines only"},
+		{"bad response timeout", base + "stages: [{kind: http_proxy, upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\ntimeouts: {response: soon}\n",
+			"s.yaml:6: timeouts.response: \"soon\" is not a duration"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,7 +113,7 @@ func TestSpecErrors(t *testing.T) {
 }
 
 func FuzzGenerate(f *testing.F) {
-	for _, p := range []string{"testdata/relay/spec.yaml", "testdata/router/spec.yaml", "testdata/kv/spec.json"} {
+	for _, p := range []string{"testdata/relay/spec.yaml", "testdata/router/spec.yaml", "testdata/kv/spec.json", "testdata/http/spec.yaml"} {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

@@ -57,8 +57,9 @@ type Stage struct {
 	// match, proxy_protocol
 	Timeout string `yaml:"timeout"`
 	// match
-	MaxBytes int     `yaml:"max_bytes"`
-	Routes   []Route `yaml:"routes"`
+	MaxBytes int `yaml:"max_bytes"`
+	// match, http_proxy
+	Routes []Route `yaml:"routes"`
 
 	// length_field
 	Offset   int    `yaml:"offset"`
@@ -83,17 +84,29 @@ type Stage struct {
 	Hash         string `yaml:"hash"`
 	Distribution string `yaml:"distribution"`
 
-	// relay, redis_proxy
+	// http_proxy
+	MaxIdle        int    `yaml:"max_idle"`
+	Via            string `yaml:"via"`
+	MaxHeaderBytes int    `yaml:"max_header_bytes"`
+	MaxHeaders     int    `yaml:"max_headers"`
+	MaxLineBytes   int    `yaml:"max_line_bytes"`
+	MaxBodyBytes   int64  `yaml:"max_body_bytes"`
+
+	// relay, redis_proxy, http_proxy
 	Upstream    string `yaml:"upstream"`
 	SendProxy   string `yaml:"send_proxy"`
 	SpliceAfter int64  `yaml:"splice_after"`
 }
 
-// Route sends the streams a matcher accepts to an upstream group.
+// Route sends the streams a matcher accepts (match: TLSSNI, Prefix), or
+// the requests whose host and path fit (http_proxy: Host, PathPrefix), to
+// an upstream group.
 type Route struct {
-	TLSSNI   []string `yaml:"tls_sni"`
-	Prefix   []string `yaml:"prefix"`
-	Upstream string   `yaml:"upstream"`
+	TLSSNI     []string `yaml:"tls_sni"`
+	Prefix     []string `yaml:"prefix"`
+	Host       string   `yaml:"host"`
+	PathPrefix string   `yaml:"path_prefix"`
+	Upstream   string   `yaml:"upstream"`
 }
 
 // Upstream is a group of endpoints.
@@ -106,10 +119,13 @@ type Upstream struct {
 	Weights []int    `yaml:"weights"`
 }
 
-// Timeouts bound connection phases.
+// Timeouts bound connection phases. Response and Header apply to
+// http_proxy pipelines only.
 type Timeouts struct {
-	Connect string `yaml:"connect"`
-	Idle    string `yaml:"idle"`
+	Connect  string `yaml:"connect"`
+	Idle     string `yaml:"idle"`
+	Response string `yaml:"response"`
+	Header   string `yaml:"header"`
 }
 
 // Session tunes UDP sessions.

@@ -51,6 +51,8 @@ var registry = map[string]kind{
 		"a user type serves each frame: ServeFrame(s transport.Stream, req, out []byte) ([]byte, error)"},
 	"redis_proxy": {classTerminal, []string{"upstream", "hash_tag", "hash", "distribution"}, stream,
 		"a sharding Redis proxy, placing keys as twemproxy does (fnv1a_64, ketama)"},
+	"http_proxy": {classTerminal, []string{"upstream", "routes", "max_idle", "via", "max_header_bytes", "max_headers", "max_line_bytes", "max_body_bytes"}, stream,
+		"an HTTP/1.1 reverse proxy routing requests by host and path prefix, with hooks (l7/httpproxy)"},
 	"relay": {classTerminal, []string{"upstream", "send_proxy", "splice_after"}, []string{"tcp", "unix", "udp"},
 		"relay raw bytes (or datagrams) to an upstream group"},
 }
@@ -66,10 +68,13 @@ type plan struct {
 	Handler            *handlerPlan
 	Relay              *relayPlan
 	Redis              *redisPlan
+	HTTP               *httpPlan
 	Proxy              *proxyPlan
 	Upstreams          []upstreamPlan
 	ConnectTimeout     time.Duration
 	Idle               time.Duration
+	ResponseTimeout    time.Duration
+	HeaderTimeout      time.Duration
 	SessionIdle        time.Duration
 	MaxSessions        int
 	Imports            []importPlan
@@ -97,8 +102,9 @@ type matchPlan struct {
 }
 
 type routePlan struct {
-	SNI, Prefix []string
-	Upstream    string
+	SNI, Prefix      []string
+	Host, PathPrefix string
+	Upstream         string
 }
 
 type framerPlan struct {
@@ -121,6 +127,17 @@ type redisPlan struct {
 	HashTag  string
 }
 
+type httpPlan struct {
+	Upstream string // the default group; "" for none (404)
+	Routes   []routePlan
+	Groups   []string // every group named, sorted
+	MaxIdle  int
+	Via      string
+	// http1.Limits
+	MaxHeaderBytes, MaxHeaders, MaxLineBytes int
+	MaxBodyBytes                             int64
+}
+
 type upstreamPlan struct {
 	Name        string
 	Endpoints   []string
@@ -137,6 +154,9 @@ var (
 	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	upstreamRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 	typeRE     = regexp.MustCompile(`^(?:([A-Za-z0-9_.\-~/]+)\.)?([A-Z][A-Za-z0-9_]*)$`)
+	hostRE     = regexp.MustCompile(`^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)$`)
+	pathRE     = regexp.MustCompile(`^/[!-~]*$`)
+	tokenRE    = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 )
 
 // check validates p and builds its plan; importPath is the Go import path
@@ -162,6 +182,16 @@ func (p *parsed) check(importPath string) *plan {
 	p.checkStages(pl, importPath)
 	pl.ConnectTimeout = p.duration("timeouts.connect", s.Timeouts.Connect)
 	pl.Idle = p.duration("timeouts.idle", s.Timeouts.Idle)
+	pl.ResponseTimeout = p.duration("timeouts.response", s.Timeouts.Response)
+	pl.HeaderTimeout = p.duration("timeouts.header", s.Timeouts.Header)
+	if pl.HTTP == nil {
+		if s.Timeouts.Response != "" {
+			p.errorf("timeouts.response", "applies to http_proxy pipelines only")
+		}
+		if s.Timeouts.Header != "" {
+			p.errorf("timeouts.header", "applies to http_proxy pipelines only")
+		}
+	}
 	pl.SessionIdle = p.duration("session.idle", s.Session.Idle)
 	pl.MaxSessions = s.Session.MaxSessions
 	if pl.Network != "udp" && (s.Session.Idle != "" || s.Session.MaxSessions != 0) {
@@ -311,7 +341,7 @@ func (p *parsed) stageKeys(i int) []string {
 
 func (p *parsed) checkStages(pl *plan, importPath string) {
 	if len(p.spec.Stages) == 0 {
-		p.errorf("stages", "a pipeline needs stages, ending with a terminal (handle or relay)")
+		p.errorf("stages", "a pipeline needs stages, ending with a terminal (handle, relay, redis_proxy or http_proxy)")
 		return
 	}
 	last := classPhase
@@ -325,7 +355,7 @@ func (p *parsed) checkStages(pl *plan, importPath string) {
 		}
 		for _, key := range p.stageKeys(i) {
 			if key != "kind" && !contains(k.keys, key) {
-				p.errorf(path+"."+key, "does not apply to a %s stage (it takes: %s)", st.Kind, strings.Join(k.keys, ", "))
+				p.errorf(path+"."+key, "does not apply to %s %s stage (it takes: %s)", article(st.Kind), st.Kind, strings.Join(k.keys, ", "))
 			}
 		}
 		if pl.Network != "" && !contains(k.nets, pl.Network) {
@@ -334,8 +364,10 @@ func (p *parsed) checkStages(pl *plan, importPath string) {
 				p.errorf(path+".kind", "%s is a stream framer and this pipeline listens on UDP: use datagram", st.Kind)
 			case k.class == classFramer:
 				p.errorf(path+".kind", "datagram framing needs a UDP listener; this pipeline listens on %s", pl.Network)
+			case pl.Network == "udp":
+				p.errorf(path+".kind", "%s serves streams: it needs tcp or unix listeners, and this pipeline listens on UDP", st.Kind)
 			default:
-				p.errorf(path+".kind", "a %s stage does not work on %s listeners", st.Kind, pl.Network)
+				p.errorf(path+".kind", "%s %s stage does not work on %s listeners", article(st.Kind), st.Kind, pl.Network)
 			}
 		}
 		if k.class < last {
@@ -366,7 +398,7 @@ func (p *parsed) checkStages(pl *plan, importPath string) {
 		}
 	}
 	if _, ok := seen["terminal"]; !ok {
-		p.errorf("stages", "no terminal stage: end with handle, relay or redis_proxy")
+		p.errorf("stages", "no terminal stage: end with handle, relay, redis_proxy or http_proxy")
 	}
 }
 
@@ -388,6 +420,14 @@ func classLabel(c class) string {
 		return "terminal"
 	}
 	return "phase"
+}
+
+// article is "a" or "an" before a kind's name as it is read aloud.
+func article(kind string) string {
+	if strings.HasPrefix(kind, "http") || strings.ContainsAny(kind[:1], "aeiou") {
+		return "an"
+	}
+	return "a"
 }
 
 func knownKinds() string {
@@ -448,11 +488,17 @@ func (p *parsed) checkMatch(pl *plan, path string, st Stage) {
 		if len(r.TLSSNI) > 0 && len(r.Prefix) > 0 {
 			p.errorf(rp, "set tls_sni or prefix, not both")
 		}
+		if r.Host != "" {
+			p.errorf(rp+".host", "host routes HTTP requests (http_proxy); a match route takes tls_sni or prefix")
+		}
+		if r.PathPrefix != "" {
+			p.errorf(rp+".path_prefix", "path_prefix routes HTTP requests (http_proxy); a match route takes tls_sni or prefix")
+		}
 		if len(r.TLSSNI) == 0 && len(r.Prefix) == 0 && j != len(st.Routes)-1 {
 			p.errorf(rp, "a default route (no tls_sni, no prefix) must come last")
 		}
 		p.upstreamRef(rp+".upstream", r.Upstream)
-		m.Routes = append(m.Routes, routePlan{r.TLSSNI, r.Prefix, r.Upstream})
+		m.Routes = append(m.Routes, routePlan{SNI: r.TLSSNI, Prefix: r.Prefix, Upstream: r.Upstream})
 	}
 	pl.Match = m
 }
@@ -559,6 +605,8 @@ func (p *parsed) checkTerminal(pl *plan, path string, st Stage, importPath strin
 			p.errorf(path+".distribution", "%q: only ketama is supported", st.Distribution)
 		}
 		pl.Redis = &redisPlan{st.Upstream, st.HashTag}
+	case "http_proxy":
+		pl.HTTP = p.checkHTTP(pl, path, st)
 	case "relay":
 		if pl.Framer != nil {
 			p.errorf(path+".kind", "relay moves raw bytes: remove the %s framer, or serve frames with handle", pl.Framer.Kind)
@@ -582,4 +630,78 @@ func (p *parsed) checkTerminal(pl *plan, path string, st Stage, importPath strin
 		}
 		pl.Relay = &relayPlan{st.Upstream, st.SendProxy, st.SpliceAfter}
 	}
+}
+
+// checkHTTP checks an http_proxy stage: its default group, its routes by
+// host and path prefix, and the limits of the requests it reads.
+func (p *parsed) checkHTTP(pl *plan, path string, st Stage) *httpPlan {
+	if pl.Framer != nil {
+		p.errorf(path+".kind", "http_proxy frames HTTP itself: remove the %s framer", pl.Framer.Kind)
+	}
+	if pl.Match != nil {
+		p.errorf(path+".kind", "match routes to upstream groups: it works with relay, not http_proxy")
+	}
+	h := &httpPlan{Upstream: st.Upstream, MaxIdle: st.MaxIdle, Via: st.Via,
+		MaxHeaderBytes: st.MaxHeaderBytes, MaxHeaders: st.MaxHeaders, MaxLineBytes: st.MaxLineBytes, MaxBodyBytes: st.MaxBodyBytes}
+	groups := map[string]bool{}
+	if st.Upstream == "" && len(st.Routes) == 0 {
+		p.errorf(path+".upstream", "missing: an http_proxy stage needs an upstream (for the requests no route takes), routes, or both")
+	}
+	if st.Upstream != "" {
+		p.upstreamRef(path+".upstream", st.Upstream)
+		groups[st.Upstream] = true
+	}
+	for j, r := range st.Routes {
+		rp := fmt.Sprintf("%s.routes[%d]", path, j)
+		if len(r.TLSSNI) > 0 {
+			p.errorf(rp+".tls_sni", "tls_sni routes streams (match); an http_proxy route takes host and path_prefix")
+		}
+		if len(r.Prefix) > 0 {
+			p.errorf(rp+".prefix", "prefix routes streams by their first bytes (match); an http_proxy route takes host and path_prefix")
+		}
+		if r.Host != "" && !hostRE.MatchString(r.Host) {
+			p.errorf(rp+".host", "%q is not a host such as api.example.org (no scheme, port or wildcard)", r.Host)
+		}
+		if r.PathPrefix != "" && !pathRE.MatchString(r.PathPrefix) {
+			if !strings.HasPrefix(r.PathPrefix, "/") {
+				p.errorf(rp+".path_prefix", "%q must start with /", r.PathPrefix)
+			} else {
+				p.errorf(rp+".path_prefix", "%q: a path prefix is visible ASCII, without spaces", r.PathPrefix)
+			}
+		} else if strings.ContainsAny(r.PathPrefix, "?#") {
+			p.errorf(rp+".path_prefix", "%q: routes match the path, which has no query or fragment", r.PathPrefix)
+		}
+		if r.Host == "" && r.PathPrefix == "" && len(r.TLSSNI) == 0 && len(r.Prefix) == 0 {
+			p.errorf(rp, "a route needs host, path_prefix or both; the stage's upstream takes the requests no route matches")
+		}
+		for i, prev := range st.Routes[:j] {
+			if (prev.Host != "" || prev.PathPrefix != "") && (prev.Host == "" || strings.EqualFold(prev.Host, r.Host)) &&
+				strings.HasPrefix(r.PathPrefix, prev.PathPrefix) {
+				p.errorf(rp, "never matches: routes[%d] comes first and takes every request it would", i)
+				break
+			}
+		}
+		p.upstreamRef(rp+".upstream", r.Upstream)
+		if r.Upstream != "" {
+			groups[r.Upstream] = true
+		}
+		h.Routes = append(h.Routes, routePlan{Host: r.Host, PathPrefix: r.PathPrefix, Upstream: r.Upstream})
+	}
+	for g := range groups {
+		h.Groups = append(h.Groups, g)
+	}
+	sort.Strings(h.Groups)
+	if st.Via != "" && !tokenRE.MatchString(st.Via) {
+		p.errorf(path+".via", "%q is not a Via pseudonym: one token, such as penstock", st.Via)
+	}
+	for _, n := range []struct {
+		key string
+		v   int64
+	}{{"max_header_bytes", int64(st.MaxHeaderBytes)}, {"max_headers", int64(st.MaxHeaders)},
+		{"max_line_bytes", int64(st.MaxLineBytes)}, {"max_body_bytes", st.MaxBodyBytes}} {
+		if n.v < 0 {
+			p.errorf(path+"."+n.key, "must not be negative")
+		}
+	}
+	return h
 }
