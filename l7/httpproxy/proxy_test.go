@@ -366,3 +366,20 @@ func TestCurlThroughProxy(t *testing.T) {
 	require.NoError(t, err, string(out))
 	require.Equal(t, "GET /one 127.0.0.1GET /two 127.0.0.1", string(out))
 }
+
+// wrk drives keep-alive load through the proxy: every response must be a
+// 200 and no socket error may occur. Its rate is not asserted.
+func TestWrkThroughProxy(t *testing.T) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("wrk not installed: apt-get install -y wrk")
+	}
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello world\n") })
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr())})
+	out, err := exec.Command("wrk", "-t1", "-c16", "-d2s", "--timeout", "5s", "http://"+addr+"/").CombinedOutput()
+	require.NoError(t, err, string(out))
+	s := string(out)
+	require.Contains(t, s, "requests in")
+	require.NotContains(t, s, "Non-2xx", s)
+	require.NotContains(t, s, "Socket errors", s)
+	require.Regexp(t, `[1-9][0-9]* requests in`, s)
+}
