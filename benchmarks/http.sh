@@ -45,6 +45,13 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 cd "$ROOT"
 
+# The settings given in the environment, for the record of the command line.
+CMD_ENV=""
+for v in QUICK ROUNDS CONTENDERS MEASURES PROXY_CPU LOAD_CPU WRK_DUR WARMUP_DUR WRK_THREADS WRK_CONNS IDLE_CONNS PENSTOCK_BIN PENSTOCK_ARGS; do
+	[[ -n ${!v+set} ]] || continue
+	if [[ ${!v} =~ ^[A-Za-z0-9_./:,=-]+$ ]]; then CMD_ENV+="$v=${!v} "; else CMD_ENV+="$v=${!v@Q} "; fi
+done
+
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
 	ROUNDS=${ROUNDS:-1}
@@ -259,8 +266,7 @@ json_str() { # minimal JSON string escaping
 	printf '"%s"' "$s"
 }
 
-CMDLINE="bash benchmarks/http.sh"
-[[ $QUICK == 1 ]] && CMDLINE="QUICK=1 $CMDLINE"
+CMDLINE="${CMD_ENV}bash benchmarks/http.sh"
 printf '{"kind":"meta","date":%s,"command":%s,"rounds":%s}\n' \
 	"$(json_str "$(date -u '+%Y-%m-%d %H:%M UTC')")" "$(json_str "$CMDLINE")" "$ROUNDS" >>"$RAW"
 

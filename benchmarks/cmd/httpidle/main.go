@@ -548,7 +548,7 @@ var rows = []row{
 	{"keepalive", "rps", "keep-alive requests/s, wrk -t2 -c64", "req/s", 1, 0, true},
 	{"keepalive", "p99_us", "keep-alive p99 latency, wrk -t2 -c64", "ms", 1e-3, 2, false},
 	{"close", "rps", "new connection per request (Connection: close), wrk -t2 -c64", "req/s", 1, 0, true},
-	{"idle_mem", "bytes_per_conn", "memory per idle keep-alive client connection (RSS, all proxy processes)", "KB", 1e-3, 2, false},
+	{"idle_mem", "bytes_per_conn", "memory per idle keep-alive client connection, RSS of all proxy processes", "KB", 1e-3, 2, false},
 	{"keepalive", "proxy_cpu_us_per_req", "proxy CPU per request, keep-alive", "us", 1, 1, false},
 	{"close", "proxy_cpu_us_per_req", "proxy CPU per request, Connection: close", "us", 1, 1, false},
 	{"keepalive", "upstream_conns_per_1k_req", "upstream connections opened per 1000 requests, keep-alive", "conns", 1, 2, false},
@@ -597,6 +597,8 @@ func table(args []string) error {
 	values := map[vkey][]float64{}
 	notes := map[key][]string{}
 	errCount := map[key]float64{}
+	failed := map[key]int{}
+	results := map[key]int{}
 	skipped := map[string]string{}
 	meta := record{}
 	sc := bufio.NewScanner(f)
@@ -622,9 +624,11 @@ func table(args []string) error {
 		}
 		k := key{m, c}
 		if s := r.str("failed"); s != "" {
+			failed[k]++
 			notes[k] = append(notes[k], fmt.Sprintf("round %v failed: %s", r["round"], s))
 			continue
 		}
+		results[k]++
 		for _, rw := range rows {
 			if rw.measure == m {
 				if v, ok := r.num(rw.field); ok {
@@ -688,6 +692,15 @@ func table(args []string) error {
 	b.WriteString(header + "\n" + sep + "\n")
 
 	for _, rw := range rows {
+		// No result and no failure (a measure left out of MEASURES, a
+		// field the tool did not report): no row.
+		ran := false
+		for _, c := range contenders {
+			ran = ran || len(values[vkey{rw.measure, rw.field, c}]) > 0 || failed[key{rw.measure, c}] > 0
+		}
+		if !ran {
+			continue
+		}
 		better := "lower is better"
 		if rw.higherBetter {
 			better = "higher is better"
@@ -700,7 +713,9 @@ func table(args []string) error {
 			switch {
 			case skipped[c] != "":
 				s = "skipped"
-			case len(vals) == 0 && len(notes[key{rw.measure, c}]) > 0:
+			case len(vals) == 0 && results[key{rw.measure, c}] > 0:
+				s = "-" // results without this field
+			case len(vals) == 0 && failed[key{rw.measure, c}] > 0:
 				s = "failed"
 			case len(vals) == 0:
 				s = "not run"

@@ -82,7 +82,8 @@ func TestTable(t *testing.T) {
 		"| keep-alive requests/s, wrk -t2 -c64 (higher is better) | req/s | skipped | 25.0k (20.0k-30.0k) | 10.0k | - | 0.40 |",
 		"| keep-alive p99 latency, wrk -t2 -c64 (lower is better) | ms | skipped | 2.00 (1.50-2.50) | 4.00 | - | 2.00 |",
 		"| new connection per request (Connection: close), wrk -t2 -c64 (higher is better) | req/s | skipped | 9.0k | failed | - | - |",
-		"| 1.00 | not run | - | - |",
+		"| KB | skipped | 1.00 | not run | - | - |",
+		"| proxy CPU per request, Connection: close (lower is better) | us | skipped | - | failed | - | - |",
 		"- goproxy / keepalive: 5 errors in total",
 		"- goproxy / keepalive: wrk errors: x",
 		"- goproxy / close: round 1 failed: did not start",
@@ -92,6 +93,9 @@ func TestTable(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("table lacks %q:\n%s", want, md)
 		}
+	}
+	if strings.Contains(md, "upstream connections opened per 1000 requests, keep-alive") {
+		t.Errorf("a row without any result is printed:\n%s", md)
 	}
 }
 
