@@ -11,8 +11,9 @@
 // connection are served one after another; pipelined requests wait in the
 // transport's input until the response before them ends.
 //
-// [FromNetHTTP] runs a net/http Handler in a goroutine per request, for
-// code that blocks.
+// Code that blocks runs in a goroutine of its own and answers through
+// Loop().Execute; adapters to and from net/http handlers are not written
+// yet.
 //
 // The server answers what the client got wrong itself: a malformed head or
 // a smuggling attempt gets 400 (413, 414, 431, 501 or 505 where they fit,
