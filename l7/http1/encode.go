@@ -157,3 +157,11 @@ func AppendHeader(dst, name, value []byte) []byte { return appendField(dst, name
 // with the given fields: one of the fields RFC 9110 §7.6.1 lists, or one
 // that a Connection field names. A proxy does not forward it.
 func IsHopByHop(name []byte, headers []Header) bool { return isHopByHop(name, headers) }
+
+// EqualFold reports whether b and s are equal without regard to ASCII
+// case, as field names compare. It allocates nothing.
+func EqualFold(b []byte, s string) bool { return equalFold(b, s) }
+
+// HasToken reports whether the comma-separated list value (a field value
+// such as Connection's) holds token, without regard to ASCII case.
+func HasToken(value []byte, token string) bool { return hasToken(value, token) }

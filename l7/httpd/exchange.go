@@ -1,7 +1,6 @@
 package httpd
 
 import (
-	"bytes"
 	"errors"
 	"net/http"
 	"strconv"
@@ -435,24 +434,9 @@ var (
 // StatusText is the reason phrase for status ("" for an unknown code).
 func StatusText(status int) string { return http.StatusText(status) }
 
-func equalFold(b []byte, s string) bool {
-	return len(b) == len(s) && bytes.EqualFold(b, []byte(s))
-}
-
-// hasToken reports whether the comma-separated list v holds tok (any case).
-func hasToken(v []byte, tok string) bool {
-	for len(v) > 0 {
-		var e []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			e, v = v[:i], v[i+1:]
-		} else {
-			e, v = v, nil
-		}
-		if equalFold(bytes.TrimSpace(e), tok) {
-			return true
-		}
-	}
-	return false
-}
+var (
+	equalFold = http1.EqualFold
+	hasToken  = http1.HasToken
+)
 
 func appendInt(dst []byte, n int64) []byte { return strconv.AppendInt(dst, n, 10) }

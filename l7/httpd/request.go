@@ -41,7 +41,7 @@ type Request struct {
 // Header returns the first value of the field named name (any case).
 func (r *Request) Header(name string) ([]byte, bool) {
 	for _, h := range r.Headers {
-		if len(h.Name) == len(name) && bytes.EqualFold(h.Name, []byte(name)) {
+		if http1.EqualFold(h.Name, name) {
 			return h.Value, true
 		}
 	}

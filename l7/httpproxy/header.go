@@ -1,8 +1,7 @@
 package httpproxy
 
 import (
-	"bytes"
-
+	"github.com/penstock-proxy/penstock/l7/http1"
 	"github.com/penstock-proxy/penstock/l7/httpd"
 )
 
@@ -51,6 +50,4 @@ func (h *Header) reset() {
 	h.Fields = h.Fields[:0]
 }
 
-func equalFold(b []byte, s string) bool {
-	return len(b) == len(s) && bytes.EqualFold(b, []byte(s))
-}
+var equalFold = http1.EqualFold

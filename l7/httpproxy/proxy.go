@@ -32,13 +32,14 @@
 package httpproxy
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/penstock-proxy/penstock/l4"
+	"github.com/penstock-proxy/penstock/l7/http1"
 	"github.com/penstock-proxy/penstock/l7/httpd"
 	"github.com/penstock-proxy/penstock/transport"
 )
@@ -169,15 +170,15 @@ func (p *Proxy) via() string {
 // route returns the group for r.
 func (p *Proxy) route(r *httpd.Request) *l4.Group {
 	host := r.Host
-	if i := strings.LastIndexByte(string(host), ':'); i >= 0 && !strings.Contains(string(host[i:]), "]") {
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
 		host = host[:i]
 	}
 	for i := range p.Routes {
 		rt := &p.Routes[i]
-		if rt.Host != "" && !strings.EqualFold(rt.Host, string(host)) {
+		if rt.Host != "" && !http1.EqualFold(host, rt.Host) {
 			continue
 		}
-		if !strings.HasPrefix(string(r.Path), rt.PathPrefix) {
+		if len(r.Path) < len(rt.PathPrefix) || string(r.Path[:len(rt.PathPrefix)]) != rt.PathPrefix {
 			continue
 		}
 		return rt.Upstreams
