@@ -208,6 +208,7 @@ func (p *Proxy) session(x *httpd.Exchange) *Session {
 	s, _ := st.Context().(*Session)
 	if s == nil || s.p != p {
 		s = &Session{p: p}
+		s.abortFn, s.drainedFn, s.bodyFn = s.onAbort, s.onClientDrained, s.onRequestBody
 		st.SetContext(s)
 	}
 	s.reset(x)

@@ -44,11 +44,17 @@ type Session struct {
 	// User is the hooks' per-request value.
 	User any
 
-	p           *Proxy
-	up          *upConn
-	gen         uint64
-	head        []byte
-	buf         []byte
+	p    *Proxy
+	up   *upConn
+	gen  uint64
+	head []byte
+	path []byte // UpstreamPath when it had to be rebuilt
+	buf  []byte // request body chunks
+	// The session's callbacks, bound once: a method value made per request
+	// would allocate.
+	abortFn     func(error)
+	drainedFn   func()
+	bodyFn      func(p []byte, end bool)
 	xff, via    []byte
 	chunkUp     bool // the body goes upstream chunked
 	upgrade     bool
@@ -72,8 +78,8 @@ func (s *Session) reset(x *httpd.Exchange) {
 	s.up = nil
 	s.gen++
 	s.chunkUp, s.upgrade, s.bodyStarted, s.reqSent, s.respStarted, s.fresh, s.done = false, false, false, false, false, false, false
-	x.OnAbort(s.onAbort)
-	x.OnDrained(s.onClientDrained)
+	x.OnAbort(s.abortFn)
+	x.OnDrained(s.drainedFn)
 }
 
 // prepareUpstreamRequest builds the target and header sent upstream.
@@ -84,15 +90,14 @@ func (s *Session) prepareUpstreamRequest() {
 	if len(r.Target) > 0 && r.Target[0] == '/' {
 		s.UpstreamPath = r.Target
 	} else {
-		s.buf = append(append(s.buf[:0], r.Path...), '?')
-		s.buf = append(s.buf, r.Query...)
-		if len(r.Query) == 0 {
-			s.buf = s.buf[:len(s.buf)-1]
+		s.path = append(s.path[:0], r.Path...)
+		if len(s.path) == 0 {
+			s.path = append(s.path, '/')
 		}
-		if len(s.buf) == 0 {
-			s.buf = append(s.buf, '/')
+		if len(r.Query) > 0 {
+			s.path = append(append(s.path, '?'), r.Query...)
 		}
-		s.UpstreamPath = s.buf
+		s.UpstreamPath = s.path
 	}
 	if h1 != nil {
 		_, s.upgrade = h1.Upgrade()
@@ -283,7 +288,7 @@ func (s *Session) send(c *upConn) {
 		s.reqSent = true
 		return
 	}
-	s.X.ReadBody(s.onRequestBody)
+	s.X.ReadBody(s.bodyFn)
 }
 
 func (s *Session) onRequestBody(p []byte, end bool) {
