@@ -36,7 +36,6 @@ type Exchange struct {
 	discarded  int64
 	sent100    bool
 
-	status    int
 	wroteHead bool
 	headOnly  bool // HEAD: the head says what GET would send, no body
 	noBody    bool
@@ -45,7 +44,6 @@ type Exchange struct {
 	ended     bool
 	onDrained func()
 	onAbort   func(error)
-	inServe   bool
 }
 
 // Errors of the response methods.
@@ -61,7 +59,7 @@ func (x *Exchange) reset() {
 	x.User = nil
 	x.onBody, x.onDrained, x.onAbort = nil, nil, nil
 	x.bodyPaused, x.discarding, x.discarded, x.sent100 = false, false, 0, false
-	x.status, x.wroteHead, x.headOnly, x.noBody, x.chunked = 0, false, false, false, false
+	x.wroteHead, x.headOnly, x.noBody, x.chunked = false, false, false, false
 	x.left, x.ended = -1, false
 }
 
@@ -73,8 +71,6 @@ func (x *Exchange) release() {
 		x.head = nil
 	}
 }
-
-func (x *Exchange) inHandler() bool { return x.inServe }
 
 // Loop returns the loop the exchange runs on. It is safe from any goroutine.
 func (x *Exchange) Loop() transport.Loop { return x.c.st.Loop() }
@@ -207,7 +203,7 @@ func (x *Exchange) WriteHead(status int, fields ...Field) error {
 		c.out = append(c.out, "\r\n"...)
 		return c.flush()
 	}
-	x.wroteHead, x.status = true, status
+	x.wroteHead = true
 	x.noBody = x.headOnly || status == 204 || status == 304 || status == 101
 	x.left = -1
 	c.out = http1.AppendStatusLine(c.out, status, StatusText(status))

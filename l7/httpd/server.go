@@ -74,11 +74,6 @@ func (srv *Server) Accept(s transport.Stream) {
 	c.timer = transport.AfterFunc(s.Loop(), srv.headerTimeout(), c.onTimer)
 }
 
-// Serve is Accept for a stream that already carried bytes: it serves s as
-// if they had just arrived (a peek router hands over its buffered input
-// this way through the stream itself, so Serve is the same as Accept).
-func (srv *Server) Serve(s transport.Stream) { srv.Accept(s) }
-
 // Drain ends keep-alive: idle connections close now, and every response
 // from now on carries "Connection: close" and closes its connection after
 // it. A transport.Listener's Drain func calls it as a graceful shutdown
@@ -255,9 +250,7 @@ func (c *conn) serve(x *Exchange) {
 			c.close()
 		}
 	}()
-	x.inServe = true
 	c.srv.Handler.ServeHTTP(x)
-	x.inServe = false
 }
 
 // fail answers a client fault with its status and closes.

@@ -267,7 +267,6 @@ type loopPool struct {
 	p     *Proxy
 	loop  transport.Loop
 	idle  map[*l4.Endpoint][]*upConn
-	count int
 	sweep *transport.Timer
 }
 
@@ -285,7 +284,6 @@ func (lp *loopPool) get(ep *l4.Endpoint) *upConn {
 		list[len(list)-1] = nil
 		list = list[:len(list)-1]
 		lp.idle[ep] = list
-		lp.count--
 		c.inPool = false
 		if !c.closed {
 			return c
@@ -309,7 +307,6 @@ func (lp *loopPool) put(c *upConn) {
 	c.inPool = true
 	c.idleSince = time.Now()
 	lp.idle[c.ep] = append(lp.idle[c.ep], c)
-	lp.count++
 	if lp.sweep == nil {
 		lp.sweep = transport.NewTimer(lp.loop, lp.expire)
 		lp.sweep.Reset(lp.p.idleTimeout())
@@ -323,7 +320,6 @@ func (lp *loopPool) remove(c *upConn) {
 			copy(list[i:], list[i+1:])
 			list[len(list)-1] = nil
 			lp.idle[c.ep] = list[:len(list)-1]
-			lp.count--
 			break
 		}
 	}
@@ -338,7 +334,6 @@ func (lp *loopPool) expire() {
 		for _, c := range list {
 			if c.idleSince.Before(limit) {
 				c.inPool = false
-				lp.count--
 				c.drop()
 				continue
 			}
