@@ -118,7 +118,7 @@ func Start(opts Options, listeners ...Listener) (*Transport, error) {
 	}
 	t.loops.Store(&map[gnet.EventLoop]*EventLoop{})
 	var addrs []string
-	hasUDP := false
+	hasUDP, hasUnix := false, false
 	for i, l := range listeners {
 		ln, err := parseListener(l)
 		if err != nil {
@@ -130,15 +130,9 @@ func Start(opts Options, listeners ...Listener) (*Transport, error) {
 			}
 		}
 		hasUDP = hasUDP || ln.network == "udp"
+		hasUnix = hasUnix || ln.network == "unix"
 		t.listeners = append(t.listeners, ln)
 		addrs = append(addrs, ln.gnetNet+"://"+ln.address)
-	}
-	if hasUDP && opts.Loops > 1 {
-		for _, ln := range t.listeners {
-			if ln.ap.Port() == 0 && ln.network != "unix" {
-				return nil, fmt.Errorf("penstock/transport: listener %q: with UDP listeners every socket is bound once per loop, so port 0 needs Loops=1", ln.Name)
-			}
-		}
 	}
 	if !opts.SharePorts {
 		for _, ln := range t.listeners {
@@ -147,11 +141,38 @@ func Start(opts Options, listeners ...Listener) (*Transport, error) {
 			}
 		}
 	}
+	// Every loop accepts on its own SO_REUSEPORT socket (gnet's
+	// "reuseport" mode) rather than one acceptor goroutine handing each
+	// connection over to a loop: the hand-over costs an eventfd write and,
+	// with GOMAXPROCS below the number of goroutines blocked in epoll_wait,
+	// a wait for the runtime to give the acceptor a P. Measured with one
+	// loop on one core: 1.45x the new-connection rate (benchmarks/README.md).
+	// gnet cannot do this next to a unix listener unless there is UDP.
+	reusePort := hasUDP || !hasUnix
+	if reusePort && opts.Loops > 1 {
+		// Each loop binds its own socket to the address, so port 0 would
+		// become a different port per loop: pick the port once, holding it
+		// with a socket of our own until the loops have bound theirs.
+		for i, ln := range t.listeners {
+			if ln.network == "unix" || ln.ap.Port() != 0 {
+				continue
+			}
+			fd, ap, err := reservePort(ln)
+			if err != nil {
+				return nil, fmt.Errorf("penstock/transport: listener %q: %w", ln.Name, err)
+			}
+			defer unix.Close(fd)
+			ln.ap = ap
+			ln.address = ap.String()
+			addrs[i] = ln.gnetNet + "://" + ln.address
+		}
+	}
 	gopts := []gnet.Option{
 		gnet.WithNumEventLoop(opts.Loops),
 		gnet.WithReadBufferCap(opts.ReadBufferCap),
 		gnet.WithTicker(true),
 		gnet.WithReuseAddr(true),
+		gnet.WithReusePort(reusePort),
 		gnet.WithLogger(gnetLogger{t.log}),
 	}
 	if opts.TCPKeepAlive > 0 {
@@ -226,6 +247,53 @@ func parseListener(l Listener) (*listener, error) {
 		ln.SessionIdle = 60 * time.Second
 	}
 	return ln, nil
+}
+
+// reservePort binds a socket with SO_REUSEPORT to ln's address with port 0
+// and returns it with the port the kernel chose. The loops' sockets, which
+// set SO_REUSEPORT too, can then bind that port while it is held; a TCP
+// socket that is bound but not listening takes no connections.
+func reservePort(ln *listener) (int, netip.AddrPort, error) {
+	ip := ln.ap.Addr().Unmap()
+	family, typ := unix.AF_INET, unix.SOCK_STREAM
+	if ip.Is6() {
+		family = unix.AF_INET6
+	}
+	if ln.network == "udp" {
+		typ = unix.SOCK_DGRAM
+	}
+	fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, netip.AddrPort{}, fmt.Errorf("reserve a port: %w", err)
+	}
+	var sa unix.Sockaddr
+	if ip.Is6() {
+		sa = &unix.SockaddrInet6{Addr: ip.As16()}
+	} else {
+		sa = &unix.SockaddrInet4{Addr: ip.As4()}
+	}
+	if err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err == nil {
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}
+	if err == nil {
+		err = unix.Bind(fd, sa)
+	}
+	var got unix.Sockaddr
+	if err == nil {
+		got, err = unix.Getsockname(fd)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, netip.AddrPort{}, fmt.Errorf("reserve a port: %w", err)
+	}
+	var port int
+	switch a := got.(type) {
+	case *unix.SockaddrInet4:
+		port = a.Port
+	case *unix.SockaddrInet6:
+		port = a.Port
+	}
+	return fd, netip.AddrPortFrom(ln.ap.Addr(), uint16(port)), nil
 }
 
 // checkFree fails when another socket holds the listener's port, by binding

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -397,4 +398,44 @@ func TestParkedStreamReachesClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no EOF after resume")
 	}
+}
+
+// Every loop accepts on its own SO_REUSEPORT socket; with port 0 they all
+// share the one port the transport picked, TCP and UDP alike, and the kernel
+// spreads the connections over the loops.
+func TestPortZeroSharedByLoops(t *testing.T) {
+	var mu sync.Mutex
+	loops := map[transport.Loop]int{}
+	accept := func(s transport.Stream) {
+		mu.Lock()
+		loops[s.Loop()]++
+		mu.Unlock()
+		s.SetHandler(echoHandler)
+	}
+	tr := start(t,
+		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: accept},
+		transport.Listener{Addr: "udp://127.0.0.1:0", Accept: func(s transport.Stream) { s.SetHandler(echoHandler) }})
+	tcpAddr, udpAddr := tr.Addrs()[0].String(), tr.Addrs()[1].String()
+	require.NotEqual(t, 0, tr.Addrs()[0].(*net.TCPAddr).Port)
+	require.NotEqual(t, 0, tr.Addrs()[1].(*net.UDPAddr).Port)
+	for i := range 40 {
+		require.True(t, served(t, "127.0.0.1", tcpAddr), "connection %d", i)
+	}
+	mu.Lock()
+	require.Len(t, loops, 2, "40 connections, all on one loop: %v", loops)
+	mu.Unlock()
+
+	c, err := net.Dial("udp", udpAddr)
+	require.NoError(t, err)
+	defer c.Close()
+	buf := make([]byte, 16)
+	got := ""
+	for try := 0; try < 5 && got == ""; try++ {
+		_, _ = c.Write([]byte("dgram"))
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		if n, err := c.Read(buf); err == nil {
+			got = string(buf[:n])
+		}
+	}
+	require.Equal(t, "dgram", got)
 }

@@ -146,6 +146,9 @@ type conn struct {
 	readEOF   bool
 	closed    bool
 	hijacked  bool
+
+	unread       bool // input left unconsumed (or ignored) at some point
+	endAfterData bool // end() was called inside OnData
 }
 
 func (c *conn) OnData(s transport.Stream, p []byte) int {
@@ -155,6 +158,13 @@ func (c *conn) OnData(s transport.Stream, p []byte) int {
 	c.inData = true
 	n := c.consume(p)
 	c.inData = false
+	if n < len(p) {
+		c.unread = true
+	}
+	if c.endAfterData {
+		c.endAfterData = false
+		c.end()
+	}
 	return n
 }
 
@@ -163,7 +173,10 @@ func (c *conn) consume(p []byte) int {
 	for off < len(p) {
 		if !c.active {
 			if c.closing {
-				return len(p) // after a response that closes: ignore the rest
+				// After a response that closes: ignore the rest, and
+				// linger so that closing with it unread sends no reset.
+				c.unread = true
+				return len(p)
 			}
 			if c.idle {
 				c.idle = false
@@ -294,7 +307,7 @@ func (c *conn) finish() {
 	c.active = false
 	c.x.release()
 	if c.closing {
-		c.shutdown()
+		c.end()
 		return
 	}
 	c.idle = true
@@ -306,6 +319,24 @@ func (c *conn) finish() {
 	if c.paused {
 		c.paused = false
 		c.st.ResumeRead()
+	}
+}
+
+// end closes the connection after a response that ends it. When the
+// client has sent nothing beyond the finished request and the response is
+// out, it closes at once, as nginx does: a lingering close would cost a
+// shutdown, a wait for the client's FIN and one more read per connection.
+// Otherwise it lingers (shutdown). Inside OnData the decision waits until
+// OnData knows whether bytes are left.
+func (c *conn) end() {
+	switch {
+	case c.closed || c.lingering:
+	case c.inData:
+		c.endAfterData = true
+	case c.unread || c.st.Queued() > 0:
+		c.shutdown()
+	default:
+		c.close()
 	}
 }
 

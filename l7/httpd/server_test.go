@@ -316,3 +316,41 @@ func TestDrainClosesKeepAlive(t *testing.T) {
 	_, err = bbr.ReadByte()
 	require.ErrorIs(t, err, io.EOF, "and its connection closes after the response")
 }
+
+// A request with "Connection: close" that was read whole is answered and the
+// connection closed at once, without waiting for the client's FIN (no
+// lingering close); one followed by more bytes lingers instead, so the
+// client still reads its response rather than a reset.
+func TestConnectionCloseEndsAtOnce(t *testing.T) {
+	srv := &httpd.Server{Handler: hello}
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quiet()},
+		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: srv.Accept})
+	require.NoError(t, err)
+	t.Cleanup(tr.Stop)
+	addr := tr.Addrs()[0].String()
+
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+	require.NoError(t, err)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	require.NoError(t, err)
+	require.Contains(t, string(b), "GET /a")
+	// The client has not closed its side, yet the server's stream is gone.
+	require.Eventually(t, func() bool { return tr.Active() == 0 }, 5*time.Second, 5*time.Millisecond)
+
+	// Pipelined bytes after the closing request: the server lingers, the
+	// whole response arrives.
+	c2, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c2.Close()
+	_, err = c2.Write([]byte("GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n"))
+	require.NoError(t, err)
+	_ = c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err = io.ReadAll(c2)
+	require.NoError(t, err)
+	require.Contains(t, string(b), "GET /b")
+	require.NotContains(t, string(b), "GET /c")
+}
