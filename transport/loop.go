@@ -126,17 +126,33 @@ func runRecovered(fn func()) {
 // Timer calls a function on a Loop once its time has come. It is the loop's
 // replacement for deadlines, which gnet connections do not have. A Timer is
 // reused: Reset re-arms it without allocating.
+//
+// Reset and Disarm are cheap enough to call for every request: the runtime
+// timer underneath is moved only when a deadline comes earlier than the
+// one it is set for. A later deadline lets it fire early, find the deadline
+// ahead and sleep again for the rest, so a connection answering requests
+// every few milliseconds with a 60 s idle timeout touches the runtime timer
+// about once a minute.
 type Timer struct {
 	loop  Loop
 	fn    func()
 	t     *time.Timer
 	check func()
 
-	// armed and deadline are loop only. A fire that was already on its way
-	// when Stop or Reset ran finds armed false or a deadline still ahead.
+	// Loop only. armed: fn is due at deadline. sched: when t fires (0: t
+	// is stopped). A fire already on its way when Stop, Disarm or Reset
+	// ran finds armed false or a deadline still ahead. Times are
+	// monotonic nanoseconds since clockBase.
 	armed    bool
-	deadline time.Time
+	deadline int64
+	sched    int64
 }
+
+// clockBase anchors monotonicNow: time.Since of a time with a monotonic
+// reading costs one clock read, time.Now two.
+var clockBase = time.Now()
+
+func monotonicNow() int64 { return int64(time.Since(clockBase)) }
 
 // NewTimer returns a stopped Timer that will run fn on loop. It is safe from
 // any goroutine; the Timer's methods are loop only.
@@ -159,11 +175,13 @@ func AfterFunc(loop Loop, d time.Duration, fn func()) *Timer {
 func (t *Timer) fire() { t.loop.Execute(t.check) }
 
 func (t *Timer) onLoop() {
+	t.sched = 0
 	if !t.armed {
 		return
 	}
-	if left := time.Until(t.deadline); left > 0 {
-		t.t.Reset(left)
+	if left := t.deadline - monotonicNow(); left > 0 {
+		t.t.Reset(time.Duration(left))
+		t.sched = t.deadline
 		return
 	}
 	t.armed = false
@@ -174,13 +192,24 @@ func (t *Timer) onLoop() {
 // Loop only.
 func (t *Timer) Reset(d time.Duration) {
 	t.armed = true
-	t.deadline = time.Now().Add(d)
-	t.t.Reset(d)
+	t.deadline = monotonicNow() + int64(d)
+	if t.sched == 0 || t.deadline < t.sched {
+		t.t.Reset(d)
+		t.sched = t.deadline
+	}
 }
+
+// Disarm cancels the timer as Stop does, but leaves the runtime timer
+// running so that a Reset soon after costs nothing; when it fires it does
+// nothing. For hot paths that disarm and re-arm per request; call Stop when
+// the Timer is done with, so that nothing keeps it (and what fn holds)
+// alive until then. Loop only.
+func (t *Timer) Disarm() { t.armed = false }
 
 // Stop cancels the timer; fn will not run unless the timer is Reset. Loop
 // only.
 func (t *Timer) Stop() {
 	t.armed = false
+	t.sched = 0
 	t.t.Stop()
 }

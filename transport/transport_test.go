@@ -439,3 +439,46 @@ func TestPortZeroSharedByLoops(t *testing.T) {
 	}
 	require.Equal(t, "dgram", got)
 }
+
+// Reset to an earlier deadline than the runtime timer is set for moves it;
+// a Disarm followed by a Reset fires once, at the new deadline; a Disarmed
+// timer never runs its func, though its runtime timer still fires.
+func TestTimerDisarmAndEarlierReset(t *testing.T) {
+	loop := transport.NewSerialLoop()
+	fired := make(chan time.Duration, 4)
+	var startAt time.Time
+	var tm *transport.Timer
+	loop.Execute(func() {
+		startAt = time.Now()
+		tm = transport.AfterFunc(loop, time.Hour, func() { fired <- time.Since(startAt) })
+		tm.Reset(40 * time.Millisecond) // earlier than the hour: must move
+	})
+	select {
+	case d := <-fired:
+		require.GreaterOrEqual(t, d, 40*time.Millisecond)
+	case <-time.After(5 * time.Second):
+		t.Fatal("an earlier Reset did not move the timer")
+	}
+	loop.Execute(func() {
+		startAt = time.Now()
+		tm.Reset(30 * time.Millisecond)
+		tm.Disarm()
+		tm.Reset(120 * time.Millisecond) // later than the runtime timer
+	})
+	select {
+	case d := <-fired:
+		require.GreaterOrEqual(t, d, 120*time.Millisecond, "fired at the old, earlier deadline")
+	case <-time.After(5 * time.Second):
+		t.Fatal("timer did not fire after Disarm and Reset")
+	}
+	loop.Execute(func() {
+		tm.Reset(20 * time.Millisecond)
+		tm.Disarm()
+	})
+	select {
+	case <-fired:
+		t.Fatal("a disarmed timer ran its func")
+	case <-time.After(150 * time.Millisecond):
+	}
+	loop.Execute(tm.Stop)
+}

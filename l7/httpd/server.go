@@ -229,7 +229,7 @@ func (c *conn) begin(head []byte) {
 	x.h1.Rebase(head, x.head)
 	x.reset()
 	c.active = true
-	c.timer.Stop()
+	c.timer.Disarm()
 	x.Req.fill(&x.h1, c.st.RemoteAddr())
 	kind, n := x.h1.BodyKind()
 	x.bodyKind, x.bodyLeft = kind, n

@@ -102,7 +102,7 @@ func (c *upConn) OnData(st transport.Stream, p []byte) int {
 			if code < 200 {
 				continue // interim responses are not forwarded
 			}
-			c.timer.Stop()
+			c.timer.Disarm()
 			kind, n64 := c.resp.BodyKind(s.X.Req.Method)
 			c.kind, c.left = kind, n64
 			c.keepAlive = c.resp.KeepAlive() && kind != http1.BodyCloseDelimited
