@@ -13,14 +13,25 @@ import (
 // Exchange is one request and its response. Every method is loop only: call
 // it from the handler, from a body or drain callback, or from a func run by
 // Loop().Execute. The exchange belongs to the server again once the
-// response has ended: do not touch it after End, Respond or Hijack. The
-// server reuses Exchanges, so ServeHTTP allocates nothing of its own.
+// response has ended: do not touch it after End, Respond or Hijack has
+// returned, or after its OnAbort func has run. The server reuses an ended
+// Exchange for a later request, on this connection or another, so an idle
+// keep-alive connection holds no per-request state and ServeHTTP
+// allocates nothing of its own; a stale *Exchange would act on that later
+// request. Work handed to the loop from another goroutine must check, on
+// the loop, a flag of its own that End and OnAbort set.
 type Exchange struct {
 	// Req is the request.
 	Req Request
 	// User is the handler's per-request value; it is cleared when the
 	// exchange ends.
 	User any
+	// State is the handler's value for the Exchange object itself: unlike
+	// User it survives End, and a later request that gets this Exchange
+	// finds it again. Exchanges are recycled (see Exchange), so State is
+	// the place for a handler's reusable per-request buffers; a request
+	// may also get a fresh Exchange with State nil.
+	State any
 
 	c    *conn
 	h1   http1.Request
@@ -44,6 +55,13 @@ type Exchange struct {
 	ended     bool
 	onDrained func()
 	onAbort   func(error)
+
+	// The connection's output buffer and Respond's scratch space: they
+	// live with the Exchange so that an idle connection holds none.
+	out     []byte
+	fields  []Field
+	scratch []byte
+	clbuf   [20]byte
 }
 
 // Errors of the response methods.
@@ -92,8 +110,8 @@ func (x *Exchange) ReadBody(fn func(p []byte, end bool)) {
 		return
 	}
 	// The 100 goes out unless the final head already has (a head that
-	// WriteHead buffered is still in c.out and follows it).
-	if x.h1.Expect100() && !x.sent100 && (!x.wroteHead || len(x.c.out) > 0) {
+	// WriteHead buffered is still in x.out and follows it).
+	if x.h1.Expect100() && !x.sent100 && (!x.wroteHead || len(x.out) > 0) {
 		x.sent100 = true
 		_, _ = x.c.st.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 	}
@@ -196,17 +214,17 @@ func (x *Exchange) WriteHead(status int, fields ...Field) error {
 	}
 	c := x.c
 	if status >= 100 && status < 200 && status != 101 {
-		c.out = http1.AppendStatusLine(c.out, status, StatusText(status))
+		x.out = http1.AppendStatusLine(x.out, status, StatusText(status))
 		for _, f := range fields {
-			c.out = http1.AppendHeader(c.out, f.Name, f.Value)
+			x.out = http1.AppendHeader(x.out, f.Name, f.Value)
 		}
-		c.out = append(c.out, "\r\n"...)
+		x.out = append(x.out, "\r\n"...)
 		return c.flush()
 	}
 	x.wroteHead = true
 	x.noBody = x.headOnly || status == 204 || status == 304 || status == 101
 	x.left = -1
-	c.out = http1.AppendStatusLine(c.out, status, StatusText(status))
+	x.out = http1.AppendStatusLine(x.out, status, StatusText(status))
 	for _, f := range fields {
 		switch {
 		case equalFold(f.Name, "transfer-encoding"):
@@ -223,16 +241,16 @@ func (x *Exchange) WriteHead(status int, fields ...Field) error {
 				x.left = n
 			}
 		}
-		c.out = http1.AppendHeader(c.out, f.Name, f.Value)
+		x.out = http1.AppendHeader(x.out, f.Name, f.Value)
 	}
 	if status == 101 {
-		c.out = append(c.out, "\r\n"...)
+		x.out = append(x.out, "\r\n"...)
 		return nil
 	}
 	if !x.noBody && x.left < 0 {
 		if x.Req.ProtoMinor >= 1 {
 			x.chunked = true
-			c.out = append(c.out, "Transfer-Encoding: chunked\r\n"...)
+			x.out = append(x.out, "Transfer-Encoding: chunked\r\n"...)
 		} else {
 			c.closing = true
 		}
@@ -242,11 +260,11 @@ func (x *Exchange) WriteHead(status int, fields ...Field) error {
 	}
 	switch {
 	case c.closing:
-		c.out = append(c.out, "Connection: close\r\n"...)
+		x.out = append(x.out, "Connection: close\r\n"...)
 	case x.Req.ProtoMinor == 0:
-		c.out = append(c.out, "Connection: keep-alive\r\n"...)
+		x.out = append(x.out, "Connection: keep-alive\r\n"...)
 	}
-	c.out = append(c.out, "\r\n"...)
+	x.out = append(x.out, "\r\n"...)
 	return nil
 }
 
@@ -273,7 +291,7 @@ func (x *Exchange) Write(p []byte) (int, error) {
 		x.left -= int64(len(p))
 	}
 	if x.chunked {
-		c.out = http1.AppendChunk(c.out, p)
+		x.out = http1.AppendChunk(x.out, p)
 	} else if len(p) > 32<<10 {
 		if err := c.flush(); err != nil {
 			return 0, err
@@ -283,7 +301,7 @@ func (x *Exchange) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	} else {
-		c.out = append(c.out, p...)
+		x.out = append(x.out, p...)
 	}
 	if err := c.flush(); err != nil {
 		return 0, err
@@ -305,7 +323,7 @@ func (x *Exchange) End(trailers ...Field) error {
 		}
 	}
 	if x.chunked {
-		c.out = http1.AppendLastChunk(c.out, trailers...)
+		x.out = http1.AppendLastChunk(x.out, trailers...)
 	}
 	if x.left > 0 {
 		c.closing = true
@@ -328,21 +346,21 @@ func (x *Exchange) Respond(status int, body []byte, fields ...Field) error {
 	}
 	c := x.c
 	if body == nil && status >= 400 {
-		c.scratch = append(append(c.scratch[:0], StatusText(status)...), '\n')
-		body = c.scratch
-		c.fields = append(append(c.fields[:0], fields...), Field{Name: contentType, Value: textPlain})
-		fields = c.fields
+		x.scratch = append(append(x.scratch[:0], StatusText(status)...), '\n')
+		body = x.scratch
+		x.fields = append(append(x.fields[:0], fields...), Field{Name: contentType, Value: textPlain})
+		fields = x.fields
 	}
-	c.fields = append(append(c.fields[:0], fields...),
-		Field{Name: contentLength, Value: strconv.AppendInt(c.clbuf[:0], int64(len(body)), 10)})
-	err := x.WriteHead(status, c.fields...)
-	clear(c.fields)
+	x.fields = append(append(x.fields[:0], fields...),
+		Field{Name: contentLength, Value: strconv.AppendInt(x.clbuf[:0], int64(len(body)), 10)})
+	err := x.WriteHead(status, x.fields...)
+	clear(x.fields)
 	if err != nil {
 		return err
 	}
 	if !x.noBody {
 		x.left = 0
-		c.out = append(c.out, body...)
+		x.out = append(x.out, body...)
 	}
 	x.ended = true
 	err = c.flush()
@@ -402,14 +420,15 @@ func (x *Exchange) Hijack() (transport.Stream, error) {
 }
 
 func (c *conn) flush() error {
-	if len(c.out) == 0 {
+	x := c.x
+	if x == nil || len(x.out) == 0 {
 		return nil
 	}
-	_, err := c.st.Write(c.out)
-	if cap(c.out) > 64<<10 {
-		c.out = nil
+	_, err := c.st.Write(x.out)
+	if cap(x.out) > 64<<10 {
+		x.out = nil
 	} else {
-		c.out = c.out[:0]
+		x.out = x.out[:0]
 	}
 	return err
 }

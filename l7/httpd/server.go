@@ -54,13 +54,17 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	draining atomic.Bool
+	// exchanges holds the Exchanges of idle connections: a connection
+	// takes one at the first byte of a request and gives it back when the
+	// exchange is finished, so an idle keep-alive connection holds none of
+	// the per-request state (parser, buffers, the handler's State).
+	exchanges sync.Pool
 }
 
 // Accept serves HTTP on s. It is a transport.Listener's Accept func; it
 // runs on s's loop.
 func (srv *Server) Accept(s transport.Stream) {
 	c := &conn{srv: srv, st: s}
-	c.x.c = c
 	s.SetHandler(c)
 	srv.mu.Lock()
 	if srv.conns == nil {
@@ -129,13 +133,8 @@ func (srv *Server) log() *slog.Logger {
 type conn struct {
 	srv   *Server
 	st    transport.Stream
-	x     Exchange
+	x     *Exchange // nil while the connection has shed its idle state
 	timer *transport.Timer
-	out   []byte
-
-	fields  []Field
-	scratch []byte
-	clbuf   [20]byte
 
 	active    bool // an exchange has begun and not finished
 	lingering bool // FIN sent; waiting for the client's
@@ -182,7 +181,7 @@ func (c *conn) consume(p []byte) int {
 				c.idle = false
 				c.timer.Reset(c.srv.headerTimeout())
 			}
-			x := &c.x
+			x := c.exchange()
 			n, err := http1.ParseRequestHead(p[off:], &x.h1, &c.srv.Limits)
 			if err == codecs.ErrNeedMore {
 				return off
@@ -201,7 +200,7 @@ func (c *conn) consume(p []byte) int {
 			}
 			continue
 		}
-		x := &c.x
+		x := c.x
 		if x.reqDone || x.bodyPaused || (x.onBody == nil && !x.discarding) {
 			c.pause()
 			return off
@@ -224,7 +223,7 @@ func (c *conn) consume(p []byte) int {
 
 // begin starts an exchange for the head in head.
 func (c *conn) begin(head []byte) {
-	x := &c.x
+	x := c.x
 	x.head = append(x.head[:0], head...)
 	x.h1.Rebase(head, x.head)
 	x.reset()
@@ -279,8 +278,9 @@ func (c *conn) fail(err error) {
 	}
 	c.closing = true
 	c.active = true
-	c.out = appendSimple(c.out[:0], status, "close")
-	_, _ = c.st.Write(c.out)
+	x := c.exchange()
+	x.out = appendSimple(x.out[:0], status, "close")
+	_ = c.flush()
 	c.shutdown()
 }
 
@@ -303,9 +303,16 @@ func appendSimple(dst []byte, status int, connection string) []byte {
 
 // finish ends the current exchange once its request body is read and its
 // response has ended, and moves on to the next request.
+//
+// The Exchange goes back to the server's free list, for this connection's
+// next request or another's: an idle connection holds none. It is put
+// back last, after anything here that could start a new request.
 func (c *conn) finish() {
 	c.active = false
-	c.x.release()
+	x := c.x
+	x.release()
+	c.x = nil
+	defer c.srv.exchanges.Put(x)
 	if c.closing {
 		c.end()
 		return
@@ -375,6 +382,20 @@ func (c *conn) close() {
 	}
 }
 
+// exchange returns the connection's Exchange, making one if the connection
+// has none (a new one, or one that shed its idle state).
+func (c *conn) exchange() *Exchange {
+	if c.x == nil {
+		x, _ := c.srv.exchanges.Get().(*Exchange)
+		if x == nil {
+			x = &Exchange{}
+		}
+		x.c = c
+		c.x = x
+	}
+	return c.x
+}
+
 func (c *conn) onTimer() {
 	if c.closed || c.hijacked {
 		return
@@ -386,8 +407,9 @@ func (c *conn) onTimer() {
 		// The head did not arrive in time.
 		c.closing = true
 		c.active = true
-		c.out = appendSimple(c.out[:0], 408, "close")
-		_, _ = c.st.Write(c.out)
+		x := c.exchange()
+		x.out = appendSimple(x.out[:0], 408, "close")
+		_ = c.flush()
 		c.shutdown()
 	}
 }
@@ -397,7 +419,7 @@ func (c *conn) OnReadEOF(s transport.Stream) {
 	if c.hijacked {
 		return
 	}
-	x := &c.x
+	x := c.x // set whenever c.active
 	switch {
 	case c.lingering:
 		// The stream closes itself once the FIN is out.
@@ -416,8 +438,10 @@ func (c *conn) OnDrained(s transport.Stream) {
 	if c.hijacked {
 		return
 	}
-	if f := c.x.onDrained; f != nil && c.active {
-		f()
+	if c.active {
+		if f := c.x.onDrained; f != nil {
+			f()
+		}
 	}
 }
 
@@ -430,13 +454,14 @@ func (c *conn) OnClose(s transport.Stream, err error) {
 	if c.hijacked {
 		return
 	}
-	x := &c.x
-	if c.active && !x.ended {
+	if x := c.x; c.active && !x.ended {
 		if f := x.onAbort; f != nil {
 			x.onAbort = nil
 			f(errOrClosed(err))
 		}
 	}
+	// An aborted Exchange is not put back: its handler may still hold it.
+	c.x = nil
 }
 
 // ErrClientClosed is what an exchange's abort callback gets when the

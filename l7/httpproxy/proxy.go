@@ -202,14 +202,14 @@ func (p *Proxy) ServeHTTP(x *httpd.Exchange) {
 	s.connect()
 }
 
-// session returns the client connection's session, reset for x.
+// session returns the session that rides with x (the server recycles
+// exchanges, and the session with its buffers goes along), reset for x.
 func (p *Proxy) session(x *httpd.Exchange) *Session {
-	st := x.Stream()
-	s, _ := st.Context().(*Session)
+	s, _ := x.State.(*Session)
 	if s == nil || s.p != p {
 		s = &Session{p: p}
 		s.abortFn, s.drainedFn, s.bodyFn = s.onAbort, s.onClientDrained, s.onRequestBody
-		st.SetContext(s)
+		x.State = s
 	}
 	s.reset(x)
 	return s

@@ -14,7 +14,8 @@ import (
 )
 
 // Session is one proxied request: the per-request context every hook gets.
-// A client connection reuses its Session for request after request, so
+// A Session rides with its httpd.Exchange, which the server recycles for
+// later requests on any connection, so
 // hooks must not keep it past Logging. Loop only, like the exchange.
 type Session struct {
 	// X is the client's exchange: its request, and the way to answer.
