@@ -212,6 +212,13 @@ func (s *loopStream) CloseWrite() error {
 	if s.w != nil && s.w.requestShut() {
 		return nil
 	}
+	if s.readEOF {
+		// Both directions are done and nothing is queued: closing sends
+		// the same FIN, without a shutdown call first.
+		s.shutDone = true
+		s.finish(nil)
+		return nil
+	}
 	if err := unix.Shutdown(s.fd(), unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
 		s.finish(fmt.Errorf("penstock/transport: shutdown %s: %w", s.raddr, err))
 		return err
