@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -383,3 +384,123 @@ func TestWrkThroughProxy(t *testing.T) {
 	require.NotContains(t, s, "Socket errors", s)
 	require.Regexp(t, `[1-9][0-9]* requests in`, s)
 }
+
+// heapPeak samples the heap in use until stop is closed and returns the
+// highest reading above the one at the start.
+func heapPeak(stop <-chan struct{}) <-chan uint64 {
+	out := make(chan uint64, 1)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base, peak := ms.HeapInuse, ms.HeapInuse
+	go func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				out <- peak - base
+				return
+			case <-tick.C:
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapInuse)
+			}
+		}
+	}()
+	return out
+}
+
+// A body far larger than any buffer crosses the proxy between a fast sender
+// and a reader that stops for a while, both ways: backpressure reaches the
+// sender, so the proxy's memory stays bounded (the heap of this whole
+// process, backend and clients included, grows by a few MiB, not by the
+// 96 MiB the body would take if the proxy kept reading it).
+func TestSlowReaderBoundsMemory(t *testing.T) {
+	const size = 96 << 20
+	const bound = 24 << 20
+	chunk := make([]byte, 64<<10)
+	var uploaded atomic.Int64
+	readerPaused := make(chan struct{})
+	resumeReader := make(chan struct{})
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" {
+			// Upload: read 1 MiB, stop until told, then read the rest.
+			buf := make([]byte, 64<<10)
+			n, _ := io.ReadFull(r.Body, make([]byte, 1<<20))
+			close(readerPaused)
+			<-resumeReader
+			total := int64(n)
+			for {
+				k, err := r.Body.Read(buf)
+				total += int64(k)
+				if err != nil {
+					break
+				}
+			}
+			uploaded.Store(total)
+			w.WriteHeader(204)
+			return
+		}
+		// Download: write as fast as the connection takes it.
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		for sent := 0; sent < size; sent += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr())})
+
+	t.Run("download", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Write([]byte("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"))
+		require.NoError(t, err)
+		br := bufio.NewReaderSize(c, 64<<10)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, int64(size), resp.ContentLength)
+		_, err = io.ReadFull(resp.Body, make([]byte, 1<<20))
+		require.NoError(t, err)
+		stop := make(chan struct{})
+		peak := heapPeak(stop)
+		time.Sleep(500 * time.Millisecond) // the reader stops; the backend does not
+		got, err := io.Copy(io.Discard, resp.Body)
+		close(stop)
+		require.NoError(t, err)
+		require.Equal(t, int64(size-(1<<20)), got)
+		p := <-peak
+		t.Logf("download: heap peak +%.1f MiB", float64(p)/(1<<20))
+		require.Less(t, p, uint64(bound), "the proxy kept reading from the upstream")
+	})
+
+	t.Run("upload", func(t *testing.T) {
+		stop := make(chan struct{})
+		var peak <-chan uint64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			<-readerPaused
+			peak = heapPeak(stop)
+			time.Sleep(500 * time.Millisecond) // the backend stops reading; the client does not
+			close(resumeReader)
+		}()
+		body := io.LimitReader(zeros{}, size)
+		resp, err := http.Post("http://"+addr+"/up", "application/octet-stream", body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		<-done
+		close(stop)
+		require.Equal(t, 204, resp.StatusCode)
+		require.Equal(t, int64(size), uploaded.Load())
+		p := <-peak
+		t.Logf("upload: heap peak +%.1f MiB", float64(p)/(1<<20))
+		require.Less(t, p, uint64(bound), "the proxy kept reading from the client")
+	})
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
