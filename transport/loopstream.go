@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -583,12 +584,24 @@ func dupCloexec(fd int) (int, error) {
 	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 }
 
+// send writes p to the socket fd with send(2): unlike write(2) it skips
+// the VFS layer, and MSG_NOSIGNAL turns a write to a reset connection into
+// EPIPE without raising SIGPIPE. p must not be empty.
+func send(fd int, p []byte) (int, error) {
+	n, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+		unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
 // writeFD writes as much of p as the socket takes now. EAGAIN is not an
 // error: the caller queues the rest.
 func writeFD(fd int, p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
-		m, err := unix.Write(fd, p[n:])
+		m, err := send(fd, p[n:])
 		switch {
 		case err == unix.EINTR:
 			continue

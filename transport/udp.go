@@ -326,7 +326,12 @@ func (u *udpConn) Write(p []byte) (int, error) {
 		return 0, ErrClosed
 	}
 	for {
-		_, err := unix.Write(u.c.Fd(), p)
+		var err error
+		if len(p) > 0 {
+			_, err = send(u.c.Fd(), p)
+		} else {
+			_, err = unix.Write(u.c.Fd(), p)
+		}
 		switch err {
 		case nil, unix.EAGAIN, unix.ENOBUFS, unix.ECONNREFUSED:
 			// ECONNREFUSED reports an ICMP error for an earlier datagram;
