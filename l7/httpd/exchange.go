@@ -214,6 +214,9 @@ func (x *Exchange) WriteHead(status int, fields ...Field) error {
 	}
 	c := x.c
 	if status >= 100 && status < 200 && status != 101 {
+		if x.Req.ProtoMinor == 0 {
+			return nil // no 1xx to an HTTP/1.0 client (RFC 9110 §15.2)
+		}
 		x.out = http1.AppendStatusLine(x.out, status, StatusText(status))
 		for _, f := range fields {
 			x.out = http1.AppendHeader(x.out, f.Name, f.Value)

@@ -3,6 +3,7 @@ package httpproxy_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -504,3 +507,44 @@ func TestSlowReaderBoundsMemory(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// An upstream's 103 Early Hints reaches the client before the final
+// response, without hop-by-hop fields; an HTTP/1.0 client gets no 1xx.
+func TestInterimResponsesForwarded(t *testing.T) {
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload; as=style")
+		w.WriteHeader(103)
+		w.Header().Del("Link")
+		_, _ = io.WriteString(w, "final")
+	})
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr())})
+
+	var interim []int
+	var link string
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		interim = append(interim, code)
+		link = h.Get("Link")
+		return nil
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", "http://"+addr+"/", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "final", string(body))
+	require.Equal(t, []int{103}, interim)
+	require.Equal(t, "</style.css>; rel=preload; as=style", link)
+
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("GET / HTTP/1.0\r\nHost: x\r\n\r\n"))
+	require.NoError(t, err)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	raw, err := io.ReadAll(c)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(raw), "HTTP/1.1 200 "), "%q", raw)
+	require.NotContains(t, string(raw), "103")
+}

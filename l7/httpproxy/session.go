@@ -418,6 +418,20 @@ func (s *Session) onClientDrained() {
 	}
 }
 
+// forwardInterim sends an upstream 1xx response (other than 100 and 101)
+// downstream, without its hop-by-hop fields.
+func (s *Session) forwardInterim(r *http1.Response) {
+	fields := s.ResponseHeader.Fields[:0]
+	for _, f := range r.Headers() {
+		if !http1.IsHopByHop(f.Name, r.Headers()) {
+			fields = append(fields, f)
+		}
+	}
+	_ = s.X.WriteHead(r.StatusCode, fields...)
+	clear(fields)
+	s.ResponseHeader.Fields = fields[:0]
+}
+
 // onResponseHead sends the response head downstream.
 func (s *Session) onResponseHead(r *http1.Response) error {
 	s.Status = r.StatusCode
@@ -460,6 +474,9 @@ func (s *Session) onResponseBody(p []byte, end bool, trailers []httpd.Field) {
 	}
 	if end {
 		_ = s.X.End(trailers...)
+		// The server has the exchange back now, but nothing can take it
+		// for another request before this callback returns: Logging
+		// still reads it.
 		s.finish(nil)
 	}
 }

@@ -100,7 +100,13 @@ func (c *upConn) OnData(st transport.Stream, p []byte) int {
 				return off
 			}
 			if code < 200 {
-				continue // interim responses are not forwarded
+				// Interim responses (103 Early Hints and the like) go to
+				// the client; a 100 Continue does not, since the server
+				// answers the client's Expect itself.
+				if code != 100 {
+					s.forwardInterim(&c.resp)
+				}
+				continue
 			}
 			c.timer.Disarm()
 			kind, n64 := c.resp.BodyKind(s.X.Req.Method)
