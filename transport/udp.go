@@ -29,7 +29,7 @@ type udpSession struct {
 	laddr   net.Addr
 	raddr   net.Addr
 	idle    *Timer
-	last    time.Time
+	last    int64 // monotonicNow of the last datagram either way
 	paused  bool
 	closed  bool
 	dropped uint64
@@ -68,7 +68,7 @@ func (el *EventLoop) onListenerDatagram(ln *listener, c gnet.Conn) {
 			return
 		}
 	}
-	s.last = time.Now()
+	s.last = monotonicNow()
 	if s.paused || s.h == nil {
 		s.dropped++
 		return
@@ -90,7 +90,7 @@ func (el *EventLoop) newSession(ln *listener, key udpKey, c gnet.Conn, ua *net.U
 	s := &udpSession{
 		el: el, key: key, ci: ci, lfd: c.Fd(), sa: sockaddrOf(c.Fd(), key.client),
 		laddr: laddr, raddr: &net.UDPAddr{IP: ua.IP, Port: ua.Port, Zone: ua.Zone},
-		last: time.Now(),
+		last: monotonicNow(),
 	}
 	el.udp[key] = s
 	s.idle = AfterFunc(el, ln.SessionIdle, s.checkIdle)
@@ -163,7 +163,7 @@ type sessionFeed struct{ s *udpSession }
 
 func (f sessionFeed) OnData(_ Stream, p []byte) int {
 	s := f.s
-	s.last = time.Now()
+	s.last = monotonicNow()
 	if !s.paused && s.h != nil && !s.closed {
 		s.h.OnData(s, p)
 	}
@@ -184,7 +184,7 @@ func (s *udpSession) checkIdle() {
 	if s.closed {
 		return
 	}
-	if left := s.key.ln.SessionIdle - time.Since(s.last); left > 0 {
+	if left := s.key.ln.SessionIdle - time.Duration(monotonicNow()-s.last); left > 0 {
 		s.idle.Reset(left)
 		return
 	}
@@ -210,7 +210,7 @@ func (s *udpSession) Write(p []byte) (int, error) {
 	if s.closed {
 		return 0, ErrClosed
 	}
-	s.last = time.Now()
+	s.last = monotonicNow()
 	if u := s.conn; u != nil && u.c != nil {
 		_, _ = u.Write(p)
 		return len(p), nil
