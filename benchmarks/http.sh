@@ -234,7 +234,7 @@ elif [[ " $CONTENDERS " == *" penstock "* ]]; then
 		sed 's/^/    /' "$TMP/penstock-build.log" | head -20 >&2
 	fi
 fi
-# Does this penstock have the `http` subcommand? (Go's flag package makes
+# Does this penstock have the `http` subcommand? (Older builds made
 # `--help` exit 2 even when the subcommand exists: judge by what it prints.)
 if [[ " $CONTENDERS " == *" penstock "* && -z ${SKIP[penstock]:-} ]]; then
 	help_rc=0

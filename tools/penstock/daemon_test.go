@@ -275,3 +275,17 @@ func TestDaemonHTTPOneLiner(t *testing.T) {
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, d.wait(t))
 }
+
+// `penstock CMD --help` prints the command's flags and exits 0; a bad flag
+// exits 2.
+func TestDaemonHelpExitsZero(t *testing.T) {
+	for _, cmd := range []string{"tcp", "udp", "http", "redis", "run"} {
+		out, err := exec.Command(buildBinary(t), cmd, "--help").CombinedOutput()
+		require.NoError(t, err, "%s --help: %s", cmd, out)
+		require.Contains(t, string(out), "Usage of penstock "+cmd)
+	}
+	err := exec.Command(buildBinary(t), "tcp", "--no-such-flag").Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 2, ee.ExitCode())
+}

@@ -74,9 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "penstock: %v\n", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // the flag package has printed the command's flags
 		}
+		fmt.Fprintf(stderr, "penstock: %v\n", err)
 		return 2
 	}
 	return serve(cfg, demo, stdout, stderr)
