@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -37,7 +37,11 @@ type EventLoop struct {
 	// The UDP listener that received the last datagram. Loop only.
 	lastUDPAddr net.Addr
 	lastUDPLn   *listener
+	// timers is the loop's timer heap, made on first use.
+	timers atomic.Pointer[loopTimers]
 }
+
+func (l *EventLoop) timerSlot() *atomic.Pointer[loopTimers] { return &l.timers }
 
 // Execute runs fn on the event loop. It is safe from any goroutine.
 func (l *EventLoop) Execute(fn func()) bool {
@@ -64,7 +68,10 @@ type SerialLoop struct {
 	queue   []func()
 	running bool
 	stopped bool
+	timers  atomic.Pointer[loopTimers]
 }
+
+func (l *SerialLoop) timerSlot() *atomic.Pointer[loopTimers] { return &l.timers }
 
 // NewSerialLoop returns a SerialLoop that starts a goroutine only while it
 // has work.
@@ -121,95 +128,4 @@ func runRecovered(fn func()) {
 		}
 	}()
 	fn()
-}
-
-// Timer calls a function on a Loop once its time has come. It is the loop's
-// replacement for deadlines, which gnet connections do not have. A Timer is
-// reused: Reset re-arms it without allocating.
-//
-// Reset and Disarm are cheap enough to call for every request: the runtime
-// timer underneath is moved only when a deadline comes earlier than the
-// one it is set for. A later deadline lets it fire early, find the deadline
-// ahead and sleep again for the rest, so a connection answering requests
-// every few milliseconds with a 60 s idle timeout touches the runtime timer
-// about once a minute.
-type Timer struct {
-	loop  Loop
-	fn    func()
-	t     *time.Timer
-	check func()
-
-	// Loop only. armed: fn is due at deadline. sched: when t fires (0: t
-	// is stopped). A fire already on its way when Stop, Disarm or Reset
-	// ran finds armed false or a deadline still ahead. Times are
-	// monotonic nanoseconds since clockBase.
-	armed    bool
-	deadline int64
-	sched    int64
-}
-
-// clockBase anchors monotonicNow: time.Since of a time with a monotonic
-// reading costs one clock read, time.Now two.
-var clockBase = time.Now()
-
-func monotonicNow() int64 { return int64(time.Since(clockBase)) }
-
-// NewTimer returns a stopped Timer that will run fn on loop. It is safe from
-// any goroutine; the Timer's methods are loop only.
-func NewTimer(loop Loop, fn func()) *Timer {
-	t := &Timer{loop: loop, fn: fn}
-	t.check = t.onLoop
-	t.t = time.AfterFunc(time.Hour, t.fire)
-	t.t.Stop()
-	return t
-}
-
-// AfterFunc returns a Timer that runs fn on loop after d. Loop only: the
-// Timer is armed from the caller's goroutine.
-func AfterFunc(loop Loop, d time.Duration, fn func()) *Timer {
-	t := NewTimer(loop, fn)
-	t.Reset(d)
-	return t
-}
-
-func (t *Timer) fire() { t.loop.Execute(t.check) }
-
-func (t *Timer) onLoop() {
-	t.sched = 0
-	if !t.armed {
-		return
-	}
-	if left := t.deadline - monotonicNow(); left > 0 {
-		t.t.Reset(time.Duration(left))
-		t.sched = t.deadline
-		return
-	}
-	t.armed = false
-	t.fn()
-}
-
-// Reset makes the timer fire d from now, cancelling an earlier schedule.
-// Loop only.
-func (t *Timer) Reset(d time.Duration) {
-	t.armed = true
-	t.deadline = monotonicNow() + int64(d)
-	if t.sched == 0 || t.deadline < t.sched {
-		t.t.Reset(d)
-		t.sched = t.deadline
-	}
-}
-
-// Disarm cancels the timer as Stop does, but leaves the runtime timer
-// running so that a Reset soon after costs nothing; when it fires it does
-// nothing. For hot paths that disarm and re-arm per request; call Stop when
-// the Timer is done with, so that nothing keeps it (and what fn holds)
-// alive until then. Loop only.
-func (t *Timer) Disarm() { t.armed = false }
-
-// Stop cancels the timer; fn will not run unless the timer is Reset. Loop
-// only.
-func (t *Timer) Stop() {
-	t.armed = false
-	t.sched = 0
-	t.t.Stop()
 }

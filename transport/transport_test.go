@@ -482,3 +482,76 @@ func TestTimerDisarmAndEarlierReset(t *testing.T) {
 	}
 	loop.Execute(tm.Stop)
 }
+
+// Many Timers on one loop share its heap: each armed one fires once, not
+// before its last deadline; stopped and disarmed ones never fire; Resets
+// to earlier and later times are honoured.
+func TestTimerHeapMany(t *testing.T) {
+	loop := transport.NewSerialLoop()
+	const n = 300
+	type rec struct {
+		due   time.Time
+		fired atomic.Int32
+		late  atomic.Bool
+	}
+	recs := make([]*rec, n)
+	timers := make([]*transport.Timer, n)
+	wantFire := make([]bool, n)
+	var wg sync.WaitGroup
+	setup := make(chan struct{})
+	loop.Execute(func() {
+		defer close(setup)
+		for i := range n {
+			r := &rec{}
+			recs[i] = r
+			timers[i] = transport.NewTimer(loop, func() {
+				if time.Now().Before(r.due) {
+					r.late.Store(true) // fired early: recorded as a failure
+				}
+				if r.fired.Add(1) == 1 {
+					wg.Done()
+				}
+			})
+			d := time.Duration(20+(i*37)%150) * time.Millisecond
+			timers[i].Reset(time.Hour) // filed late first
+			switch i % 5 {
+			case 0: // stopped
+				timers[i].Stop()
+			case 1: // disarmed
+				timers[i].Disarm()
+			case 2: // moved later after an earlier schedule
+				timers[i].Reset(d / 2)
+				wantFire[i] = true
+			default:
+				wantFire[i] = true
+			}
+			if wantFire[i] {
+				wg.Add(1)
+				r.due = time.Now().Add(d) // read before Reset: the deadline is no earlier
+				timers[i].Reset(d)
+			}
+		}
+	})
+	<-setup
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("not every armed timer fired")
+	}
+	time.Sleep(300 * time.Millisecond) // room for any wrong extra fire
+	for i, r := range recs {
+		if wantFire[i] {
+			require.EqualValues(t, 1, r.fired.Load(), "timer %d", i)
+			require.False(t, r.late.Load(), "timer %d fired before its deadline", i)
+		} else {
+			require.EqualValues(t, 0, r.fired.Load(), "timer %d was stopped or disarmed", i)
+		}
+	}
+	loop.Execute(func() {
+		for _, tm := range timers {
+			tm.Stop()
+		}
+	})
+}
