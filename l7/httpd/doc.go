@@ -12,8 +12,14 @@
 // transport's input until the response before them ends.
 //
 // Code that blocks runs in a goroutine of its own and answers through
-// Loop().Execute; adapters to and from net/http handlers are not written
-// yet.
+// Loop().Execute. [FromNetHTTP] does that for a net/http handler: each
+// request runs it in its own goroutine with an *http.Request and an
+// http.ResponseWriter built on the exchange. The request body streams
+// through a bounded buffer that pauses the client while the handler does
+// not read, and a write blocks while the client does not take the
+// response, so neither is held in memory whole. Hijack and the deadlines of
+// http.ResponseController are not supported. The other direction has no
+// adapter: a Handler needs an event loop, which net/http's server lacks.
 //
 // The server answers what the client got wrong itself: a malformed head or
 // a smuggling attempt gets 400 (413, 414, 431, 501 or 505 where they fit,

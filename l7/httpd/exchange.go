@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -213,9 +214,15 @@ func (x *Exchange) WriteHead(status int, fields ...Field) error {
 		return errors.New("penstock/httpd: WriteHead called twice")
 	}
 	c := x.c
+	if status < 100 || status > 999 {
+		return fmt.Errorf("penstock/httpd: invalid status code %d", status)
+	}
 	if status >= 100 && status < 200 && status != 101 {
 		if x.Req.ProtoMinor == 0 {
 			return nil // no 1xx to an HTTP/1.0 client (RFC 9110 §15.2)
+		}
+		if status == 100 {
+			x.sent100 = true // ReadBody must not send another
 		}
 		x.out = http1.AppendStatusLine(x.out, status, StatusText(status))
 		for _, f := range fields {
@@ -240,7 +247,10 @@ func (x *Exchange) WriteHead(status int, fields ...Field) error {
 				continue
 			}
 		case equalFold(f.Name, "content-length"):
-			if n, err := strconv.ParseInt(string(f.Value), 10, 64); err == nil && n >= 0 {
+			if status == 204 || status < 200 {
+				continue // never on a 1xx or 204 (RFC 9110 §8.6)
+			}
+			if n, err := strconv.ParseInt(string(f.Value), 10, 64); err == nil && n >= 0 && !x.noBody {
 				x.left = n
 			}
 		}
@@ -420,6 +430,27 @@ func (x *Exchange) Hijack() (transport.Stream, error) {
 	st := c.st
 	x.release()
 	return st, nil
+}
+
+// Flush sends the head and the body bytes written so far now, even when
+// no body bytes follow yet (WriteHead alone keeps the head until the first
+// body bytes or End). Loop only.
+func (x *Exchange) Flush() error {
+	if x.ended {
+		return ErrEnded
+	}
+	return x.c.flush()
+}
+
+// Trailers returns the trailer fields of a chunked request body, once the
+// body has ended (ReadBody's func got end true); nil otherwise. They are
+// borrowed like the request's fields: valid until the exchange ends. Loop
+// only.
+func (x *Exchange) Trailers() []Field {
+	if !x.reqDone || x.bodyKind != http1.BodyChunked {
+		return nil
+	}
+	return x.dec.Trailers()
 }
 
 func (c *conn) flush() error {

@@ -354,3 +354,41 @@ func TestConnectionCloseEndsAtOnce(t *testing.T) {
 	require.Contains(t, string(b), "GET /b")
 	require.NotContains(t, string(b), "GET /c")
 }
+
+// A 204 or 304 with a Content-Length keeps the connection alive (the field
+// is dropped from a 204), and a status outside 100-999 is an error, not a
+// panic.
+func TestNoBodyStatusesKeepAlive(t *testing.T) {
+	bad := make(chan error, 1)
+	srv := &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+		switch string(x.Req.Path) {
+		case "/204":
+			_ = x.WriteHead(204, httpd.Field{Name: []byte("Content-Length"), Value: []byte("5")})
+			_ = x.End()
+		case "/304":
+			_ = x.WriteHead(304, httpd.Field{Name: []byte("Content-Length"), Value: []byte("5")})
+			_ = x.End()
+		default:
+			bad <- x.WriteHead(42)
+			_ = x.Respond(200, []byte("ok"))
+		}
+	})}
+	addr := start(t, srv)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for _, path := range []string{"/204", "/304", "/bad"} {
+		_, err = fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+		require.NoError(t, err, path)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.False(t, resp.Close, "%s closed the connection", path)
+		if path == "/204" {
+			require.Empty(t, resp.Header.Get("Content-Length"))
+		}
+	}
+	require.Error(t, <-bad)
+}
