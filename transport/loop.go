@@ -16,6 +16,9 @@ import (
 type Loop interface {
 	// Execute queues fn to run on the loop. It is safe from any goroutine.
 	// It reports false when the loop has stopped and fn will never run.
+	// Functions queued from one goroutine are not guaranteed to run in
+	// the order queued (gnet moves tasks to a second queue under load):
+	// keep one in flight, or make each one check state on the loop.
 	Execute(fn func()) bool
 }
 
