@@ -485,7 +485,7 @@ cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); command: \`$CMDLINE\`; rounds: $ROUNDS"
 	echo "- settings: wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DUR (after a $WARMUP_DUR warm-up) against \`GET /\`;" \
 		"backend nginx \`return 200 \"hello world\\n\"\` (1 worker); idle: $IDLE_CONNS connections"
-	echo "- pinning: proxy on CPU $PROXY_CPU (taskset, 1 worker/thread; GOMAXPROCS=1 for the Go ReverseProxy, penstock its own default of 2 Ps on that one CPU), wrk, httpidle and the backend on CPU $LOAD_CPU"
+	echo "- pinning: proxy on CPU $PROXY_CPU (taskset, 1 worker/thread; GOMAXPROCS=1 for the Go ReverseProxy, penstock its default: one P for one CPU), wrk, httpidle and the backend on CPU $LOAD_CPU"
 	echo "- raw data: ${RAW#"$ROOT"/}"
 } >"$TMP/machine.md"
 

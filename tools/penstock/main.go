@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -36,16 +35,6 @@ import (
 var defaultConfig []byte
 
 func main() {
-	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < 2 {
-		// gnet's loops wait in epoll_wait as a system call. With a single
-		// P (one CPU, or a taskset pin to one) the runtime's sysmon takes
-		// the P from a loop blocked there and keeps waking every 20-50 us
-		// on that same CPU; with a second P, not a second CPU, it backs off.
-		// Side by side on one pinned CPU: ~4% less proxy CPU per HTTP
-		// keep-alive request (benchmarks/README.md). GOMAXPROCS in the
-		// environment overrides it.
-		runtime.GOMAXPROCS(2)
-	}
 	if os.Getenv("GOGC") == "" {
 		// A relay allocates almost nothing per byte, so a tighter heap
 		// goal costs little CPU and keeps idle connections as cheap in RSS

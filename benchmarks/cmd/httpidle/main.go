@@ -665,7 +665,7 @@ func table(args []string) error {
 		b.WriteString(". ")
 	}
 	b.WriteString("Medians; with more than one round the min-max range is in brackets. " +
-		"Proxy pinned to one CPU with one worker/thread (GOMAXPROCS=1 for the Go ReverseProxy; penstock runs 2 Ps on its one CPU), " +
+		"Proxy pinned to one CPU with one worker/thread (GOMAXPROCS=1 for the Go ReverseProxy; penstock its default, one P for its one CPU), " +
 		"wrk and the nginx backend on the other CPU, loopback.\n\n")
 
 	others := []string{}
