@@ -312,6 +312,7 @@ func (x *Exchange) Write(p []byte) (int, error) {
 		if _, err := c.st.Write(p); err != nil {
 			return 0, err
 		}
+		c.watchSend()
 		return len(p), nil
 	} else {
 		x.out = append(x.out, p...)
@@ -464,7 +465,17 @@ func (c *conn) flush() error {
 	} else {
 		x.out = x.out[:0]
 	}
+	c.watchSend()
 	return err
+}
+
+// watchSend starts the send timeout when the output is congested; OnDrained
+// stops it.
+func (c *conn) watchSend() {
+	if !c.sendWait && !c.lingering && !c.closed && !c.st.Writable() {
+		c.sendWait = true
+		c.timer.Reset(c.srv.sendTimeout())
+	}
 }
 
 func (c *conn) resumeIfPaused() {

@@ -29,6 +29,7 @@ func (f HandlerFunc) ServeHTTP(x *Exchange) { f(x) }
 const (
 	DefaultHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout   = 60 * time.Second
+	DefaultSendTimeout   = 60 * time.Second
 	// discardMax is how much of an unread request body the server reads
 	// and drops to keep a connection after an early response; past it the
 	// connection closes.
@@ -48,6 +49,11 @@ type Server struct {
 	// IdleTimeout closes a keep-alive connection that sends no request
 	// for that long (default 60s).
 	IdleTimeout time.Duration
+	// SendTimeout closes a connection whose client takes nothing of the
+	// response for that long while the server has more queued for it
+	// (past the stream's high watermark), as nginx's send_timeout does
+	// (default 60s). The exchange is aborted: its OnAbort func runs.
+	SendTimeout time.Duration
 	// Logger gets client faults at debug level (default slog.Default()).
 	Logger *slog.Logger
 
@@ -115,6 +121,13 @@ func (srv *Server) headerTimeout() time.Duration {
 	return DefaultHeaderTimeout
 }
 
+func (srv *Server) sendTimeout() time.Duration {
+	if srv.SendTimeout > 0 {
+		return srv.SendTimeout
+	}
+	return DefaultSendTimeout
+}
+
 func (srv *Server) idleTimeout() time.Duration {
 	if srv.IdleTimeout > 0 {
 		return srv.IdleTimeout
@@ -148,6 +161,7 @@ type conn struct {
 
 	unread       bool // input left unconsumed (or ignored) at some point
 	endAfterData bool // end() was called inside OnData
+	sendWait     bool // the timer runs for SendTimeout: output is congested
 }
 
 func (c *conn) OnData(s transport.Stream, p []byte) int {
@@ -272,6 +286,19 @@ func (c *conn) fail(err error) {
 		c.close()
 		return
 	}
+	if x := c.x; c.active && !x.ended {
+		// The handler has this exchange (its body went bad): it ends
+		// now, and the handler hears why instead of waiting for the
+		// close. It is not recycled (OnClose drops it).
+		x.ended = true
+		if f := x.onAbort; f != nil {
+			x.onAbort = nil
+			f(err)
+		}
+		if c.closed {
+			return
+		}
+	}
 	status := http1.StatusFor(err)
 	if status == 0 || errors.Is(err, errUpgradeBody) {
 		status = 400
@@ -318,6 +345,7 @@ func (c *conn) finish() {
 		return
 	}
 	c.idle = true
+	c.sendWait = false // the idle timeout takes over; the next response watches again
 	c.timer.Reset(c.srv.idleTimeout())
 	if c.readEOF {
 		c.shutdown()
@@ -403,6 +431,9 @@ func (c *conn) onTimer() {
 	switch {
 	case c.lingering, c.idle:
 		c.close()
+	case c.sendWait:
+		c.srv.log().Debug("send timeout: the client takes no response", "remote", c.st.RemoteAddr())
+		c.close()
 	case !c.active:
 		// The head did not arrive in time.
 		c.closing = true
@@ -437,6 +468,12 @@ func (c *conn) OnReadEOF(s transport.Stream) {
 func (c *conn) OnDrained(s transport.Stream) {
 	if c.hijacked {
 		return
+	}
+	if c.sendWait {
+		c.sendWait = false
+		if c.active {
+			c.timer.Disarm()
+		}
 	}
 	if c.active {
 		if f := c.x.onDrained; f != nil {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -391,4 +392,69 @@ func TestNoBodyStatusesKeepAlive(t *testing.T) {
 		}
 	}
 	require.Error(t, <-bad)
+}
+
+// A client that stops reading a large response is closed after
+// SendTimeout, and the handler hears of it through OnAbort.
+func TestSendTimeoutClosesStalledClient(t *testing.T) {
+	aborted := make(chan error, 1)
+	big := bytes.Repeat([]byte("x"), 64<<10)
+	srv := &httpd.Server{SendTimeout: 300 * time.Millisecond, Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+		x.OnAbort(func(err error) { aborted <- err })
+		_ = x.WriteHead(200)
+		var pump func()
+		pump = func() {
+			for x.Writable() {
+				if _, err := x.Write(big); err != nil {
+					return
+				}
+			}
+		}
+		x.OnDrained(pump)
+		pump()
+	})}
+	addr := start(t, srv)
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10) })
+	}}
+	c, err := d.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	require.NoError(t, err)
+	// Read nothing: the server's queue fills, then the send timeout ends it.
+	select {
+	case err := <-aborted:
+		require.ErrorIs(t, err, httpd.ErrClientClosed)
+	case <-time.After(20 * time.Second):
+		t.Fatal("a client that reads nothing was never closed")
+	}
+}
+
+// A request body that turns out malformed ends the exchange at once: the
+// handler's OnAbort runs with the parse error, not after the lingering
+// close.
+func TestBadBodyAbortsExchange(t *testing.T) {
+	aborted := make(chan error, 1)
+	srv := &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+		x.OnAbort(func(err error) { aborted <- err })
+		x.ReadBody(func(p []byte, end bool) {})
+	})}
+	addr := start(t, srv)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"))
+	require.NoError(t, err)
+	select {
+	case err := <-aborted:
+		// The parse error itself, not the close that ends the linger.
+		require.Error(t, err)
+		require.NotErrorIs(t, err, httpd.ErrClientClosed)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the handler did not hear of the bad body")
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(c)
+	require.Contains(t, string(b), "400")
 }
