@@ -7,11 +7,13 @@ package httpd
 // client talks to a penstock server over the wire.
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -55,11 +57,13 @@ import (
 // http.ResponseController FlushError and EnableFullDuplex (reading the
 // body while writing the response always works).
 //
-// Not supported: Hijack, and the read and write deadlines of
-// http.ResponseController, which report an error matching
+// Hijack works as in net/http before anything of the response is written
+// (a WebSocket upgrader runs unchanged): the socket leaves the event loop
+// for the handler's goroutines. Not supported: the read and write
+// deadlines of http.ResponseController, which report an error matching
 // http.ErrNotSupported; Request.TLS is nil, since the server sees TLS, if
-// any, only as a transport filter; and a 101 response, without Hijack,
-// closes the connection after its head.
+// any, only as a transport filter; and a 101 response written without
+// Hijack closes the connection after its head.
 //
 // A handler that panics with http.ErrAbortHandler closes its connection
 // quietly. Any other panic is logged with its stack at error level on the
@@ -160,6 +164,7 @@ const (
 	opInterim               // a 1xx head
 	opRespond500
 	opClose
+	opHijack
 )
 
 type netOp struct {
@@ -172,6 +177,10 @@ type netOp struct {
 	end      bool
 	trailers []Field
 	pooled   *[netBufSize]byte // put back once the final op is written
+
+	// opHijack's results.
+	conn    net.Conn
+	release func()
 }
 
 // headFlags records what a head leaves for the adapter to add.
@@ -645,6 +654,43 @@ func (s *netExchange) FlushError() error {
 	return err
 }
 
+// Hijack takes the connection from HTTP, as net/http's does, for a handler
+// that speaks another protocol on it (a WebSocket upgrader, for one): the
+// socket leaves the event loop and the returned net.Conn is driven by the
+// handler's goroutines. It fails once anything of the response was
+// written, or when the client has already sent bytes past the request
+// head. Closing the returned connection gives back what the listener's
+// admission took.
+func (s *netExchange) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if s.werr != nil {
+		return nil, nil, s.werr
+	}
+	if s.wroteHeader || s.committed || len(s.buf) > 0 {
+		return nil, nil, errors.New("penstock/httpd: Hijack after the response was started")
+	}
+	s.op = netOp{kind: opHijack}
+	if err := s.roundTrip(); err != nil {
+		return nil, nil, err
+	}
+	nc := &hijackedConn{Conn: s.op.conn, release: s.op.release}
+	s.op.conn, s.op.release = nil, nil
+	s.werr = http.ErrHijacked
+	return nc, bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc)), nil
+}
+
+// hijackedConn is a hijacked socket; Close also releases its admission.
+type hijackedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *hijackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
 // EnableFullDuplex reports success: the request body can always be read
 // while the response is written. http.ResponseController calls it.
 func (s *netExchange) EnableFullDuplex() error { return nil }
@@ -726,6 +772,17 @@ func (s *netExchange) runOp() {
 		s.done = true
 		s.complete(nil)
 		_ = x.Stream().Close()
+	case opHijack:
+		s.done = true
+		st, err := x.Hijack()
+		if err == nil {
+			op.conn, op.release, err = transport.Detach(st)
+			if err != nil {
+				_ = st.Close()
+				err = fmt.Errorf("penstock/httpd: hijack: %w", err)
+			}
+		}
+		s.complete(err)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/penstock-proxy/penstock/l7/httpd"
 	"github.com/stretchr/testify/require"
 )
@@ -601,7 +602,9 @@ func TestNetHTTPResponseController(t *testing.T) {
 			rc.SetWriteDeadline(time.Now().Add(time.Second)),
 			rc.SetReadDeadline(time.Now().Add(time.Second)),
 		}
-		_, _, err := rc.Hijack()
+		_, _ = io.WriteString(w, "x")
+		_ = rc.Flush()
+		_, _, err := rc.Hijack() // too late: the response has started
 		errs <- []error{err}
 	}), nil)
 	resp, err := http.Get("http://" + addr + "/")
@@ -611,7 +614,40 @@ func TestNetHTTPResponseController(t *testing.T) {
 	require.NoError(t, got[0])
 	require.ErrorIs(t, got[1], http.ErrNotSupported)
 	require.ErrorIs(t, got[2], http.ErrNotSupported)
-	require.ErrorIs(t, (<-errs)[0], http.ErrNotSupported)
+	require.Error(t, (<-errs)[0])
+}
+
+// A net/http WebSocket handler (gorilla/websocket's Upgrader, which
+// hijacks the connection) runs unchanged under FromNetHTTP.
+func TestNetHTTPHijackWebSocket(t *testing.T) {
+	up := websocket.Upgrader{}
+	addr := serveNet(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for {
+			mt, msg, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := ws.WriteMessage(mt, append([]byte("echo:"), msg...)); err != nil {
+				return
+			}
+		}
+	}), nil)
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws", nil)
+	require.NoError(t, err)
+	defer ws.Close()
+	require.Equal(t, 101, resp.StatusCode)
+	for i := range 50 {
+		msg := fmt.Sprintf("m%d", i)
+		require.NoError(t, ws.WriteMessage(websocket.TextMessage, []byte(msg)))
+		_, got, err := ws.ReadMessage()
+		require.NoError(t, err)
+		require.Equal(t, "echo:"+msg, string(got))
+	}
 }
 
 // With "Expect: 100-continue" the client sends its body only once the
