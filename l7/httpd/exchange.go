@@ -234,6 +234,13 @@ func (x *Exchange) WriteHead(status int, fields ...Field) error {
 	x.wroteHead = true
 	x.noBody = x.headOnly || status == 204 || status == 304 || status == 101
 	x.left = -1
+	if status != 101 && x.h1.Expect100() && !x.sent100 && !x.reqDone && x.onBody == nil {
+		// The final head comes before the handler asked for the body the
+		// client holds back: say the connection closes, so that the
+		// client need not send it (the server closes after an unread
+		// body of an Expect request; see afterEnd).
+		c.closing = true
+	}
 	x.out = http1.AppendStatusLine(x.out, status, StatusText(status))
 	for _, f := range fields {
 		switch {

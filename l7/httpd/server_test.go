@@ -458,3 +458,22 @@ func TestBadBodyAbortsExchange(t *testing.T) {
 	b, _ := io.ReadAll(c)
 	require.Contains(t, string(b), "400")
 }
+
+// A handler that rejects an "Expect: 100-continue" upload without reading
+// it says "Connection: close", so the client does not send the body.
+func TestExpectRejectedSaysClose(t *testing.T) {
+	srv := &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+		_ = x.Respond(413, nil)
+	})}
+	addr := start(t, srv)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n"))
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 413, resp.StatusCode)
+	require.True(t, resp.Close, "no Connection: close on a rejected Expect request")
+}
