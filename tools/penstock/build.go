@@ -145,7 +145,7 @@ func buildHTTP(cfg *Config, lc ListenerConfig, log *slog.Logger) (*httpd.Server,
 	for _, rc := range lc.Routes {
 		p.Routes = append(p.Routes, httpproxy.Route{Host: rc.Host, PathPrefix: rc.PathPrefix, Upstreams: groups[rc.Upstream]})
 	}
-	return &httpd.Server{Handler: p, IdleTimeout: lc.IdleTimeout, Logger: log}, nil
+	return &httpd.Server{Handler: p, IdleTimeout: lc.IdleTimeout, SendTimeout: lc.SendTimeout, Logger: log}, nil
 }
 
 // filterValues builds a listener's connection filters.

@@ -50,10 +50,13 @@ type ListenerConfig struct {
 	// ResponseTimeout bounds the wait for an upstream's response head
 	// (protocol: http).
 	ResponseTimeout time.Duration `yaml:"response_timeout"`
-	PeekTimeout     time.Duration `yaml:"peek_timeout"`
-	PeekMaxBytes    int           `yaml:"peek_max_bytes"`
-	MaxSessions     int           `yaml:"max_sessions"`
-	SessionIdle     time.Duration `yaml:"session_idle"`
+	// SendTimeout closes a client that takes none of a congested
+	// response for that long (protocol: http).
+	SendTimeout  time.Duration `yaml:"send_timeout"`
+	PeekTimeout  time.Duration `yaml:"peek_timeout"`
+	PeekMaxBytes int           `yaml:"peek_max_bytes"`
+	MaxSessions  int           `yaml:"max_sessions"`
+	SessionIdle  time.Duration `yaml:"session_idle"`
 }
 
 // RouteConfig sends streams whose first bytes match to an upstream group.
