@@ -174,7 +174,8 @@ func (r *attachReq) open(el *EventLoop, c gnet.Conn) gnet.Action {
 // Attach moves nc, a connected *net.TCPConn, *net.UnixConn or *net.UDPConn,
 // onto this loop and calls done there with its Stream (a datagram stream
 // for UDP), or with an error. It never blocks and is safe from any
-// goroutine; nc belongs to the loop from then on.
+// goroutine; nc belongs to the loop from then on. Once the loop has
+// stopped, nc is closed and done is not called.
 func (l *EventLoop) Attach(nc net.Conn, done func(Stream, error)) {
 	ch := l.enroll(nc, done)
 	if ch != nil {
@@ -200,9 +201,10 @@ func (l *EventLoop) enroll(nc net.Conn, done func(Stream, error)) <-chan gnet.Re
 	ch, err := l.gl.Enroll(gnet.NewContext(context.Background(), req), nc)
 	if err != nil {
 		_ = nc.Close()
-		if !l.Execute(func() { done(nil, err) }) {
-			go done(nil, err)
-		}
+		// A stopped loop runs nothing more: done is dropped then, since
+		// calling it anywhere else would race with what the loop's
+		// shutdown ran (every stream on it has been closed already).
+		l.Execute(func() { done(nil, err) })
 		return nil
 	}
 	return ch
@@ -221,8 +223,9 @@ func (l *EventLoop) awaitEnroll(ch <-chan gnet.RegisteredResult, raddr net.Addr,
 }
 
 // Attach moves nc onto loop: a gnet EventLoop enrolls it, any other Loop
-// gets a detached stream driven by goroutines. done runs on loop. It never
-// blocks and is safe from any goroutine.
+// gets a detached stream driven by goroutines. done runs on loop (not at
+// all once the loop has stopped). It never blocks and is safe from any
+// goroutine.
 func Attach(loop Loop, nc net.Conn, done func(Stream, error)) {
 	if el, ok := loop.(*EventLoop); ok {
 		el.Attach(nc, done)
