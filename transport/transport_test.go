@@ -555,3 +555,18 @@ func TestTimerHeapMany(t *testing.T) {
 		}
 	})
 }
+
+// An IPv6 listener on port 0 with several loops gets one port too.
+func TestPortZeroIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback here:", err)
+	}
+	ln.Close()
+	tr := start(t, transport.Listener{Addr: "tcp://[::1]:0", Accept: func(s transport.Stream) { s.SetHandler(echoHandler) }})
+	addr := tr.Addrs()[0].String()
+	require.NotEqual(t, 0, tr.Addrs()[0].(*net.TCPAddr).Port)
+	for range 10 {
+		require.True(t, served(t, "::1", addr))
+	}
+}
