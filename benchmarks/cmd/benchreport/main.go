@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/penstock-proxy/penstock/benchmarks/internal/bench"
 )
 
 func main() {
@@ -74,23 +76,18 @@ func iperf3(args []string) error {
 		return errors.New("iperf3 reported no received bytes")
 	}
 	out := map[string]any{
-		"gbit_s":      round(rx.BitsPerSecond/1e9, 3),
+		"gbit_s":      bench.Round(rx.BitsPerSecond/1e9, 3),
 		"bytes":       rx.Bytes,
-		"seconds":     round(rx.Seconds, 3),
+		"seconds":     bench.Round(rx.Seconds, 3),
 		"retransmits": r.End.SumSent.Retransmits,
 	}
 	if *cpu >= 0 && rx.Bytes > 0 {
-		out["proxy_cpu_s"] = round(*cpu, 2)
-		out["proxy_cpu_ms_per_gb"] = round(*cpu*1e3/(rx.Bytes/1e9), 1)
+		out["proxy_cpu_s"] = bench.Round(*cpu, 2)
+		out["proxy_cpu_ms_per_gb"] = bench.Round(*cpu*1e3/(rx.Bytes/1e9), 1)
 	}
 	enc, _ := json.Marshal(out)
 	fmt.Println(string(enc))
 	return nil
-}
-
-func round(x float64, digits int) float64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', digits, 64), 64)
-	return v
 }
 
 // measure describes one row of the table.
@@ -128,18 +125,6 @@ func rateMeasure(key string) bool {
 
 var contenders = []string{"penstock", "haproxy", "nginx", "gorelay"}
 
-type record map[string]any
-
-func (r record) str(k string) string {
-	s, _ := r[k].(string)
-	return s
-}
-
-func (r record) num(k string) (float64, bool) {
-	v, ok := r[k].(float64)
-	return v, ok
-}
-
 func table(args []string) error {
 	fs := flag.NewFlagSet("table", flag.ExitOnError)
 	raw := fs.String("raw", "", "raw JSON lines written by run.sh")
@@ -165,34 +150,34 @@ func table(args []string) error {
 	errCount := map[key]float64{}
 	skipped := map[string]string{}
 	unsupported := map[key]string{}
-	meta := record{}
+	meta := bench.Record{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for line := 1; sc.Scan(); line++ {
 		if strings.TrimSpace(sc.Text()) == "" {
 			continue
 		}
-		var r record
+		var r bench.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			return fmt.Errorf("%s:%d: %w", *raw, line, err)
 		}
-		c, m := r.str("contender"), r.str("measure")
-		if r.str("kind") == "meta" {
+		c, m := r.Str("contender"), r.Str("measure")
+		if r.Str("kind") == "meta" {
 			for k, v := range r {
 				meta[k] = v
 			}
 			continue
 		}
-		if s := r.str("skipped"); s != "" && m == "" {
+		if s := r.Str("skipped"); s != "" && m == "" {
 			skipped[c] = s
 			continue
 		}
 		k := key{m, c}
-		if s := r.str("unsupported"); s != "" {
+		if s := r.Str("unsupported"); s != "" {
 			unsupported[k] = s
 			continue
 		}
-		if s := r.str("failed"); s != "" {
+		if s := r.Str("failed"); s != "" {
 			notes[k] = append(notes[k], fmt.Sprintf("round %v failed: %s", r["round"], s))
 			continue
 		}
@@ -200,25 +185,25 @@ func table(args []string) error {
 			if ms.key != m {
 				continue
 			}
-			if v, ok := r.num(ms.field); ok {
+			if v, ok := r.Num(ms.field); ok {
 				values[k] = append(values[k], v*ms.scale)
 			}
 			if ms.cpuField != "" {
-				if v, ok := r.num(ms.cpuField); ok {
+				if v, ok := r.Num(ms.cpuField); ok {
 					cpus[k] = append(cpus[k], v)
 				}
 			}
 		}
-		if v, ok := r.num("other_cpu_pct"); ok && v > *busyPct && rateMeasure(m) {
+		if v, ok := r.Num("other_cpu_pct"); ok && v > *busyPct && rateMeasure(m) {
 			notes[k] = append(notes[k], fmt.Sprintf("round %v ran on a busy machine (other processes used %v%% of a CPU during the test)", r["round"], v))
 		}
-		if v, ok := r.num("errors"); ok {
+		if v, ok := r.Num("errors"); ok {
 			errCount[k] += v
 		}
-		if s := r.str("note"); s != "" {
+		if s := r.Str("note"); s != "" {
 			notes[k] = append(notes[k], s)
 		}
-		if s := r.str("first_error"); s != "" {
+		if s := r.Str("first_error"); s != "" {
 			notes[k] = append(notes[k], "first error: "+s)
 		}
 	}
@@ -228,13 +213,13 @@ func table(args []string) error {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## %s\n\n", *title)
-	if d := meta.str("date"); d != "" {
+	if d := meta.Str("date"); d != "" {
 		fmt.Fprintf(&b, "Run %s", d)
-		if cmd := meta.str("command"); cmd != "" {
+		if cmd := meta.Str("command"); cmd != "" {
 			fmt.Fprintf(&b, " with `%s`", cmd)
 		}
-		if rounds, ok := meta.num("rounds"); ok {
-			fmt.Fprintf(&b, ", %v interleaved round(s) per measure", rounds)
+		if rounds, ok := meta.Num("rounds"); ok {
+			fmt.Fprintf(&b, ", %v interleaved bench.Round(s) per measure", rounds)
 		}
 		b.WriteString(". ")
 	}
@@ -266,11 +251,11 @@ func table(args []string) error {
 			}
 			return "not run", math.NaN()
 		}
-		med := median(vals)
-		s := fmtNum(med, digits)
+		med := bench.Median(vals)
+		s := bench.FmtNum(med, digits)
 		if len(vals) > 1 {
-			lo, hi := minmax(vals)
-			s += " (" + fmtNum(lo, digits) + "-" + fmtNum(hi, digits) + ")"
+			lo, hi := bench.MinMax(vals)
+			s += " (" + bench.FmtNum(lo, digits) + "-" + bench.FmtNum(hi, digits) + ")"
 		}
 		return s, med
 	}
@@ -351,30 +336,4 @@ func table(args []string) error {
 		return os.WriteFile(*out, []byte(b.String()), 0o644)
 	}
 	return nil
-}
-
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func minmax(v []float64) (float64, float64) {
-	lo, hi := v[0], v[0]
-	for _, x := range v[1:] {
-		lo, hi = math.Min(lo, x), math.Max(hi, x)
-	}
-	return lo, hi
-}
-
-func fmtNum(x float64, digits int) string {
-	if digits == 0 && math.Abs(x) >= 1000 {
-		// 12345 -> 12.3k: easier to read in a wide table.
-		return strconv.FormatFloat(x/1000, 'f', 1, 64) + "k"
-	}
-	return strconv.FormatFloat(x, 'f', digits, 64)
 }

@@ -20,7 +20,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -36,6 +35,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/penstock-proxy/penstock/benchmarks/internal/bench"
 )
 
 func main() {
@@ -75,11 +76,6 @@ func emit(w io.Writer, v any) {
 	w.Write(append(b, '\n'))
 }
 
-func round(x float64, digits int) float64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', digits, 64), 64)
-	return v
-}
-
 // ---- /proc ------------------------------------------------------------------
 
 // tree returns pid and all its descendants (nginx: master and workers).
@@ -103,30 +99,12 @@ func tree(pid int) []int {
 	return out
 }
 
-func procStatusBytes(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, field+":") {
-			f := strings.Fields(line[len(field)+1:])
-			if len(f) < 1 {
-				break
-			}
-			kb, err := strconv.ParseInt(f[0], 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
-}
-
 // treeRSS sums VmRSS over pid and its descendants.
 func treeRSS(pid int) (int64, int, error) {
 	pids := tree(pid)
 	var sum int64
 	for i, p := range pids {
-		v, err := procStatusBytes(p, "VmRSS")
+		v, err := bench.ProcStatusBytes(p, "VmRSS")
 		if err != nil {
 			if i == 0 {
 				return 0, 0, err
@@ -138,26 +116,6 @@ func treeRSS(pid int) (int64, int, error) {
 	return sum, len(pids), nil
 }
 
-// procCPU returns user+system CPU seconds of one process (all threads).
-func procCPU(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("bad /proc stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
-	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	s, _ := strconv.ParseFloat(f[12], 64)
-	return (u + s) / 100, nil // USER_HZ is 100 on Linux
-}
-
 func cpu(args []string) error {
 	fs := flag.NewFlagSet("cpu", flag.ExitOnError)
 	pid := fs.Int("pid", 0, "process whose CPU (with its descendants') to print")
@@ -167,7 +125,7 @@ func cpu(args []string) error {
 	}
 	var sum float64
 	for i, p := range tree(*pid) {
-		v, err := procCPU(p)
+		v, err := bench.ProcCPU(p)
 		if err != nil {
 			if i == 0 {
 				return err
@@ -359,7 +317,7 @@ func runIdle(addr string, req []byte, n, pid, conc, warmReqs int, settle, timeou
 		"alive":      alive.Load(),
 	}
 	if open > 0 {
-		out["bytes_per_conn"] = round(float64(after-before)/float64(open), 0)
+		out["bytes_per_conn"] = bench.Round(float64(after-before)/float64(open), 0)
 	}
 	if e := firstErr.Load(); e != nil {
 		out["first_error"] = e
@@ -508,9 +466,9 @@ func wrk(args []string, in io.Reader, w io.Writer) error {
 	}
 	errs := r.ErrConnect + r.ErrRead + r.ErrWrite + r.ErrStatus + r.ErrTimeout
 	out := map[string]any{
-		"rps":      round(r.Requests/(r.DurationUS/1e6), 1),
+		"rps":      bench.Round(r.Requests/(r.DurationUS/1e6), 1),
 		"requests": r.Requests,
-		"seconds":  round(r.DurationUS/1e6, 3),
+		"seconds":  bench.Round(r.DurationUS/1e6, 3),
 		"p50_us":   r.P50,
 		"p90_us":   r.P90,
 		"p99_us":   r.P99,
@@ -523,12 +481,12 @@ func wrk(args []string, in io.Reader, w io.Writer) error {
 			r.ErrConnect, r.ErrRead, r.ErrWrite, r.ErrStatus, r.ErrTimeout)
 	}
 	if *cpuS >= 0 {
-		out["proxy_cpu_s"] = round(*cpuS, 2)
-		out["proxy_cpu_us_per_req"] = round(*cpuS*1e6/r.Requests, 2)
+		out["proxy_cpu_s"] = bench.Round(*cpuS, 2)
+		out["proxy_cpu_us_per_req"] = bench.Round(*cpuS*1e6/r.Requests, 2)
 	}
 	if *upConns >= 0 {
 		out["upstream_conns"] = *upConns
-		out["upstream_conns_per_1k_req"] = round(float64(*upConns)*1000/r.Requests, 3)
+		out["upstream_conns_per_1k_req"] = bench.Round(float64(*upConns)*1000/r.Requests, 3)
 	}
 	emit(w, out)
 	return nil
@@ -559,18 +517,6 @@ var rows = []row{
 // the load get (the memory measure does not).
 func rateMeasure(m string) bool { return m == "keepalive" || m == "close" }
 
-type record map[string]any
-
-func (r record) str(k string) string {
-	s, _ := r[k].(string)
-	return s
-}
-
-func (r record) num(k string) (float64, bool) {
-	v, ok := r[k].(float64)
-	return v, ok
-}
-
 func table(args []string) error {
 	fs := flag.NewFlagSet("table", flag.ExitOnError)
 	raw := fs.String("raw", "", "raw JSON lines written by http.sh")
@@ -600,30 +546,30 @@ func table(args []string) error {
 	failed := map[key]int{}
 	results := map[key]int{}
 	skipped := map[string]string{}
-	meta := record{}
+	meta := bench.Record{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for line := 1; sc.Scan(); line++ {
 		if strings.TrimSpace(sc.Text()) == "" {
 			continue
 		}
-		var r record
+		var r bench.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			return fmt.Errorf("%s:%d: %w", *raw, line, err)
 		}
-		if r.str("kind") == "meta" {
+		if r.Str("kind") == "meta" {
 			for k, v := range r {
 				meta[k] = v
 			}
 			continue
 		}
-		c, m := r.str("contender"), r.str("measure")
-		if s := r.str("skipped"); s != "" && m == "" {
+		c, m := r.Str("contender"), r.Str("measure")
+		if s := r.Str("skipped"); s != "" && m == "" {
 			skipped[c] = s
 			continue
 		}
 		k := key{m, c}
-		if s := r.str("failed"); s != "" {
+		if s := r.Str("failed"); s != "" {
 			failed[k]++
 			notes[k] = append(notes[k], fmt.Sprintf("round %v failed: %s", r["round"], s))
 			continue
@@ -631,19 +577,19 @@ func table(args []string) error {
 		results[k]++
 		for _, rw := range rows {
 			if rw.measure == m {
-				if v, ok := r.num(rw.field); ok {
+				if v, ok := r.Num(rw.field); ok {
 					values[vkey{m, rw.field, c}] = append(values[vkey{m, rw.field, c}], v*rw.scale)
 				}
 			}
 		}
-		if v, ok := r.num("other_cpu_pct"); ok && v > *busyPct && rateMeasure(m) {
+		if v, ok := r.Num("other_cpu_pct"); ok && v > *busyPct && rateMeasure(m) {
 			notes[k] = append(notes[k], fmt.Sprintf("round %v ran on a busy machine (other processes used %v%% of a CPU during the test)", r["round"], v))
 		}
-		if v, ok := r.num("errors"); ok {
+		if v, ok := r.Num("errors"); ok {
 			errCount[k] += v
 		}
 		for _, f := range []string{"note", "first_error"} {
-			if s := r.str(f); s != "" {
+			if s := r.Str(f); s != "" {
 				notes[k] = append(notes[k], s)
 			}
 		}
@@ -654,13 +600,13 @@ func table(args []string) error {
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "## %s\n\n", *title)
-	if d := meta.str("date"); d != "" {
+	if d := meta.Str("date"); d != "" {
 		fmt.Fprintf(&b, "Run %s", d)
-		if cmd := meta.str("command"); cmd != "" {
+		if cmd := meta.Str("command"); cmd != "" {
 			fmt.Fprintf(&b, " with `%s`", cmd)
 		}
-		if rounds, ok := meta.num("rounds"); ok {
-			fmt.Fprintf(&b, ", %v interleaved round(s)", rounds)
+		if rounds, ok := meta.Num("rounds"); ok {
+			fmt.Fprintf(&b, ", %v interleaved bench.Round(s)", rounds)
 		}
 		b.WriteString(". ")
 	}
@@ -720,11 +666,11 @@ func table(args []string) error {
 			case len(vals) == 0:
 				s = "not run"
 			default:
-				med = median(vals)
-				s = fmtNum(med, rw.digits)
+				med = bench.Median(vals)
+				s = bench.FmtNum(med, rw.digits)
 				if len(vals) > 1 {
-					lo, hi := minmax(vals)
-					s += " (" + fmtNum(lo, rw.digits) + "-" + fmtNum(hi, rw.digits) + ")"
+					lo, hi := bench.MinMax(vals)
+					s += " (" + bench.FmtNum(lo, rw.digits) + "-" + bench.FmtNum(hi, rw.digits) + ")"
 				}
 			}
 			meds[c] = med
@@ -785,29 +731,4 @@ func ratio(a, b float64) string {
 		return "-"
 	}
 	return strconv.FormatFloat(a/b, 'f', 2, 64)
-}
-
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func minmax(v []float64) (float64, float64) {
-	lo, hi := v[0], v[0]
-	for _, x := range v[1:] {
-		lo, hi = math.Min(lo, x), math.Max(hi, x)
-	}
-	return lo, hi
-}
-
-func fmtNum(x float64, digits int) string {
-	if digits == 0 && math.Abs(x) >= 1000 {
-		return strconv.FormatFloat(x/1000, 'f', 1, 64) + "k"
-	}
-	return strconv.FormatFloat(x, 'f', digits, 64)
 }

@@ -29,6 +29,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/penstock-proxy/penstock/benchmarks/internal/bench"
 )
 
 const usage = `usage: l4load <subcommand> [flags]
@@ -85,55 +87,7 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "l4load: "+format+"\n", args...)
 }
 
-func round(x float64, digits int) float64 {
-	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', digits, 64), 64)
-	return v
-}
-
 // ---- /proc helpers -------------------------------------------------------
-
-// procStatusKB returns a "Vm..." field of /proc/PID/status in bytes.
-func procStatusKB(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, field+":") {
-			f := strings.Fields(line[len(field)+1:])
-			if len(f) < 1 {
-				break
-			}
-			kb, err := strconv.ParseInt(f[0], 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
-}
-
-// procCPU returns user+system CPU seconds of the whole process (all threads).
-func procCPU(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) is in parentheses and may contain spaces.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("malformed stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// After ")" come field 3 (state) onwards: utime is field 14, stime 15.
-	if len(f) < 13 {
-		return 0, errors.New("short stat")
-	}
-	ut, err1 := strconv.ParseFloat(f[11], 64)
-	st, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return 0, errors.New("bad stat numbers")
-	}
-	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
-}
 
 // cpuMeter measures the CPU a process used between start and stop; a zero pid
 // disables it.
@@ -146,7 +100,7 @@ type cpuMeter struct {
 func startCPU(pid int) *cpuMeter {
 	m := &cpuMeter{pid: pid}
 	if pid > 0 {
-		v, err := procCPU(pid)
+		v, err := bench.ProcCPU(pid)
 		m.start, m.ok = v, err == nil
 		if err != nil {
 			logf("cannot read CPU of pid %d: %v", pid, err)
@@ -159,7 +113,7 @@ func (m *cpuMeter) stop() (float64, bool) {
 	if !m.ok {
 		return 0, false
 	}
-	v, err := procCPU(m.pid)
+	v, err := bench.ProcCPU(m.pid)
 	if err != nil {
 		return 0, false
 	}
@@ -397,15 +351,15 @@ func connRate(args []string) error {
 	wg.Wait()
 	el := time.Since(start).Seconds()
 	out := map[string]any{
-		"conns_per_s": round(float64(ok.Load())/el, 1),
+		"conns_per_s": bench.Round(float64(ok.Load())/el, 1),
 		"conns":       ok.Load(),
 		"errors":      fails.Load(),
 		"concurrency": *conc,
-		"duration_s":  round(el, 3),
+		"duration_s":  bench.Round(el, 3),
 	}
 	if s, ok2 := cpu.stop(); ok2 && ok.Load() > 0 {
-		out["proxy_cpu_s"] = round(s, 2)
-		out["proxy_cpu_us_per_conn"] = round(s*1e6/float64(ok.Load()), 1)
+		out["proxy_cpu_s"] = bench.Round(s, 2)
+		out["proxy_cpu_us_per_conn"] = bench.Round(s*1e6/float64(ok.Load()), 1)
 	}
 	if e := firstErr.Load(); e != nil {
 		out["first_error"] = e
@@ -442,7 +396,7 @@ func idle(args []string) error {
 		}
 	}
 	time.Sleep(*settle)
-	before, err := procStatusKB(*pid, "VmRSS")
+	before, err := bench.ProcStatusBytes(*pid, "VmRSS")
 	if err != nil {
 		return err
 	}
@@ -488,7 +442,7 @@ func idle(args []string) error {
 		}
 	}
 	time.Sleep(*settle)
-	after, err := procStatusKB(*pid, "VmRSS")
+	after, err := bench.ProcStatusBytes(*pid, "VmRSS")
 	if err != nil {
 		return err
 	}
@@ -516,7 +470,7 @@ func idle(args []string) error {
 		"alive_sample": alive,
 	}
 	if open > 0 {
-		out["bytes_per_conn"] = round(float64(after-before)/float64(open), 0)
+		out["bytes_per_conn"] = bench.Round(float64(after-before)/float64(open), 0)
 	}
 	if e := firstErr.Load(); e != nil {
 		out["first_error"] = e
@@ -632,7 +586,7 @@ func udpLoad(args []string) error {
 	wg.Wait()
 	el := time.Since(start).Seconds()
 	out := map[string]any{
-		"dgrams_per_s": round(float64(recv.Load())/el, 1),
+		"dgrams_per_s": bench.Round(float64(recv.Load())/el, 1),
 		"sent":         sent.Load(),
 		"received":     recv.Load(),
 		"timeouts":     timeouts.Load(),
@@ -640,11 +594,11 @@ func udpLoad(args []string) error {
 		"size":         *size,
 		"sockets":      *sockets,
 		"window":       *window,
-		"duration_s":   round(el, 3),
+		"duration_s":   bench.Round(el, 3),
 	}
 	if s, ok := cpu.stop(); ok && recv.Load() > 0 {
-		out["proxy_cpu_s"] = round(s, 2)
-		out["proxy_cpu_us_per_dgram"] = round(s*1e6/float64(recv.Load()), 2)
+		out["proxy_cpu_s"] = bench.Round(s, 2)
+		out["proxy_cpu_us_per_dgram"] = bench.Round(s*1e6/float64(recv.Load()), 2)
 	}
 	emit(out)
 	return nil
@@ -663,7 +617,7 @@ func push(args []string) error {
 	var hwmReset bool
 	var startRSS int64
 	if *pid > 0 {
-		startRSS, _ = procStatusKB(*pid, "VmRSS")
+		startRSS, _ = bench.ProcStatusBytes(*pid, "VmRSS")
 		// Writing 5 to clear_refs resets the peak RSS (VmHWM) to the
 		// current RSS, so earlier activity does not count.
 		hwmReset = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", *pid), []byte("5"), 0) == nil
@@ -695,7 +649,7 @@ func push(args []string) error {
 			case <-stop:
 				return
 			case <-t.C:
-				if v, err := procStatusKB(*pid, "VmRSS"); err == nil && v > maxRSS.Load() {
+				if v, err := bench.ProcStatusBytes(*pid, "VmRSS"); err == nil && v > maxRSS.Load() {
 					maxRSS.Store(v)
 					if v > *rssCap<<20 {
 						capped.Store(true)
@@ -723,22 +677,22 @@ func push(args []string) error {
 	close(stop)
 	<-done
 	out := map[string]any{
-		"pushed_mib":    round(float64(total)/(1<<20), 1),
-		"push_mib_s":    round(float64(total)/(1<<20)/el, 2),
-		"duration_s":    round(el, 3),
-		"start_rss_mib": round(float64(startRSS)/(1<<20), 1),
+		"pushed_mib":    bench.Round(float64(total)/(1<<20), 1),
+		"push_mib_s":    bench.Round(float64(total)/(1<<20)/el, 2),
+		"duration_s":    bench.Round(el, 3),
+		"start_rss_mib": bench.Round(float64(startRSS)/(1<<20), 1),
 	}
 	if *pid > 0 {
 		m := maxRSS.Load()
-		if cur, err := procStatusKB(*pid, "VmRSS"); err == nil && cur > m {
+		if cur, err := bench.ProcStatusBytes(*pid, "VmRSS"); err == nil && cur > m {
 			m = cur
 		}
 		if hwmReset {
-			if hwm, err := procStatusKB(*pid, "VmHWM"); err == nil && hwm > m {
+			if hwm, err := bench.ProcStatusBytes(*pid, "VmHWM"); err == nil && hwm > m {
 				m = hwm
 			}
 		}
-		out["max_rss_mib"] = round(float64(m)/(1<<20), 1)
+		out["max_rss_mib"] = bench.Round(float64(m)/(1<<20), 1)
 		out["hwm_reset"] = hwmReset
 		if capped.Load() {
 			out["rss_capped"] = true
