@@ -56,6 +56,7 @@ type Exchange struct {
 	ended     bool
 	onDrained func()
 	onAbort   func(error)
+	onEOF     func()
 
 	// The connection's output buffer and Respond's scratch space: they
 	// live with the Exchange so that an idle connection holds none.
@@ -76,7 +77,7 @@ var (
 
 func (x *Exchange) reset() {
 	x.User = nil
-	x.onBody, x.onDrained, x.onAbort = nil, nil, nil
+	x.onBody, x.onDrained, x.onAbort, x.onEOF = nil, nil, nil, nil
 	x.bodyPaused, x.discarding, x.discarded, x.sent100 = false, false, 0, false
 	x.wroteHead, x.headOnly, x.noBody, x.chunked = false, false, false, false
 	x.left, x.ended = -1, false
@@ -85,7 +86,7 @@ func (x *Exchange) reset() {
 // release drops what the exchange references once it has ended.
 func (x *Exchange) release() {
 	x.User = nil
-	x.onBody, x.onDrained, x.onAbort = nil, nil, nil
+	x.onBody, x.onDrained, x.onAbort, x.onEOF = nil, nil, nil, nil
 	if cap(x.head) > 64<<10 {
 		x.head = nil
 	}
@@ -142,6 +143,20 @@ func (x *Exchange) OnDrained(fn func()) { x.onDrained = fn }
 // OnAbort sets fn to run if the client connection closes before the
 // response has ended; the exchange is dead then. Loop only.
 func (x *Exchange) OnAbort(fn func(err error)) { x.onAbort = fn }
+
+// OnClientEOF sets fn to run once the client has shut down its sending
+// side after the whole request (at once if it already has). The exchange
+// lives on: a client that half-closed may still wait for the response,
+// while one that went away makes a later write fail and OnAbort run. It
+// is where net/http's server cancels the request's context; FromNetHTTP
+// does the same. Loop only.
+func (x *Exchange) OnClientEOF(fn func()) {
+	if x.c.readEOF && x.reqDone && fn != nil {
+		fn()
+		return
+	}
+	x.onEOF = fn
+}
 
 // Writable reports whether the client takes more now; when it reports
 // false, the OnDrained func runs once it does again. Loop only.

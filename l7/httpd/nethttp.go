@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -35,7 +36,9 @@ import (
 // the target (absolute-form too), canonical header keys with every value
 // in order (Host moves to Request.Host as net/http does), RemoteAddr,
 // ContentLength (-1 and TransferEncoding "chunked" for a chunked body),
-// and a Context that ends when the client goes away or the handler
+// and a Context that ends when the client goes away, when it shuts down
+// its sending side after the request (as net/http's does; the response can
+// still be written to a client that only half-closed), or when the handler
 // returns. Request.Body streams the body through a buffer of about
 // 64 KiB: while it is full the client is paused, so a body of any size
 // never sits in memory whole. A chunked body's trailers fill
@@ -54,14 +57,15 @@ import (
 // A 1xx status other than 101 goes out as an interim response. Trailers
 // declared in a "Trailer" field or set with http.TrailerPrefix end a
 // chunked body. It implements http.Flusher, and for
-// http.ResponseController FlushError and EnableFullDuplex (reading the
-// body while writing the response always works).
+// http.ResponseController FlushError, EnableFullDuplex (reading the body
+// while writing the response always works), SetReadDeadline (body reads
+// past it fail with an error matching os.ErrDeadlineExceeded) and
+// SetWriteDeadline (writes past it fail so; a write under way when it
+// passes is cut off and the connection closes, as in net/http).
 //
 // Hijack works as in net/http before anything of the response is written
 // (a WebSocket upgrader runs unchanged): the socket leaves the event loop
-// for the handler's goroutines. Not supported: the read and write
-// deadlines of http.ResponseController, which report an error matching
-// http.ErrNotSupported; Request.TLS is nil, since the server sees TLS, if
+// for the handler's goroutines. Not supported: Request.TLS is nil, since the server sees TLS, if
 // any, only as a transport filter; and a 101 response written without
 // Hijack closes the connection after its head.
 //
@@ -103,8 +107,9 @@ func (nh netHandler) ServeHTTP(x *Exchange) {
 		return
 	}
 	s.req = req
-	s.runOpFn, s.drainedFn = s.runOp, s.drained
+	s.runOpFn, s.drainedFn, s.cutOffFn = s.runOp, s.drained, s.cutOff
 	x.OnAbort(s.kill)
+	x.OnClientEOF(s.clientEOF)
 	go s.serve(nh.h)
 }
 
@@ -120,12 +125,16 @@ type netExchange struct {
 	loop   transport.Loop
 	log    *slog.Logger
 	req    *http.Request
-	ctx    context.Context
+	ctx    context.Context // the request's: ends with the handler, the client or its EOF
 	cancel context.CancelCauseFunc
 	body   netBody
 	ack    chan error // the loop's answer to the op it was handed
+	// dead is closed by kill, after it has set deadErr: the exchange is
+	// no longer the handler's, and the loop reads no op of it any more.
+	dead    chan struct{}
+	deadErr error
 
-	runOpFn, drainedFn func()
+	runOpFn, drainedFn, cutOffFn func()
 
 	// The handler's goroutine only.
 	header      http.Header
@@ -143,6 +152,7 @@ type netExchange struct {
 	bufArr      *[netBufSize]byte
 	dateBuf     [len(http.TimeFormat)]byte
 	clBuf       [20]byte
+	wdl         time.Time // the write deadline of http.ResponseController
 
 	// op is the operation handed to the loop: written by the handler's
 	// goroutine before Execute, read by the loop until it answers on ack.
@@ -246,6 +256,7 @@ func (s *netExchange) newRequest() (*http.Request, error) {
 	}
 	s.body.s = s
 	s.body.wake = make(chan struct{}, 1)
+	s.dead = make(chan struct{})
 	base := context.WithValue(context.Background(), http.LocalAddrContextKey, s.x.Stream().LocalAddr())
 	s.ctx, s.cancel = context.WithCancelCause(base)
 	return r.WithContext(s.ctx), nil
@@ -359,6 +370,9 @@ func (s *netExchange) serve(h http.Handler) {
 
 // finish ends the response once the handler has returned.
 func (s *netExchange) finish() {
+	if s.werr == nil && !s.wdl.IsZero() && !time.Now().Before(s.wdl) {
+		_ = s.writeTimedOut()
+	}
 	if s.werr != nil {
 		s.finished = true
 		return
@@ -708,29 +722,94 @@ func (s *netExchange) send(data []byte, flush bool) error {
 // roundTrip runs s.op on the loop and waits for its answer. Once it fails,
 // the exchange is dead and no op follows, so an answer left behind by
 // giving up on the context is never mistaken for the next one's.
+//
+// Past the write deadline the op does not go; one that is still under way
+// when the deadline passes is cut off and the connection closed, as a
+// net/http connection whose write timed out is broken.
 func (s *netExchange) roundTrip() error {
+	var expire <-chan time.Time
+	if !s.wdl.IsZero() {
+		d := time.Until(s.wdl)
+		if d <= 0 {
+			return s.writeTimedOut()
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		expire = t.C
+	}
 	if !s.loop.Execute(s.runOpFn) {
 		s.werr = errLoopStopped
 		return s.werr
 	}
-	select {
-	case err := <-s.ack:
-		if err != nil {
-			s.werr = err
+	for {
+		select {
+		case err := <-s.ack:
+			if err != nil {
+				s.werr = err
+			}
+			return err
+		case <-s.dead:
+			// The loop no longer reads the op (see kill).
+			s.werr = s.deadErr
+			return s.werr
+		case <-expire:
+			// The loop may still hold op.data: wait for its answer.
+			expire = nil
+			if !s.loop.Execute(s.cutOffFn) {
+				s.werr = errLoopStopped
+				return s.werr
+			}
 		}
-		return err
-	case <-s.ctx.Done():
-		// The exchange died; the loop no longer reads the op (see kill).
-		s.werr = context.Cause(s.ctx)
-		return s.werr
 	}
+}
+
+// errWriteDeadline is what writes return past the write deadline.
+var errWriteDeadline = fmt.Errorf("penstock/httpd: write: %w", os.ErrDeadlineExceeded)
+
+// writeTimedOut fails the response at its write deadline: no more of it
+// can be sent, so the connection closes. The handler's goroutine only.
+func (s *netExchange) writeTimedOut() error {
+	s.werr = errWriteDeadline
+	s.loop.Execute(s.cutOffFn)
+	return s.werr
+}
+
+// cutOff ends the exchange whose write deadline passed, closing the
+// connection, unless it is over already. Loop only.
+func (s *netExchange) cutOff() {
+	if !s.done {
+		s.fail(errWriteDeadline)
+	}
+}
+
+// clientEOF cancels the request's context once the client has shut down
+// its side after the request, as net/http does. Loop only.
+func (s *netExchange) clientEOF() { s.cancel(context.Canceled) }
+
+// SetWriteDeadline sets when writes of the response fail (zero: never),
+// for http.ResponseController. A write still under way then is cut off
+// and the connection closed. The handler's goroutine only.
+func (s *netExchange) SetWriteDeadline(t time.Time) error {
+	s.wdl = t
+	return nil
+}
+
+// SetReadDeadline sets when reads of the request body fail with an error
+// matching os.ErrDeadlineExceeded (zero: never), for
+// http.ResponseController. Safe from any goroutine.
+func (s *netExchange) SetReadDeadline(t time.Time) error {
+	s.body.mu.Lock()
+	s.body.rdl = t
+	s.body.mu.Unlock()
+	s.body.signal()
+	return nil
 }
 
 // runOp carries out s.op. Loop only.
 func (s *netExchange) runOp() {
 	s.inflight = true
 	if s.done {
-		err := context.Cause(s.ctx)
+		err := s.deadErr
 		if err == nil {
 			err = ErrEnded
 		}
@@ -854,6 +933,8 @@ func (s *netExchange) kill(err error) {
 		return
 	}
 	s.done = true
+	s.deadErr = err
+	close(s.dead)
 	s.body.fail(err)
 	s.cancel(err)
 	s.complete(err)
@@ -908,6 +989,7 @@ type netBody struct {
 	closed  bool
 	err     error
 	trailer http.Header // the chunked body's trailers, for Request.Trailer
+	rdl     time.Time   // the read deadline of http.ResponseController
 }
 
 // put appends p and reports whether the loop must pause the body. Loop
@@ -995,6 +1077,17 @@ func (b *netBody) Read(p []byte) (int, error) {
 			b.mu.Unlock()
 			return 0, nil
 		}
+		var t *time.Timer
+		var expire <-chan time.Time
+		if !b.rdl.IsZero() {
+			d := time.Until(b.rdl)
+			if d <= 0 {
+				b.mu.Unlock()
+				return 0, errReadDeadline
+			}
+			t = time.NewTimer(d)
+			expire = t.C
+		}
 		start := !b.started
 		b.started = true
 		b.mu.Unlock()
@@ -1005,16 +1098,23 @@ func (b *netBody) Read(p []byte) (int, error) {
 		}
 		select {
 		case <-b.wake:
-		case <-b.s.ctx.Done():
+		case <-expire:
+		case <-b.s.dead:
 			b.mu.Lock()
 			if b.err == nil && !b.eof {
-				b.err = context.Cause(b.s.ctx)
+				b.err = b.s.deadErr
 			}
 			b.mu.Unlock()
+		}
+		if t != nil {
+			t.Stop()
 		}
 		b.mu.Lock()
 	}
 }
+
+// errReadDeadline is what body reads return past the read deadline.
+var errReadDeadline = fmt.Errorf("penstock/httpd: read: %w", os.ErrDeadlineExceeded)
 
 // setTrailer merges the received trailers into Request.Trailer, as
 // net/http's body reader does at io.EOF. The handler's goroutine only.

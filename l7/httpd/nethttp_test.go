@@ -612,9 +612,110 @@ func TestNetHTTPResponseController(t *testing.T) {
 	resp.Body.Close()
 	got := <-errs
 	require.NoError(t, got[0])
-	require.ErrorIs(t, got[1], http.ErrNotSupported)
-	require.ErrorIs(t, got[2], http.ErrNotSupported)
+	require.NoError(t, got[1])
+	require.NoError(t, got[2])
 	require.Error(t, (<-errs)[0])
+}
+
+// As with net/http, a client that shuts down its side after the request
+// cancels the request's context, and a response written after that still
+// reaches it.
+func TestNetHTTPClientEOFCancelsContext(t *testing.T) {
+	addr := serveNet(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			_, _ = io.WriteString(w, "cancelled: "+context.Cause(r.Context()).Error())
+		case <-time.After(10 * time.Second):
+			_, _ = io.WriteString(w, "not cancelled")
+		}
+	}), nil)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	require.NoError(t, c.(*net.TCPConn).CloseWrite())
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, "cancelled: context canceled", string(b))
+}
+
+// http.ResponseController's write deadline cuts off a response the client
+// does not take, and the connection closes.
+func TestNetHTTPWriteDeadline(t *testing.T) {
+	errc := make(chan error, 2)
+	addr := serveNet(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if r.URL.Path == "/past" {
+			_ = rc.SetWriteDeadline(time.Now().Add(-time.Second))
+			_, err := io.WriteString(w, strings.Repeat("x", 64<<10))
+			errc <- err
+			return
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		chunk := make([]byte, 32<<10)
+		for range 8 << 10 { // at most 256 MiB: the client reads nothing
+			if _, err := w.Write(chunk); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}), nil)
+	for _, path := range []string{"/stalled", "/past"} {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_, err = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		require.NoError(t, err)
+		err = <-errc
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded, path)
+		// The connection closes: whatever was sent ends in EOF or a reset.
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, err = io.Copy(io.Discard, c)
+		require.NotErrorIs(t, err, os.ErrDeadlineExceeded, path)
+		c.Close()
+	}
+}
+
+// http.ResponseController's read deadline fails a body read that waits
+// too long; cleared, the next read gets the rest of the body.
+func TestNetHTTPReadDeadline(t *testing.T) {
+	timedOut := make(chan error, 1)
+	addr := serveNet(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		buf := make([]byte, 10)
+		n, err := io.ReadFull(r.Body, buf)
+		timedOut <- err
+		if err == nil {
+			return
+		}
+		_ = rc.SetReadDeadline(time.Time{})
+		m, err := io.ReadFull(r.Body, buf[n:])
+		if err != nil {
+			w.WriteHeader(500)
+			return
+		}
+		_, _ = w.Write(buf[:n+m])
+	}), nil)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+	require.NoError(t, err)
+	require.ErrorIs(t, <-timedOut, os.ErrDeadlineExceeded)
+	_, err = io.WriteString(c, "defghij")
+	require.NoError(t, err)
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "abcdefghij", string(b))
 }
 
 // A net/http WebSocket handler (gorilla/websocket's Upgrader, which

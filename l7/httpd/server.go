@@ -462,6 +462,10 @@ func (c *conn) OnReadEOF(s transport.Stream) {
 	default:
 		// The request is whole: answer it, then close.
 		c.closing = true
+		if f := x.onEOF; f != nil {
+			x.onEOF = nil
+			f()
+		}
 	}
 }
 

@@ -477,3 +477,51 @@ func TestExpectRejectedSaysClose(t *testing.T) {
 	require.Equal(t, 413, resp.StatusCode)
 	require.True(t, resp.Close, "no Connection: close on a rejected Expect request")
 }
+
+// OnClientEOF runs when the client shuts down its side after a whole
+// request (a pipelined request before it is answered first, since the EOF
+// comes after its bytes), or at once if the EOF was read already; the
+// responses still reach the half-closed client.
+func TestOnClientEOF(t *testing.T) {
+	addr := start(t, &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+		path := string(x.Req.Path)
+		if path == "/1" {
+			_ = x.Respond(200, []byte("first"))
+			return
+		}
+		register := func() { x.OnClientEOF(func() { _ = x.Respond(200, []byte("eof "+path)) }) }
+		if path == "/late" {
+			// Most likely after the EOF was read: fn runs at once.
+			time.AfterFunc(50*time.Millisecond, func() { x.Loop().Execute(register) })
+			return
+		}
+		register()
+	})})
+	for _, reqs := range [][]string{{"/2"}, {"/1", "/2"}, {"/late"}} {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		var raw string
+		for _, p := range reqs {
+			raw += "GET " + p + " HTTP/1.1\r\nHost: x\r\n\r\n"
+		}
+		_, err = io.WriteString(c, raw)
+		require.NoError(t, err)
+		require.NoError(t, c.(*net.TCPConn).CloseWrite())
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		br := bufio.NewReader(c)
+		for _, p := range reqs {
+			resp, err := http.ReadResponse(br, nil)
+			require.NoError(t, err)
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			want := "eof " + p
+			if p == "/1" {
+				want = "first"
+			}
+			require.Equal(t, want, string(b))
+		}
+		_, err = br.ReadByte()
+		require.ErrorIs(t, err, io.EOF)
+		c.Close()
+	}
+}
