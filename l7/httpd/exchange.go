@@ -303,6 +303,23 @@ func (x *Exchange) WriteHead(status int, fields ...Field) error {
 	return nil
 }
 
+// RetractHead takes back a final head that has not gone out yet (WriteHead
+// keeps it for the first body bytes, End or Flush), so that the handler
+// can answer otherwise: a proxy answers 502 when its upstream fails right
+// after the head. It reports false, and changes nothing, once any byte of
+// the final response has been handed to the connection. A "Connection:
+// close" the head set stays in force. Loop only.
+func (x *Exchange) RetractHead() bool {
+	// Interim heads and body bytes are flushed as they are written, so
+	// pending output after WriteHead is the final head alone.
+	if !x.wroteHead || x.ended || len(x.out) == 0 {
+		return false
+	}
+	x.out = x.out[:0]
+	x.wroteHead, x.noBody, x.chunked, x.left = false, false, false, -1
+	return true
+}
+
 // Write sends body bytes; the head goes first (200 with a chunked body if
 // WriteHead was not called). It never blocks: check Writable to pace a
 // large body. Loop only.

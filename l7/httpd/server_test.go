@@ -525,3 +525,34 @@ func TestOnClientEOF(t *testing.T) {
 		c.Close()
 	}
 }
+
+// RetractHead takes back a head that waits for its body, and nothing once
+// body bytes have gone.
+func TestRetractHead(t *testing.T) {
+	addr := start(t, &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+		_ = x.WriteHead(200, httpd.Field{Name: []byte("Content-Length"), Value: []byte("5")})
+		if string(x.Req.Path) == "/sent" {
+			_, _ = x.Write([]byte("he"))
+			if x.RetractHead() {
+				_ = x.Stream().Close() // the client would see no 200
+				return
+			}
+			_, _ = x.Write([]byte("llo"))
+			_ = x.End()
+			return
+		}
+		if !x.RetractHead() || x.RetractHead() {
+			_ = x.Stream().Close()
+			return
+		}
+		_ = x.Respond(502, []byte("bad gateway"))
+	})})
+	for path, want := range map[string]string{"/": "502 bad gateway", "/sent": "200 hello"} {
+		resp, err := http.Get("http://" + addr + path)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, want, fmt.Sprintf("%d %s", resp.StatusCode, b), path)
+	}
+}

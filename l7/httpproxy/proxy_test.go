@@ -56,7 +56,7 @@ func newBackend(t *testing.T, h http.HandlerFunc, cfg ...func(*http.Server)) *ba
 
 func (b *backend) addr() string { return strings.TrimPrefix(b.URL, "http://") }
 
-func startProxy(t *testing.T, p *httpproxy.Proxy) string {
+func startProxy(t testing.TB, p *httpproxy.Proxy) string {
 	t.Helper()
 	if p.Logger == nil {
 		p.Logger = quiet()
@@ -69,7 +69,7 @@ func startProxy(t *testing.T, p *httpproxy.Proxy) string {
 	return tr.Addrs()[0].String()
 }
 
-func group(t *testing.T, addrs ...string) *l4.Group {
+func group(t testing.TB, addrs ...string) *l4.Group {
 	g, err := l4.NewGroup("up", addrs...)
 	require.NoError(t, err)
 	return g

@@ -340,6 +340,10 @@ func (s *Session) upstreamFailed(c *upConn, err error) {
 	}
 	c.drop()
 	s.up = nil
+	if s.respStarted && s.X.RetractHead() {
+		// The head did not leave (it waits for body bytes): answer 502.
+		s.respStarted = false
+	}
 	if s.respStarted {
 		// The head went out: HTTP/1.1 can only say "incomplete" by closing.
 		s.p.log().Info("upstream failed mid-response; closing client", "upstream", s.Upstream.Addr, "err", err)
@@ -378,6 +382,9 @@ func (s *Session) fail(status int, err error) {
 		s.up = nil
 	}
 	s.done = true
+	if s.respStarted && s.X.RetractHead() {
+		s.respStarted = false
+	}
 	if !s.respStarted {
 		s.Status = status
 		_ = s.X.Respond(status, nil)
