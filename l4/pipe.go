@@ -42,8 +42,8 @@ type pipe struct {
 	aEOF, bEOF   bool
 	err          error
 	st           PipeStats
-	start        time.Time
-	last         time.Time
+	start        time.Duration // transport.Clock() readings: one clock read
+	last         time.Duration // each, where time.Now takes two
 	idle         *transport.Timer
 	spliced      bool
 }
@@ -58,7 +58,7 @@ func Pipe(a, b transport.Stream, opts PipeOptions) {
 // run starts p; a relay that embeds a pipe calls it to save an allocation
 // per connection.
 func (p *pipe) run(a, b transport.Stream, opts PipeOptions) {
-	*p = pipe{a: a, b: b, opts: opts, start: time.Now()}
+	*p = pipe{a: a, b: b, opts: opts, start: transport.Clock()}
 	p.last = p.start
 	a.SetHandler(p)
 	b.SetHandler(p)
@@ -92,7 +92,7 @@ func (p *pipe) OnData(s transport.Stream, data []byte) int {
 		p.st.BToA += int64(len(data))
 	}
 	if p.idle != nil {
-		p.last = time.Now()
+		p.last = transport.Clock()
 	}
 	if !dst.Writable() {
 		s.PauseRead()
@@ -132,7 +132,7 @@ func (p *pipe) OnClose(s transport.Stream, err error) {
 			p.idle.Stop()
 		}
 		if p.opts.Done != nil {
-			p.st.Duration = time.Since(p.start)
+			p.st.Duration = transport.Clock() - p.start
 			p.opts.Done(p.err, p.st)
 		}
 	}
@@ -142,7 +142,7 @@ func (p *pipe) checkIdle() {
 	if p.aDone && p.bDone {
 		return
 	}
-	if left := p.opts.Idle - time.Since(p.last); left > 0 {
+	if left := p.opts.Idle - (transport.Clock() - p.last); left > 0 {
 		p.idle.Reset(left)
 		return
 	}

@@ -188,7 +188,7 @@ func (p *pipe) finishSpliced(err error) {
 		p.err = err
 	}
 	if p.opts.Done != nil {
-		p.st.Duration = time.Since(p.start)
+		p.st.Duration = transport.Clock() - p.start
 		p.opts.Done(p.err, p.st)
 	}
 }

@@ -34,7 +34,11 @@ func (e *Endpoint) Failures() uint64 { return e.failures.Load() }
 
 // Healthy reports whether the endpoint has had no connect failure within
 // its group's FailTimeout. It is safe from any goroutine.
-func (e *Endpoint) Healthy() bool { return time.Now().UnixNano() >= e.downUntil.Load() }
+func (e *Endpoint) Healthy() bool {
+	// No clock read for an endpoint without a failure mark, the usual case.
+	d := e.downUntil.Load()
+	return d == 0 || time.Now().UnixNano() >= d
+}
 
 // Group is a named set of upstream endpoints balanced round robin. A
 // connect failure marks an endpoint down for FailTimeout: it is then tried

@@ -39,6 +39,12 @@ var clockBase = time.Now()
 
 func monotonicNow() int64 { return int64(time.Since(clockBase)) }
 
+// Clock returns a monotonic clock reading: the time since an arbitrary
+// point fixed at start-up. It takes one clock read where time.Now takes
+// two, for stamps on hot paths that only measure intervals. It is safe
+// from any goroutine.
+func Clock() time.Duration { return time.Since(clockBase) }
+
 // NewTimer returns a stopped Timer that will run fn on loop. It is safe from
 // any goroutine; the Timer's methods are loop only.
 func NewTimer(loop Loop, fn func()) *Timer {

@@ -111,24 +111,37 @@ func appendField(dst, name, value []byte) []byte {
 func appendSafe[T string | []byte](dst []byte, b T) []byte {
 	start := len(dst)
 	dst = append(dst, b...)
-	for i := start; i < len(dst); i++ {
-		if c := dst[i]; c == '\r' || c == '\n' || c == 0 {
-			dst[i] = ' '
-		}
-	}
+	sanitize(dst[start:])
 	return dst
 }
 
 // isHopByHop reports whether the field named name is hop-by-hop among
 // headers.
 func isHopByHop(name []byte, headers []Header) bool {
-	switch {
-	case equalFold(name, "connection"), equalFold(name, "keep-alive"),
-		equalFold(name, "proxy-connection"), equalFold(name, "te"),
-		equalFold(name, "trailer"), equalFold(name, "transfer-encoding"),
-		equalFold(name, "upgrade"):
-		return true
+	return isHopByHopName(name) || namedByConnection(name, headers)
+}
+
+// isHopByHopName reports whether name is one of the hop-by-hop fields RFC
+// 9110 §7.6.1 lists.
+func isHopByHopName(name []byte) bool {
+	switch len(name) {
+	case len("te"):
+		return equalFold(name, "te")
+	case len("trailer"): // and "upgrade"
+		return equalFold(name, "trailer") || equalFold(name, "upgrade")
+	case len("connection"): // and "keep-alive"
+		return equalFold(name, "connection") || equalFold(name, "keep-alive")
+	case len("proxy-connection"):
+		return equalFold(name, "proxy-connection")
+	case len("transfer-encoding"):
+		return equalFold(name, "transfer-encoding")
 	}
+	return false
+}
+
+// namedByConnection reports whether a Connection field among headers
+// names the field name.
+func namedByConnection(name []byte, headers []Header) bool {
 	for _, h := range headers {
 		if equalFold(h.Name, "connection") && hasToken(h.Value, name) {
 			return true

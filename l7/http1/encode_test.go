@@ -92,3 +92,24 @@ func TestAppendProxyHeads(t *testing.T) {
 		t.Fatalf("AppendProxyResponseHead for HEAD = %q, want %q", got, want)
 	}
 }
+
+func TestHeadIsHopByHop(t *testing.T) {
+	for _, in := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\nX-Foo: 1\r\nClose: 2\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nClose: 2\r\nX-Foo: 1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: x-foo\r\nX-Foo: 1\r\nTE: t\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nconnection: Upgrade\r\nUpgrade: websocket\r\nProxy-Connection: k\r\nTrailer: x\r\n\r\n",
+	} {
+		var r Request
+		if _, err := ParseRequestHead([]byte(in), &r, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"Host", "X-Foo", "Close", "Connection", "keep-alive", "te", "Upgrade",
+			"proxy-connection", "Trailer", "Transfer-Encoding", "x-bar"} {
+			want := IsHopByHop([]byte(name), r.Headers())
+			if got := r.IsHopByHop([]byte(name)); got != want {
+				t.Errorf("%q in %q: %v, want %v", name, in, got, want)
+			}
+		}
+	}
+}

@@ -220,7 +220,7 @@ func parseField(line []byte) (Header, error) {
 		return Header{}, ErrInvalidFieldName
 	}
 	value := trimOWS(line[colon+1:])
-	if !all(value, classValue) {
+	if !validValue(value) {
 		return Header{}, ErrInvalidFieldValue
 	}
 	return Header{Name: name, Value: value}, nil

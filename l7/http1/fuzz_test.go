@@ -13,6 +13,7 @@ func FuzzParseRequestHead(f *testing.F) {
 	f.Add([]byte(browserGET))
 	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"))
 	f.Add([]byte("\r\nGET * HTTP/1.0\r\nX: a\r\n b\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Foo\r\nClose: 1\r\nX-Foo: 2\r\nKeep-Alive: 3\r\nTE: 4\r\n\r\n"))
 	lim := &Limits{MaxHeaderBytes: 1024, MaxHeaders: 16, MaxLineBytes: 256}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) > 2048 {
@@ -41,6 +42,12 @@ func FuzzParseRequestHead(f *testing.F) {
 		}
 		if err != nil {
 			return
+		}
+		// The head's own hop-by-hop test agrees with the general one.
+		for _, h := range append(r.Headers(), Header{Name: []byte("close")}, Header{Name: []byte("x-foo")}) {
+			if r.IsHopByHop(h.Name) != IsHopByHop(h.Name, r.Headers()) {
+				t.Fatalf("IsHopByHop(%q) differs: head %v", h.Name, r.IsHopByHop(h.Name))
+			}
 		}
 		// A parsed head encodes to one that parses the same.
 		enc := AppendRequestHead(nil, &r)

@@ -37,7 +37,14 @@ func (k BodyKind) String() string {
 // head is what requests and responses share: their field lines and what
 // the fields that decide framing and connection handling said.
 type head struct {
-	headers       headerList
+	headers headerList
+	headState
+}
+
+// headState is what a head notes of its fields, apart from the field
+// list: it resets in one small store, where copying the whole head would
+// move the field array twice.
+type headState struct {
 	contentLength int64
 	upgrade       []byte
 	hosts         int
@@ -48,13 +55,14 @@ type head struct {
 	connClose     bool
 	connKeepAlive bool
 	connUpgrade   bool
+	connOther     bool // a Connection field names another token
 	expect100     bool
 	hasUpgrade    bool
 }
 
 func (m *head) reset() {
 	m.headers.reset()
-	*m = head{headers: m.headers}
+	m.headState = headState{}
 }
 
 // Headers returns the field lines of the head in the order received. The
@@ -62,6 +70,22 @@ func (m *head) reset() {
 // input changes or the message is parsed into again, and not to be
 // modified.
 func (m *head) Headers() []Header { return m.headers.all() }
+
+// IsHopByHop reports whether the field named name is hop-by-hop in this
+// head: one of the fields RFC 9110 §7.6.1 lists, or one its Connection
+// fields name. It is [IsHopByHop] without the scan for Connection fields
+// when they name nothing but close, keep-alive and upgrade.
+func (m *head) IsHopByHop(name []byte) bool {
+	switch {
+	case isHopByHopName(name):
+		return true
+	case m.connOther:
+		return namedByConnection(name, m.headers.all())
+	default:
+		// The other tokens are hop-by-hop names already, but for close.
+		return m.connClose && equalFold(name, "close")
+	}
+}
 
 // Header returns the value of the first field named name, compared
 // without regard to ASCII case, and whether there was one. It allocates
@@ -138,6 +162,8 @@ func (m *head) noteConnection(value []byte) {
 			m.connKeepAlive = true
 		case equalFold(elem, "upgrade"):
 			m.connUpgrade = true
+		default:
+			m.connOther = true
 		}
 	}
 }

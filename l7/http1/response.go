@@ -85,7 +85,7 @@ func (r *Response) parseStatusLine(line []byte) error {
 	case len(reason) > 0:
 		reason = reason[1:]
 	}
-	if !all(reason, classValue) {
+	if !validValue(reason) {
 		return ErrInvalidStatusLine
 	}
 	r.StatusCode, r.Reason, r.ProtoMinor = code, reason, minor

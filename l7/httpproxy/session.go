@@ -123,7 +123,7 @@ func (s *Session) prepareUpstreamRequest() {
 			equalFold(f.Name, "expect"):
 			continue
 		case s.upgrade && equalFold(f.Name, "upgrade"):
-		case http1.IsHopByHop(f.Name, r.Headers):
+		case h1 != nil && h1.IsHopByHop(f.Name), h1 == nil && http1.IsHopByHop(f.Name, r.Headers):
 			continue
 		case s.p.RequestBodyFilter != nil && equalFold(f.Name, "content-length"):
 			s.chunkUp = true
@@ -430,7 +430,7 @@ func (s *Session) onClientDrained() {
 func (s *Session) forwardInterim(r *http1.Response) {
 	fields := s.ResponseHeader.Fields[:0]
 	for _, f := range r.Headers() {
-		if !http1.IsHopByHop(f.Name, r.Headers()) {
+		if !r.IsHopByHop(f.Name) {
 			fields = append(fields, f)
 		}
 	}
@@ -443,7 +443,7 @@ func (s *Session) forwardInterim(r *http1.Response) {
 func (s *Session) onResponseHead(r *http1.Response) error {
 	s.Status = r.StatusCode
 	for _, f := range r.Headers() {
-		if http1.IsHopByHop(f.Name, r.Headers()) && !(r.StatusCode == 101 && (equalFold(f.Name, "upgrade") || equalFold(f.Name, "connection"))) {
+		if r.IsHopByHop(f.Name) && !(r.StatusCode == 101 && (equalFold(f.Name, "upgrade") || equalFold(f.Name, "connection"))) {
 			continue
 		}
 		s.ResponseHeader.Fields = append(s.ResponseHeader.Fields, f)

@@ -37,7 +37,7 @@ type upConn struct {
 	paused    bool
 	closed    bool
 	inPool    bool
-	idleSince time.Time
+	idleSince time.Duration // transport.Clock() when it went into the pool
 }
 
 // begin starts carrying s.
@@ -311,7 +311,7 @@ func (lp *loopPool) put(c *upConn) {
 		return
 	}
 	c.inPool = true
-	c.idleSince = time.Now()
+	c.idleSince = transport.Clock()
 	lp.idle[c.ep] = append(lp.idle[c.ep], c)
 	if lp.sweep == nil {
 		lp.sweep = transport.NewTimer(lp.loop, lp.expire)
@@ -334,11 +334,11 @@ func (lp *loopPool) remove(c *upConn) {
 
 // expire closes connections idle for longer than the idle timeout.
 func (lp *loopPool) expire() {
-	limit := time.Now().Add(-lp.p.idleTimeout())
+	limit := transport.Clock() - lp.p.idleTimeout()
 	for ep, list := range lp.idle {
 		keep := list[:0]
 		for _, c := range list {
-			if c.idleSince.Before(limit) {
+			if c.idleSince < limit {
 				c.inPool = false
 				c.drop()
 				continue
