@@ -587,8 +587,14 @@ func dupCloexec(fd int) (int, error) {
 // send writes p to the socket fd with send(2): unlike write(2) it skips
 // the VFS layer, and MSG_NOSIGNAL turns a write to a reset connection into
 // EPIPE without raising SIGPIPE. p must not be empty.
+//
+// It is a raw system call: with MSG_DONTWAIT on a non-blocking socket it
+// never waits, so the scheduler need not hear of it (no entersyscall and
+// exitsyscall, and sysmon has no syscall to take the loop's P away in).
+// Side by side on the HTTP proxy, keep-alive requests/s rose ~10% (median
+// of 8 interleaved runs each) against Syscall6.
 func send(fd int, p []byte) (int, error) {
-	n, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
 		unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
 	if errno != 0 {
 		return 0, errno

@@ -101,9 +101,11 @@ func appendStatusLine[T string | []byte](dst []byte, status int, reason T) []byt
 }
 
 func appendField(dst, name, value []byte) []byte {
-	dst = appendSafe(dst, name)
+	start := len(dst)
+	dst = append(dst, name...)
 	dst = append(dst, ':', ' ')
-	dst = appendSafe(dst, value)
+	dst = append(dst, value...)
+	sanitize(dst[start:]) // one pass over the line, ": " included
 	return append(dst, '\r', '\n')
 }
 
