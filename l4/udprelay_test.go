@@ -101,3 +101,37 @@ func TestUDPRelaySessionCapAndIdle(t *testing.T) {
 	require.Eventually(t, func() bool { return tr.Sessions() == 0 }, 5*time.Second, 20*time.Millisecond, "idle sessions expire")
 	require.True(t, ping(conns[2]), "after expiry a new session is admitted")
 }
+
+// Bursts of datagrams, which queue up on the relay's sockets and are
+// drained several per readiness event, come back whole and in order.
+func TestUDPRelayBurstsInOrder(t *testing.T) {
+	_, addr := startUDPRelay(t, transport.Listener{}, testutil.UDPEchoServer(t))
+	c, err := net.Dial("udp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.(*net.UDPConn).SetReadBuffer(1<<20))
+	// The first datagram makes the session.
+	_, err = c.Write([]byte("hello"))
+	require.NoError(t, err)
+	buf := make([]byte, 65536)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(buf)
+	require.NoError(t, err)
+	const burst = 30
+	for b := range 5 {
+		var sent [][]byte
+		for i := range burst {
+			msg := bytes.Repeat([]byte{byte('a' + i%26)}, 100+i*37)
+			copy(msg, fmt.Sprintf("burst %d seq %d:", b, i))
+			sent = append(sent, msg)
+			_, err := c.Write(msg)
+			require.NoError(t, err)
+		}
+		for i := range burst {
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, err := c.Read(buf)
+			require.NoError(t, err, "burst %d: reply %d", b, i)
+			require.Equal(t, sent[i], buf[:n], "burst %d: reply %d", b, i)
+		}
+	}
+}

@@ -37,6 +37,9 @@ type EventLoop struct {
 	udp map[udpKey]*udpSession
 	// buf is the loop's scratch buffer for reads it does itself.
 	buf []byte
+	// dgram takes the datagrams udpConn.drain reads; it is lent to
+	// OnData, so nothing else uses it. Loop only.
+	dgram []byte
 	// The UDP listener that received the last datagram. Loop only.
 	lastUDPAddr net.Addr
 	lastUDPLn   *listener
