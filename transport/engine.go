@@ -197,7 +197,13 @@ func (l *EventLoop) AttachWait(nc net.Conn, done func(Stream, error)) {
 // already scheduled with the error.
 func (l *EventLoop) enroll(nc net.Conn, done func(Stream, error)) <-chan gnet.RegisteredResult {
 	req := &attachReq{done: done, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
-	_, req.udp = nc.(*net.UDPConn)
+	var uc *net.UDPConn
+	uc, req.udp = nc.(*net.UDPConn)
+	if req.udp {
+		if rc, err := uc.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _ = dropEmptyDatagrams(int(fd)) })
+		}
+	}
 	ch, err := l.gl.Enroll(gnet.NewContext(context.Background(), req), nc)
 	if err != nil {
 		_ = nc.Close()

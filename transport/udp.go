@@ -299,9 +299,9 @@ type udpConn struct {
 }
 
 // onDatagram delivers one datagram. gnet reads an attached UDP socket on
-// its stream path, one datagram per read(2), so the input is taken with
-// Next to keep datagrams from piling up in the inbound buffer. Then the
-// datagrams queued behind it are drained.
+// its stream path, one datagram per read(2) and readiness event, so the
+// input is taken with Next to keep datagrams from piling up in the
+// inbound buffer. Then the datagrams queued behind it are drained.
 func (u *udpConn) onDatagram(c gnet.Conn) {
 	p, _ := c.Next(-1)
 	if u.closed || u.paused || u.h == nil {
@@ -322,8 +322,7 @@ const (
 // drain reads and delivers the datagrams already queued on the socket.
 // gnet takes one per readiness event, and another epoll_wait and gnet
 // dispatch per datagram cost more than the read. A socket that is not
-// busy pays one failed read per udpDrainSkip+1 datagrams. Unlike gnet's
-// read, an empty datagram is delivered as one, not taken for an EOF.
+// busy pays one failed read per udpDrainSkip+1 datagrams.
 func (u *udpConn) drain() {
 	if u.skip > 0 {
 		u.skip--
@@ -354,6 +353,22 @@ func (u *udpConn) drain() {
 		}
 		u.h.OnData(u, buf[:n])
 	}
+}
+
+// dropEmptyDatagrams gives a UDP socket a filter that drops datagrams
+// without payload. gnet reads an attached socket on its stream path, where
+// a read of no bytes means EOF and closes it: one empty datagram would cut
+// the flow, while UDP allows any datagram to be dropped. The filter sees
+// the datagram from its UDP header on, 8 bytes.
+func dropEmptyDatagrams(fd int) error {
+	prog := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_LEN},
+		{Code: unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K, Jt: 1, K: 8},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+	}
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+		&unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
 }
 
 // recvDontWait reads one datagram from fd without waiting: a raw system
