@@ -12,6 +12,8 @@ import (
 // connected socket to an endpoint of Upstreams, so every reply reaches the
 // right client. Its Accept method is a UDP transport.Listener's Accept
 // func; the listener's MaxSessions and SessionIdle cap and expire sessions.
+// Datagrams without payload are dropped on the relay's connected sockets
+// (the event loop reads those as streams, where no bytes mean EOF).
 type UDPRelay struct {
 	Upstreams *Group
 	// MaxPending bounds the datagrams kept while a new session's upstream
