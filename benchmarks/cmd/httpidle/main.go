@@ -726,8 +726,10 @@ func table(args []string) error {
 	return nil
 }
 
+// ratio is a/b with two decimals, or "-" when b is missing or shows as
+// 0.00 in the table: a ratio over a rounding remnant means nothing.
 func ratio(a, b float64) string {
-	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
+	if math.IsNaN(a) || math.IsNaN(b) || math.Abs(b) < 0.005 {
 		return "-"
 	}
 	return strconv.FormatFloat(a/b, 'f', 2, 64)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -106,5 +107,16 @@ func TestParseAccepts(t *testing.T) {
 	}
 	if _, err := parseAccepts("nope"); err == nil {
 		t.Error("want an error")
+	}
+}
+
+func TestRatioOverZero(t *testing.T) {
+	for _, c := range []struct {
+		a, b float64
+		want string
+	}{{1, 2, "0.50"}, {0.23, 0.002, "-"}, {0, 0, "-"}, {math.NaN(), 1, "-"}, {3, 1.5, "2.00"}} {
+		if got := ratio(c.a, c.b); got != c.want {
+			t.Errorf("ratio(%v, %v) = %q, want %q", c.a, c.b, got, c.want)
+		}
 	}
 }
