@@ -1128,13 +1128,15 @@ func (b *netBody) setTrailer(tr http.Header) {
 	}
 }
 
-// Close makes later reads fail; what the client still sends is left for
-// the server to discard after the response.
+// Close makes later reads fail, and a read waiting for the client return
+// (the server closes the body when the handler returns); what the client
+// still sends is left for the server to discard after the response.
 func (b *netBody) Close() error {
 	b.mu.Lock()
 	b.closed = true
 	b.buf, b.off = nil, 0
 	b.mu.Unlock()
+	b.signal()
 	return nil
 }
 

@@ -789,3 +789,31 @@ func TestNetHTTPExpectContinue(t *testing.T) {
 		}
 	}
 }
+
+// A body read still waiting for the client when the handler returns (from
+// a goroutine the handler left behind) returns, as with net/http, instead
+// of waiting forever.
+func TestNetHTTPBodyReadAfterHandlerReturns(t *testing.T) {
+	readErr := make(chan error, 1)
+	addr := serveNet(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started := make(chan struct{})
+		go func() {
+			close(started)
+			_, err := io.ReadAll(r.Body)
+			readErr <- err
+		}()
+		<-started
+		time.Sleep(50 * time.Millisecond) // most likely blocked in Read by now
+	}), nil)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+	require.NoError(t, err)
+	select {
+	case err := <-readErr:
+		require.Error(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the body read never returned")
+	}
+}
