@@ -77,6 +77,28 @@ func patternSum(n int64) [32]byte {
 	return [32]byte(h.Sum(nil))
 }
 
+// sendRaw dials addr and writes raw, request bytes as they go on the wire.
+func sendRaw(t *testing.T, addr, raw string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	_, err = io.WriteString(c, raw)
+	require.NoError(t, err)
+	return c
+}
+
+// readResponse reads one response and its whole body from c.
+func readResponse(t *testing.T, c net.Conn) (*http.Response, string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(b)
+}
+
 // readHead reads a response head from br without its body.
 func readHead(t *testing.T, br *bufio.Reader) (status string, head textproto.MIMEHeader) {
 	t.Helper()
@@ -629,18 +651,10 @@ func TestNetHTTPClientEOFCancelsContext(t *testing.T) {
 			_, _ = io.WriteString(w, "not cancelled")
 		}
 	}), nil)
-	c, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	require.NoError(t, err)
+	c := sendRaw(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	require.NoError(t, c.(*net.TCPConn).CloseWrite())
-	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	require.NoError(t, err)
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, "cancelled: context canceled", string(b))
+	_, body := readResponse(t, c)
+	require.Equal(t, "cancelled: context canceled", body)
 }
 
 // http.ResponseController's write deadline cuts off a response the client
@@ -666,11 +680,8 @@ func TestNetHTTPWriteDeadline(t *testing.T) {
 		errc <- nil
 	}), nil)
 	for _, path := range []string{"/stalled", "/past"} {
-		c, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		_, err = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
-		require.NoError(t, err)
-		err = <-errc
+		c := sendRaw(t, addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		err := <-errc
 		require.ErrorIs(t, err, os.ErrDeadlineExceeded, path)
 		// The connection closes: whatever was sent ends in EOF or a reset.
 		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -701,21 +712,13 @@ func TestNetHTTPReadDeadline(t *testing.T) {
 		}
 		_, _ = w.Write(buf[:n+m])
 	}), nil)
-	c, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
-	require.NoError(t, err)
+	c := sendRaw(t, addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
 	require.ErrorIs(t, <-timedOut, os.ErrDeadlineExceeded)
-	_, err = io.WriteString(c, "defghij")
+	_, err := io.WriteString(c, "defghij")
 	require.NoError(t, err)
-	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	require.NoError(t, err)
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	resp, body := readResponse(t, c)
 	require.Equal(t, 200, resp.StatusCode)
-	require.Equal(t, "abcdefghij", string(b))
+	require.Equal(t, "abcdefghij", body)
 }
 
 // A net/http WebSocket handler (gorilla/websocket's Upgrader, which
@@ -805,11 +808,7 @@ func TestNetHTTPBodyReadAfterHandlerReturns(t *testing.T) {
 		<-started
 		time.Sleep(50 * time.Millisecond) // most likely blocked in Read by now
 	}), nil)
-	c, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
-	require.NoError(t, err)
+	sendRaw(t, addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
 	select {
 	case err := <-readErr:
 		require.Error(t, err)
