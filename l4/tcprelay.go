@@ -58,7 +58,8 @@ func (r *TCPRelay) Accept(s transport.Stream) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &relayConn{r: r, down: s, cancel: cancel}
 	s.SetHandler(c)
-	go c.dial(ctx, s.RemoteAddr().String())
+	client := s.RemoteAddr()
+	dialPool.run(func() { c.dial(ctx, client) })
 }
 
 func (r *TCPRelay) log() *slog.Logger {
@@ -68,7 +69,7 @@ func (r *TCPRelay) log() *slog.Logger {
 	return slog.Default()
 }
 
-func (c *relayConn) dial(ctx context.Context, client string) {
+func (c *relayConn) dial(ctx context.Context, client net.Addr) {
 	// No TCP keep-alive by default, as in HAProxy and nginx: it costs four
 	// setsockopt calls per connection. A Dialer with KeepAlive set turns it on.
 	d := net.Dialer{KeepAlive: -1}
