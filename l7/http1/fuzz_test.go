@@ -91,3 +91,61 @@ func FuzzChunked(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseResponseHead(f *testing.F) {
+	f.Add([]byte(typicalResponse))
+	f.Add([]byte("HTTP/1.1 204 No Content\r\nConnection: close, X-A\r\nX-A: 1\r\n\r\n"))
+	f.Add([]byte("HTTP/1.0 200\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\tfine\x80\r\nX: a\tb\x7fc\r\n\r\n"))
+	lim := &Limits{MaxHeaderBytes: 1024, MaxHeaders: 16, MaxLineBytes: 256}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) > 2048 {
+			return
+		}
+		var r Response
+		n, err := ParseResponseHead(in, &r, lim)
+		if n < 0 || n > len(in) || (err != nil) != (n == 0) {
+			t.Fatalf("ParseResponseHead = %d, %v for %d bytes", n, err, len(in))
+		}
+		// A prefix needs more bytes or fails as the whole did.
+		var p Response
+		for i := range len(in) {
+			m, perr := ParseResponseHead(in[:i], &p, lim)
+			switch {
+			case err == nil && i >= n && (m != n || perr != nil):
+				t.Fatalf("prefix %d of a %d-byte head: %d, %v", i, n, m, perr)
+			case err == nil && i < n && perr != codecs.ErrNeedMore:
+				t.Fatalf("prefix %d of a %d-byte head: %d, %v", i, n, m, perr)
+			case err != nil && perr != codecs.ErrNeedMore && perr != err:
+				t.Fatalf("prefix %d: %v, whole: %v", i, perr, err)
+			}
+		}
+		if err != nil {
+			return
+		}
+		if r.StatusCode < 100 || r.StatusCode > 999 {
+			t.Fatalf("status %d", r.StatusCode)
+		}
+		for _, h := range append(r.Headers(), Header{Name: []byte("close")}, Header{Name: []byte("x-a")}) {
+			if r.IsHopByHop(h.Name) != IsHopByHop(h.Name, r.Headers()) {
+				t.Fatalf("IsHopByHop(%q) differs", h.Name)
+			}
+		}
+		// A parsed head encodes to one that parses the same.
+		enc := AppendResponseHead(nil, r.StatusCode, string(r.Reason), r.Headers()...)
+		var again Response
+		if _, err := ParseResponseHead(enc, &again, nil); err != nil {
+			t.Fatalf("re-parse of %q: %v", enc, err)
+		}
+		if again.StatusCode != r.StatusCode || !bytes.Equal(again.Reason, r.Reason) || len(again.Headers()) != len(r.Headers()) {
+			t.Fatalf("re-parse of %q differs", enc)
+		}
+		for i, h := range r.Headers() {
+			g := again.Headers()[i]
+			if !bytes.Equal(g.Name, h.Name) || !bytes.Equal(g.Value, h.Value) {
+				t.Fatalf("field %d: %q: %q became %q: %q", i, h.Name, h.Value, g.Name, g.Value)
+			}
+		}
+	})
+}
