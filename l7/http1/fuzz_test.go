@@ -27,28 +27,12 @@ func FuzzParseRequestHead(f *testing.F) {
 		if err != nil && !errors.Is(err, codecs.ErrNeedMore) && StatusFor(err) < 400 {
 			t.Fatalf("error %v maps to status %d", err, StatusFor(err))
 		}
-		// A prefix needs more bytes or fails as the whole did.
 		var p Request
-		for i := range len(in) {
-			m, perr := ParseRequestHead(in[:i], &p, lim)
-			switch {
-			case err == nil && i >= n && (m != n || perr != nil):
-				t.Fatalf("prefix %d of a %d-byte head: %d, %v", i, n, m, perr)
-			case err == nil && i < n && perr != codecs.ErrNeedMore:
-				t.Fatalf("prefix %d of a %d-byte head: %d, %v", i, n, m, perr)
-			case err != nil && perr != codecs.ErrNeedMore && perr != err:
-				t.Fatalf("prefix %d: %v, whole: %v", i, perr, err)
-			}
-		}
+		checkPrefixes(t, in, n, err, func(b []byte) (int, error) { return ParseRequestHead(b, &p, lim) })
 		if err != nil {
 			return
 		}
-		// The head's own hop-by-hop test agrees with the general one.
-		for _, h := range append(r.Headers(), Header{Name: []byte("close")}, Header{Name: []byte("x-foo")}) {
-			if r.IsHopByHop(h.Name) != IsHopByHop(h.Name, r.Headers()) {
-				t.Fatalf("IsHopByHop(%q) differs: head %v", h.Name, r.IsHopByHop(h.Name))
-			}
-		}
+		checkHopByHop(t, &r.head, "close", "x-foo")
 		// A parsed head encodes to one that parses the same.
 		enc := AppendRequestHead(nil, &r)
 		var again Request
@@ -108,30 +92,15 @@ func FuzzParseResponseHead(f *testing.F) {
 		if n < 0 || n > len(in) || (err != nil) != (n == 0) {
 			t.Fatalf("ParseResponseHead = %d, %v for %d bytes", n, err, len(in))
 		}
-		// A prefix needs more bytes or fails as the whole did.
 		var p Response
-		for i := range len(in) {
-			m, perr := ParseResponseHead(in[:i], &p, lim)
-			switch {
-			case err == nil && i >= n && (m != n || perr != nil):
-				t.Fatalf("prefix %d of a %d-byte head: %d, %v", i, n, m, perr)
-			case err == nil && i < n && perr != codecs.ErrNeedMore:
-				t.Fatalf("prefix %d of a %d-byte head: %d, %v", i, n, m, perr)
-			case err != nil && perr != codecs.ErrNeedMore && perr != err:
-				t.Fatalf("prefix %d: %v, whole: %v", i, perr, err)
-			}
-		}
+		checkPrefixes(t, in, n, err, func(b []byte) (int, error) { return ParseResponseHead(b, &p, lim) })
 		if err != nil {
 			return
 		}
 		if r.StatusCode < 100 || r.StatusCode > 999 {
 			t.Fatalf("status %d", r.StatusCode)
 		}
-		for _, h := range append(r.Headers(), Header{Name: []byte("close")}, Header{Name: []byte("x-a")}) {
-			if r.IsHopByHop(h.Name) != IsHopByHop(h.Name, r.Headers()) {
-				t.Fatalf("IsHopByHop(%q) differs", h.Name)
-			}
-		}
+		checkHopByHop(t, &r.head, "close", "x-a")
 		// A parsed head encodes to one that parses the same.
 		enc := AppendResponseHead(nil, r.StatusCode, string(r.Reason), r.Headers()...)
 		var again Response
@@ -148,4 +117,39 @@ func FuzzParseResponseHead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkPrefixes asserts that every prefix of in needs more bytes or fails
+// as the whole did: parse of the whole gave n, err.
+func checkPrefixes(t *testing.T, in []byte, n int, err error, parse func([]byte) (int, error)) {
+	t.Helper()
+	for i := range len(in) {
+		m, perr := parse(in[:i])
+		switch {
+		case err == nil && i >= n && (m != n || perr != nil):
+			t.Fatalf("prefix %d of a %d-byte head: %d, %v", i, n, m, perr)
+		case err == nil && i < n && perr != codecs.ErrNeedMore:
+			t.Fatalf("prefix %d of a %d-byte head: %d, %v", i, n, m, perr)
+		case err != nil && perr != codecs.ErrNeedMore && perr != err:
+			t.Fatalf("prefix %d: %v, whole: %v", i, perr, err)
+		}
+	}
+}
+
+// checkHopByHop asserts that a head's own hop-by-hop test agrees with the
+// general one for each of its field names and the extra names.
+func checkHopByHop(t *testing.T, m *head, extra ...string) {
+	t.Helper()
+	names := make([][]byte, 0, len(m.Headers())+len(extra))
+	for _, h := range m.Headers() {
+		names = append(names, h.Name)
+	}
+	for _, e := range extra {
+		names = append(names, []byte(e))
+	}
+	for _, name := range names {
+		if got, want := m.IsHopByHop(name), IsHopByHop(name, m.Headers()); got != want {
+			t.Fatalf("IsHopByHop(%q) = %v, the general test says %v", name, got, want)
+		}
+	}
 }
