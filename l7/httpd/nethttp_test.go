@@ -99,6 +99,17 @@ func readResponse(t *testing.T, c net.Conn) (*http.Response, string) {
 	return resp, string(b)
 }
 
+// requirePattern reads r to its end and requires the pattern of size
+// bytes.
+func requirePattern(t *testing.T, r io.Reader, size int64) {
+	t.Helper()
+	sum := sha256.New()
+	n, err := io.Copy(sum, r)
+	require.NoError(t, err)
+	require.Equal(t, size, n)
+	require.Equal(t, patternSum(size), [32]byte(sum.Sum(nil)))
+}
+
 // readHead reads a response head from br without its body.
 func readHead(t *testing.T, br *bufio.Reader) (status string, head textproto.MIMEHeader) {
 	t.Helper()
@@ -314,11 +325,7 @@ func TestNetHTTPLargeResponseSmallWrites(t *testing.T) {
 	defer resp.Body.Close()
 	require.Equal(t, int64(-1), resp.ContentLength)
 	require.Equal(t, []string{"chunked"}, resp.TransferEncoding)
-	sum := sha256.New()
-	n, err := io.Copy(sum, resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, int64(size), n)
-	require.Equal(t, patternSum(size), [32]byte(sum.Sum(nil)))
+	requirePattern(t, resp.Body, size)
 }
 
 // A client that does not read stops the handler's writes: the response is
@@ -357,11 +364,7 @@ func TestNetHTTPDownloadBackpressure(t *testing.T) {
 	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	require.NoError(t, err)
-	sum := sha256.New()
-	n, err := io.Copy(sum, resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, int64(size), n)
-	require.Equal(t, patternSum(size), [32]byte(sum.Sum(nil)))
+	requirePattern(t, resp.Body, size)
 }
 
 func TestNetHTTPContentLengthKept(t *testing.T) {
