@@ -33,17 +33,19 @@ type Timer struct {
 	armed    bool
 }
 
-// clockBase anchors monotonicNow: time.Since of a time with a monotonic
-// reading costs one clock read, time.Now two.
+// clockBase anchors Clock: time.Since of a time with a monotonic reading
+// costs one clock read, time.Now two.
 var clockBase = time.Now()
-
-func monotonicNow() int64 { return int64(time.Since(clockBase)) }
 
 // Clock returns a monotonic clock reading: the time since an arbitrary
 // point fixed at start-up. It takes one clock read where time.Now takes
 // two, for stamps on hot paths that only measure intervals. It is safe
 // from any goroutine.
 func Clock() time.Duration { return time.Since(clockBase) }
+
+// monotonicNow is Clock in the int64 nanoseconds the timer heap and UDP
+// sessions keep.
+func monotonicNow() int64 { return int64(Clock()) }
 
 // NewTimer returns a stopped Timer that will run fn on loop. It is safe from
 // any goroutine; the Timer's methods are loop only.
