@@ -65,9 +65,9 @@ import (
 //
 // Hijack works as in net/http before anything of the response is written
 // (a WebSocket upgrader runs unchanged): the socket leaves the event loop
-// for the handler's goroutines. Not supported: Request.TLS is nil, since the server sees TLS, if
-// any, only as a transport filter; and a 101 response written without
-// Hijack closes the connection after its head.
+// for the handler's goroutines. Not supported: Request.TLS is nil, since
+// the server sees TLS, if any, only as a transport filter; and a 101
+// response written without Hijack closes the connection after its head.
 //
 // A handler that panics with http.ErrAbortHandler closes its connection
 // quietly. Any other panic is logged with its stack at error level on the
