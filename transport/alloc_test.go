@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestFiltersAdmitNoAllocs(t *testing.T) {
@@ -128,5 +129,14 @@ func TestParsePrefixes(t *testing.T) {
 	}
 	if _, err := ParsePrefixes([]string{"10.0.0.0/33"}); err == nil {
 		t.Error("a bad prefix must be refused")
+	}
+}
+
+// TestIdleStreamSize guards what every open connection pays for its stream:
+// the fields only congested, parked or PROXY-addressed streams need live in
+// streamExtra, so the stream fits the 112-byte size class.
+func TestIdleStreamSize(t *testing.T) {
+	if n := unsafe.Sizeof(loopStream{}); n > 112 {
+		t.Errorf("loopStream is %d bytes, want <= 112 (move rarely used fields to streamExtra)", n)
 	}
 }

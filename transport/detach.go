@@ -22,7 +22,7 @@ func Detachable(s Stream) bool {
 
 func (s *loopStream) detachable() bool {
 	return !s.closed && !s.readEOF && !s.shutReq && s.c != nil && !s.parking && !s.resuming &&
-		len(s.carry) == 0 && (s.w == nil || !s.w.busy()) && s.c.InboundBuffered() == int(s.delivering)
+		!s.hasCarry() && (s.aw() == nil || !s.aw().busy()) && s.c.InboundBuffered() == int(s.delivering)
 }
 
 // Detach takes a stream's socket off its event loop and returns it as a
@@ -54,8 +54,8 @@ func Detach(s Stream) (nc net.Conn, release func(), err error) {
 		ls.c = nil
 		_ = ls.el.gl.Close(c)
 	}
-	if ls.w != nil {
-		ls.w.close()
+	if w := ls.aw(); w != nil {
+		w.close()
 	}
 	delete(ls.el.streams, ls)
 	return nc, ls.release, nil
