@@ -53,6 +53,15 @@ func NewTimer(loop Loop, fn func()) *Timer {
 	return &Timer{lt: timersOf(loop), fn: fn, idx: -1}
 }
 
+// Init prepares t, a zero Timer embedded in a larger struct, to run fn on
+// loop, as NewTimer does for one of its own allocation (an embedded Timer
+// saves a pointer and an allocation per object that has one). t must not
+// be in use. It is safe from any goroutine; the Timer's methods are loop
+// only.
+func (t *Timer) Init(loop Loop, fn func()) {
+	*t = Timer{lt: timersOf(loop), fn: fn, idx: -1}
+}
+
 // AfterFunc returns a Timer that runs fn on loop after d. Loop only: the
 // Timer is armed from the caller's goroutine.
 func AfterFunc(loop Loop, d time.Duration, fn func()) *Timer {

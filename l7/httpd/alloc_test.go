@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"testing"
+	"unsafe"
 
 	"github.com/penstock-proxy/penstock/transport"
 )
@@ -61,5 +62,13 @@ func TestServeRequestNoAllocs(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("%v allocs per request", n)
+	}
+}
+
+// TestIdleConnSize guards what an idle connection holds in this package: the
+// conn with its Timer embedded fits the 112-byte size class.
+func TestIdleConnSize(t *testing.T) {
+	if n := unsafe.Sizeof(conn{}); n > 112 {
+		t.Errorf("conn is %d bytes, want <= 112", n)
 	}
 }

@@ -462,9 +462,7 @@ func (x *Exchange) Hijack() (transport.Stream, error) {
 	}
 	x.ended = true
 	c.hijacked = true
-	c.srv.mu.Lock()
-	delete(c.srv.conns, c)
-	c.srv.mu.Unlock()
+	c.srv.untrack(c)
 	c.timer.Stop()
 	c.paused = false
 	st := c.st

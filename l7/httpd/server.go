@@ -58,7 +58,7 @@ type Server struct {
 	Logger *slog.Logger
 
 	mu       sync.Mutex
-	conns    map[*conn]struct{}
+	conns    *conn // open connections, linked through conn.prev/next
 	draining atomic.Bool
 	// exchanges holds the Exchanges of idle connections: a connection
 	// takes one at the first byte of a request and gives it back when the
@@ -72,16 +72,12 @@ type Server struct {
 func (srv *Server) Accept(s transport.Stream) {
 	c := &conn{srv: srv, st: s}
 	s.SetHandler(c)
-	srv.mu.Lock()
-	if srv.conns == nil {
-		srv.conns = map[*conn]struct{}{}
-	}
-	srv.conns[c] = struct{}{}
-	srv.mu.Unlock()
+	srv.track(c)
 	if srv.draining.Load() {
 		c.closing = true
 	}
-	c.timer = transport.AfterFunc(s.Loop(), srv.headerTimeout(), c.onTimer)
+	c.timer.Init(s.Loop(), c.onTimer)
+	c.timer.Reset(srv.headerTimeout())
 }
 
 // Drain ends keep-alive: idle connections close now, and every response
@@ -93,14 +89,41 @@ func (srv *Server) Drain() {
 		return
 	}
 	srv.mu.Lock()
-	conns := make([]*conn, 0, len(srv.conns))
-	for c := range srv.conns {
+	var conns []*conn
+	for c := srv.conns; c != nil; c = c.next {
 		conns = append(conns, c)
 	}
 	srv.mu.Unlock()
 	for _, c := range conns {
 		c.st.Loop().Execute(c.drain)
 	}
+}
+
+// track adds c to the open connections. It is safe from any goroutine.
+func (srv *Server) track(c *conn) {
+	srv.mu.Lock()
+	c.next = srv.conns
+	if c.next != nil {
+		c.next.prev = c
+	}
+	srv.conns = c
+	srv.mu.Unlock()
+}
+
+// untrack removes c from the open connections, once. It is safe from any
+// goroutine.
+func (srv *Server) untrack(c *conn) {
+	srv.mu.Lock()
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else if srv.conns == c {
+		srv.conns = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	}
+	c.prev, c.next = nil, nil
+	srv.mu.Unlock()
 }
 
 // drain runs on the conn's loop when the server drains.
@@ -147,7 +170,9 @@ type conn struct {
 	srv   *Server
 	st    transport.Stream
 	x     *Exchange // nil while the connection has shed its idle state
-	timer *transport.Timer
+	timer transport.Timer
+	// prev and next link the Server's open connections (under srv.mu).
+	prev, next *conn
 
 	active    bool // an exchange has begun and not finished
 	lingering bool // FIN sent; waiting for the client's
@@ -489,9 +514,7 @@ func (c *conn) OnDrained(s transport.Stream) {
 func (c *conn) OnClose(s transport.Stream, err error) {
 	c.closed = true
 	c.timer.Stop()
-	c.srv.mu.Lock()
-	delete(c.srv.conns, c)
-	c.srv.mu.Unlock()
+	c.srv.untrack(c)
 	if c.hijacked {
 		return
 	}

@@ -318,6 +318,36 @@ func TestDrainClosesKeepAlive(t *testing.T) {
 	require.ErrorIs(t, err, io.EOF, "and its connection closes after the response")
 }
 
+// Drain reaches every idle connection still open after others opened and
+// closed around them (the server links its open connections in a list).
+func TestDrainAfterChurn(t *testing.T) {
+	srv := &httpd.Server{Handler: hello}
+	addr := start(t, srv)
+	var open []*bufio.Reader
+	for i := 0; i < 7; i++ {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		_, _ = c.Write([]byte("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"))
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		_, _ = io.ReadAll(resp.Body)
+		if i%3 == 0 { // the first, a middle one and the last
+			_ = c.Close()
+			continue
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		open = append(open, br)
+	}
+	time.Sleep(50 * time.Millisecond) // the closes reach the server first
+	srv.Drain()
+	for i, br := range open {
+		_, err := br.ReadByte()
+		require.ErrorIs(t, err, io.EOF, "idle connection %d closes when the server drains", i)
+	}
+}
+
 // A request with "Connection: close" that was read whole is answered and the
 // connection closed at once, without waiting for the client's FIN (no
 // lingering close); one followed by more bytes lingers instead, so the
