@@ -57,6 +57,6 @@ func Detach(s Stream) (nc net.Conn, release func(), err error) {
 	if w := ls.aw(); w != nil {
 		w.close()
 	}
-	delete(ls.el.streams, ls)
+	delete(ls.el.unbound, ls)
 	return nc, ls.release, nil
 }

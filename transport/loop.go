@@ -29,9 +29,10 @@ type EventLoop struct {
 	gl gnet.EventLoop
 	tr *Transport
 
-	// streams lists the loop streams that live on this loop, including the
-	// parked ones that gnet no longer knows about. Loop only.
-	streams map[*loopStream]struct{}
+	// unbound holds the open loop streams that have no gnet connection
+	// now (parked, resuming, or still writing after read EOF): gnet's stop
+	// closes the others, closeParked these. Loop only.
+	unbound map[*loopStream]struct{}
 	// udp holds the UDP sessions of this loop by listener and client.
 	// Loop only.
 	udp map[udpKey]*udpSession

@@ -97,7 +97,6 @@ func (s *loopStream) dropCarry() {
 
 func newLoopStream(el *EventLoop, c gnet.Conn, laddr, raddr net.Addr) *loopStream {
 	s := &loopStream{el: el, c: c, keep: -1, laddr: laddr, raddr: raddr}
-	el.streams[s] = struct{}{}
 	c.SetContext(s)
 	return s
 }
@@ -429,6 +428,7 @@ func (s *loopStream) onOpen(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	s.c = c
+	delete(s.el.unbound, s)
 	s.parked = false
 	if s.paused {
 		s.parking = true
@@ -516,13 +516,22 @@ func (s *loopStream) onTraffic(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
+// unbind forgets the stream's gnet connection, which gnet is closing. An
+// open stream is tracked in unbound from then on, for closeParked.
+func (s *loopStream) unbind() {
+	s.c = nil
+	if !s.closed {
+		s.el.unbound[s] = struct{}{}
+	}
+}
+
 // onClose handles gnet closing the stream's connection.
 func (s *loopStream) onClose(c gnet.Conn, err error) {
 	if c != s.c {
 		return
 	}
 	if s.parking {
-		s.c = nil
+		s.unbind()
 		s.parking = false
 		s.parked = true
 		if !s.paused && !s.closed {
@@ -546,7 +555,7 @@ func (s *loopStream) onClose(c gnet.Conn, err error) {
 				return
 			}
 		}
-		s.c = nil
+		s.unbind()
 		s.onReadEOF()
 	default:
 		s.c = nil
@@ -591,7 +600,7 @@ func (s *loopStream) finish(err error) {
 		s.keep = -1
 	}
 	s.dropCarry()
-	delete(s.el.streams, s)
+	delete(s.el.unbound, s)
 	s.release()
 	if s.h != nil {
 		s.h.OnClose(s, err)

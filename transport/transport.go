@@ -428,7 +428,7 @@ func (t *Transport) Stop() {
 // have exited.
 func (t *Transport) closeParked() {
 	for _, el := range *t.loops.Load() {
-		for s := range el.streams {
+		for s := range el.unbound {
 			s.finish(ErrStopped)
 		}
 		for _, s := range el.udp {
@@ -449,7 +449,7 @@ func (t *Transport) loop(gl gnet.EventLoop) *EventLoop {
 	if el := old[gl]; el != nil {
 		return el
 	}
-	el := &EventLoop{gl: gl, tr: t, streams: map[*loopStream]struct{}{}, udp: map[udpKey]*udpSession{}}
+	el := &EventLoop{gl: gl, tr: t, unbound: map[*loopStream]struct{}{}, udp: map[udpKey]*udpSession{}}
 	loops := make(map[gnet.EventLoop]*EventLoop, len(old)+1)
 	for k, v := range old {
 		loops[k] = v

@@ -570,3 +570,61 @@ func TestPortZeroIPv6(t *testing.T) {
 		require.True(t, served(t, "::1", addr))
 	}
 }
+
+// Stop closes every open stream with ErrStopped, whether gnet still holds
+// its connection (an idle stream), not any more (a parked stream), or not
+// for reading (a stream still writing after the client's FIN).
+func TestStopReachesEveryStream(t *testing.T) {
+	var mu sync.Mutex
+	closed := map[string]error{}
+	ready := make(chan string, 3)
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quiet()}, transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: func(s transport.Stream) {
+		var kind string
+		s.SetHandler(transport.HandlerFuncs{
+			Data: func(s transport.Stream, p []byte) int {
+				kind = string(p)
+				if kind == "park" {
+					s.PauseRead()
+				}
+				ready <- kind
+				return len(p)
+			},
+			ReadEOF: func(transport.Stream) { ready <- kind + "-eof" },
+			Closed: func(_ transport.Stream, err error) {
+				mu.Lock()
+				closed[kind] = err
+				mu.Unlock()
+			},
+		})
+	}})
+	require.NoError(t, err)
+	addr := tr.Addrs()[0].String()
+	for _, kind := range []string{"idle", "park", "halfclosed"} {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Write([]byte(kind))
+		require.NoError(t, err)
+		want := kind
+		if kind == "halfclosed" {
+			require.Equal(t, kind, <-ready)
+			require.NoError(t, c.(*net.TCPConn).CloseWrite())
+			want = kind + "-eof"
+		}
+		select {
+		case got := <-ready:
+			require.Equal(t, want, got)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s event", want)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the parked stream's gnet conn closes
+	tr.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, kind := range []string{"idle", "park", "halfclosed"} {
+		err, ok := closed[kind]
+		require.True(t, ok, "the %s stream saw OnClose", kind)
+		require.ErrorIs(t, err, transport.ErrStopped, kind)
+	}
+}
