@@ -1,8 +1,11 @@
 package l4
 
 import (
+	"fmt"
+	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/penstock-proxy/penstock/transport"
 )
@@ -56,5 +59,132 @@ func BenchmarkPipeOnData(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.OnData(x, buf)
+	}
+}
+
+// A relayed connection's round trip, client -> relay -> upstream and back,
+// allocates nothing in steady state: counted over the whole process, with a
+// client and an echo upstream that allocate nothing themselves.
+func TestTCPRelayRoundTripNoAllocs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}()
+	g, err := NewGroup("alloc", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &TCPRelay{Upstreams: g, DialTimeout: time.Second, Logger: quietLogger(), SpliceAfter: -1}
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quietLogger()},
+		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: r.Accept})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	c, err := net.Dial("tcp", tr.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg, buf := []byte("penstock-alloc16"), make([]byte, 16)
+	var rtErr error
+	roundTrip := func() {
+		if _, err := c.Write(msg); err != nil {
+			rtErr = err
+			return
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			rtErr = err
+		}
+	}
+	for range 200 {
+		roundTrip()
+	}
+	n := testing.AllocsPerRun(2000, roundTrip)
+	if rtErr != nil {
+		t.Fatal(rtErr)
+	}
+	if n != 0 {
+		t.Errorf("%v allocations per relayed round trip, want 0", n)
+	}
+}
+
+// A datagram relayed both ways through an existing UDP session allocates
+// nothing, counted over the whole process as for TCP.
+func TestUDPRelayRoundTripNoAllocs(t *testing.T) {
+	up, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := up.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			if _, err := up.WriteToUDPAddrPort(buf[:n], from); err != nil {
+				return
+			}
+		}
+	}()
+	g, err := NewGroup("alloc", up.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &UDPRelay{Upstreams: g, Logger: quietLogger()}
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quietLogger()},
+		transport.Listener{Addr: "udp://127.0.0.1:0", Accept: r.Accept})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	c, err := net.Dial("udp", tr.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	msg, buf := make([]byte, 64), make([]byte, 2048)
+	var rtErr error
+	roundTrip := func() {
+		if _, err := c.Write(msg); err != nil {
+			rtErr = err
+			return
+		}
+		if n, err := c.Read(buf); err != nil || n != len(msg) {
+			rtErr = fmt.Errorf("read %d bytes: %v", n, err)
+		}
+	}
+	for range 200 {
+		roundTrip()
+	}
+	n := testing.AllocsPerRun(2000, roundTrip)
+	if rtErr != nil {
+		t.Fatal(rtErr)
+	}
+	if n != 0 {
+		t.Errorf("%v allocations per relayed datagram round trip, want 0", n)
 	}
 }
