@@ -62,6 +62,42 @@ func BenchmarkPipeOnData(b *testing.B) {
 	}
 }
 
+// roundTripAllocs serves accept on a one-loop transport listening on
+// network's loopback port 0, dials it, and returns the allocations per call
+// of roundTrip over that client connection after a warm-up. It fails t when
+// a round trip fails.
+func roundTripAllocs(t *testing.T, network string, accept func(transport.Stream), roundTrip func(c net.Conn) error) float64 {
+	t.Helper()
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quietLogger()},
+		transport.Listener{Addr: network + "://127.0.0.1:0", Accept: accept})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Stop)
+	c, err := net.Dial(network, tr.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.SetDeadline(time.Now().Add(60 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var rtErr error
+	run := func() {
+		if err := roundTrip(c); err != nil && rtErr == nil {
+			rtErr = err
+		}
+	}
+	for range 200 {
+		run()
+	}
+	n := testing.AllocsPerRun(2000, run)
+	if rtErr != nil {
+		t.Fatal(rtErr)
+	}
+	return n
+}
+
 // A relayed connection's round trip, client -> relay -> upstream and back,
 // allocates nothing in steady state: counted over the whole process, with a
 // client and an echo upstream that allocate nothing themselves.
@@ -93,35 +129,14 @@ func TestTCPRelayRoundTripNoAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &TCPRelay{Upstreams: g, DialTimeout: time.Second, Logger: quietLogger(), SpliceAfter: -1}
-	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quietLogger()},
-		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: r.Accept})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Stop()
-	c, err := net.Dial("tcp", tr.Addrs()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	msg, buf := []byte("penstock-alloc16"), make([]byte, 16)
-	var rtErr error
-	roundTrip := func() {
+	n := roundTripAllocs(t, "tcp", r.Accept, func(c net.Conn) error {
 		if _, err := c.Write(msg); err != nil {
-			rtErr = err
-			return
+			return err
 		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			rtErr = err
-		}
-	}
-	for range 200 {
-		roundTrip()
-	}
-	n := testing.AllocsPerRun(2000, roundTrip)
-	if rtErr != nil {
-		t.Fatal(rtErr)
-	}
+		_, err := io.ReadFull(c, buf)
+		return err
+	})
 	if n != 0 {
 		t.Errorf("%v allocations per relayed round trip, want 0", n)
 	}
@@ -152,38 +167,16 @@ func TestUDPRelayRoundTripNoAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &UDPRelay{Upstreams: g, Logger: quietLogger()}
-	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quietLogger()},
-		transport.Listener{Addr: "udp://127.0.0.1:0", Accept: r.Accept})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Stop()
-	c, err := net.Dial("udp", tr.Addrs()[0].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
 	msg, buf := make([]byte, 64), make([]byte, 2048)
-	var rtErr error
-	roundTrip := func() {
+	n := roundTripAllocs(t, "udp", r.Accept, func(c net.Conn) error {
 		if _, err := c.Write(msg); err != nil {
-			rtErr = err
-			return
+			return err
 		}
 		if n, err := c.Read(buf); err != nil || n != len(msg) {
-			rtErr = fmt.Errorf("read %d bytes: %v", n, err)
+			return fmt.Errorf("read %d bytes: %v", n, err)
 		}
-	}
-	for range 200 {
-		roundTrip()
-	}
-	n := testing.AllocsPerRun(2000, roundTrip)
-	if rtErr != nil {
-		t.Fatal(rtErr)
-	}
+		return nil
+	})
 	if n != 0 {
 		t.Errorf("%v allocations per relayed datagram round trip, want 0", n)
 	}
