@@ -3,6 +3,7 @@ package httpd
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,11 @@ type Server struct {
 	SendTimeout time.Duration
 	// Logger gets client faults at debug level (default slog.Default()).
 	Logger *slog.Logger
+	// OnReject, when set, runs on the connection's loop each time the
+	// server answers a client fault itself (400, 413, 414, 431, ...)
+	// before the connection closes: for access logs, which see no
+	// Exchange for such a request. It must not block.
+	OnReject func(remote net.Addr, status int, err error)
 
 	mu       sync.Mutex
 	conns    *conn // open connections, linked through conn.prev/next
@@ -327,6 +333,9 @@ func (c *conn) fail(err error) {
 	status := http1.StatusFor(err)
 	if status == 0 || errors.Is(err, errUpgradeBody) {
 		status = 400
+	}
+	if f := c.srv.OnReject; f != nil {
+		f(c.st.RemoteAddr(), status, err)
 	}
 	c.closing = true
 	c.active = true

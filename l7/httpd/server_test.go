@@ -586,3 +586,46 @@ func TestRetractHead(t *testing.T) {
 		require.Equal(t, want, fmt.Sprintf("%d %s", resp.StatusCode, b), path)
 	}
 }
+
+// OnReject hears of each request the server answers itself, with its status.
+func TestOnRejectSeesServerAnswers(t *testing.T) {
+	type reject struct {
+		remote net.Addr
+		status int
+		err    error
+	}
+	got := make(chan reject, 4)
+	srv := &httpd.Server{Handler: hello, OnReject: func(remote net.Addr, status int, err error) {
+		got <- reject{remote, status, err}
+	}}
+	addr := start(t, srv)
+	for _, tc := range []struct {
+		req    string
+		status int
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+		{"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("x", 64<<10) + "\r\n\r\n", 431},
+	} {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_, _ = c.Write([]byte(tc.req))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		require.NoError(t, err)
+		require.Equal(t, tc.status, resp.StatusCode)
+		c.Close()
+		select {
+		case r := <-got:
+			require.Equal(t, tc.status, r.status)
+			require.Error(t, r.err)
+			require.Equal(t, c.LocalAddr().String(), r.remote.String())
+		case <-time.After(5 * time.Second):
+			t.Fatalf("OnReject did not run for a %d", tc.status)
+		}
+	}
+	select {
+	case r := <-got:
+		t.Fatalf("unexpected OnReject: %+v", r)
+	default:
+	}
+}

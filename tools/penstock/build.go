@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -18,7 +19,9 @@ import (
 // build turns a checked config into transport listeners. Plain relays and
 // Redis listeners come from the generated pipelines; routes (whose shape a
 // config decides) and built-ins are assembled here.
-func build(cfg *Config, log *slog.Logger) ([]transport.Listener, error) {
+//
+// logs opens the HTTP listeners' access logs; nil opens none (for checks).
+func build(cfg *Config, log *slog.Logger, logs *accessLogs) ([]transport.Listener, error) {
 	var out []transport.Listener
 	for _, lc := range cfg.Listeners {
 		f := filterValues(lc.Filters)
@@ -30,7 +33,7 @@ func build(cfg *Config, log *slog.Logger) ([]transport.Listener, error) {
 		case lc.Serve != "":
 			ls = []transport.Listener{{Accept: builtin(lc.Serve)}}
 		case lc.Protocol == "http":
-			srv, err := buildHTTP(cfg, lc, llog)
+			srv, err := buildHTTP(cfg, lc, llog, logs)
 			if err != nil {
 				return nil, err
 			}
@@ -121,7 +124,7 @@ func build(cfg *Config, log *slog.Logger) ([]transport.Listener, error) {
 
 // buildHTTP assembles an HTTP reverse proxy listener: the listener's
 // upstream is the default group and routes pick others by host and path.
-func buildHTTP(cfg *Config, lc ListenerConfig, log *slog.Logger) (*httpd.Server, error) {
+func buildHTTP(cfg *Config, lc ListenerConfig, log *slog.Logger, logs *accessLogs) (*httpd.Server, error) {
 	endpoints := map[string][]string{}
 	failTimeout := map[string]time.Duration{}
 	use := func(name string) {
@@ -145,7 +148,16 @@ func buildHTTP(cfg *Config, lc ListenerConfig, log *slog.Logger) (*httpd.Server,
 	for _, rc := range lc.Routes {
 		p.Routes = append(p.Routes, httpproxy.Route{Host: rc.Host, PathPrefix: rc.PathPrefix, Upstreams: groups[rc.Upstream]})
 	}
-	return &httpd.Server{Handler: p, IdleTimeout: lc.IdleTimeout, SendTimeout: lc.SendTimeout, Logger: log}, nil
+	srv := &httpd.Server{Handler: p, IdleTimeout: lc.IdleTimeout, SendTimeout: lc.SendTimeout, Logger: log}
+	if lc.AccessLog != "" && logs != nil {
+		lg, err := logs.logger(lc.Name, lc.AccessLog)
+		if err != nil {
+			return nil, fmt.Errorf("listener %s: access log: %w", lc.Name, err)
+		}
+		p.Logging = func(s *httpproxy.Session, err error) { logRequest(lg, s, err) }
+		srv.OnReject = func(remote net.Addr, status int, err error) { logReject(lg, remote, status, err) }
+	}
+	return srv, nil
 }
 
 // filterValues builds a listener's connection filters.

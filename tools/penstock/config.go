@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -52,7 +54,11 @@ type ListenerConfig struct {
 	ResponseTimeout time.Duration `yaml:"response_timeout"`
 	// SendTimeout closes a client that takes none of a congested
 	// response for that long (protocol: http).
-	SendTimeout  time.Duration `yaml:"send_timeout"`
+	SendTimeout time.Duration `yaml:"send_timeout"`
+	// AccessLog writes a line per proxied request (protocol: http) to
+	// stdout, stderr or a file opened for appending, in the log format;
+	// SIGUSR1 reopens files, for rotation. Empty: no access log.
+	AccessLog    string        `yaml:"access_log"`
 	PeekTimeout  time.Duration `yaml:"peek_timeout"`
 	PeekMaxBytes int           `yaml:"peek_max_bytes"`
 	MaxSessions  int           `yaml:"max_sessions"`
@@ -331,6 +337,17 @@ func (v *validator) checkListener(c *Config, key string, l ListenerConfig) {
 		}
 	default:
 		v.add(key+".protocol", "unknown protocol %q (want http or redis, or leave it out to relay bytes)", l.Protocol)
+	}
+	if l.AccessLog != "" {
+		switch {
+		case l.Protocol != "http":
+			v.add(key+".access_log", "access logs are for protocol: http listeners")
+		case l.AccessLog == "stdout" || l.AccessLog == "stderr":
+		default:
+			if fi, err := os.Stat(filepath.Dir(l.AccessLog)); err != nil || !fi.IsDir() {
+				v.add(key+".access_log", "the directory of %q does not exist", l.AccessLog)
+			}
+		}
 	}
 	if l.HashTag != "" && (l.Protocol != "redis" || len(l.HashTag) != 2) {
 		v.add(key+".hash_tag", "a hash tag is two characters, such as \"{}\", for protocol: redis")

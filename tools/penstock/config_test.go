@@ -33,6 +33,8 @@ func TestConfigErrorsNameLineAndKey(t *testing.T) {
 		{"duplicate listen", "listeners:\n  - listen: 127.0.0.1:1\n    serve: echo\n  - listen: tcp://127.0.0.1:1\n    serve: echo\n", "cfg:4: listeners[1].listen: tcp://127.0.0.1:1 is also used by listeners[0]"},
 		{"hostname listen", "listeners:\n  - listen: localhost:1\n    serve: echo\n", "cfg:2: listeners[0].listen: listen host must be an IP address"},
 		{"log level", "log: {level: loud}\nlisteners:\n  - listen: 127.0.0.1:1\n    serve: echo\n", "cfg:1: log.level: unknown level \"loud\""},
+		{"access log on a relay", "listeners:\n  - listen: 127.0.0.1:1\n    upstream: u\n    access_log: stderr\nupstreams: {u: {endpoints: [\"127.0.0.1:2\"]}}\n", "cfg:4: listeners[0].access_log: access logs are for protocol: http listeners"},
+		{"access log directory", "listeners:\n  - listen: 127.0.0.1:1\n    protocol: http\n    upstream: u\n    access_log: /nonexistent-penstock-dir/access.log\nupstreams: {u: {endpoints: [\"127.0.0.1:2\"]}}\n", "cfg:5: listeners[0].access_log: the directory of \"/nonexistent-penstock-dir/access.log\" does not exist"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,7 +62,7 @@ func FuzzParseConfig(f *testing.F) {
 			if len(cfg.Listeners) == 0 {
 				t.Fatal("a valid config has listeners")
 			}
-			if _, err := build(cfg, quietLog()); err != nil {
+			if _, err := build(cfg, quietLog(), nil); err != nil {
 				t.Fatalf("a checked config must build: %v", err)
 			}
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -288,4 +289,100 @@ func TestDaemonHelpExitsZero(t *testing.T) {
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, 2, ee.ExitCode())
+}
+
+// An HTTP listener's access log gets a line per request, proxied or refused
+// by the server itself; SIGUSR1 reopens it, so a log moved aside (as
+// logrotate does) keeps its lines and a new file takes the next ones.
+func TestDaemonHTTPAccessLog(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello")
+	}))
+	defer be.Close()
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	listen := testutil.FreePort(t, "tcp")
+	cfg := filepath.Join(dir, "penstock.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`log: {format: json}
+listeners:
+  - name: web
+    listen: %q
+    protocol: http
+    upstream: app
+    access_log: %q
+upstreams:
+  app: {endpoints: [%q]}
+`, listen, logPath, strings.TrimPrefix(be.URL, "http://"))), 0o644))
+	d := startDaemon(t, "run", "-c", cfg)
+	d.waitLog(t, `"msg":"listening"`)
+
+	get := func(path string) {
+		resp, err := http.Get("http://" + listen + path)
+		require.NoError(t, err)
+		_, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode)
+	}
+	get("/first?q=1")
+	// A request the server refuses itself: two Host fields.
+	c, err := net.Dial("tcp", listen)
+	require.NoError(t, err)
+	_, _ = c.Write([]byte("GET /bad HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"))
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	head, _ := io.ReadAll(c)
+	c.Close()
+	require.True(t, strings.HasPrefix(string(head), "HTTP/1.1 400 "), "%q", head)
+
+	type line struct {
+		Msg, Listener, Client, Method, Host, Target, Upstream, Err string
+		Status                                                     int
+		ResponseBytes                                              int `json:"response_bytes"`
+	}
+	read := func(path string, n int) []line {
+		t.Helper()
+		var out []line
+		require.Eventually(t, func() bool {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return false
+			}
+			out = out[:0]
+			for _, s := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				var l line
+				if json.Unmarshal([]byte(s), &l) == nil {
+					out = append(out, l)
+				}
+			}
+			return len(out) >= n
+		}, 10*time.Second, 20*time.Millisecond, "%s never had %d lines", path, n)
+		return out
+	}
+	lines := read(logPath, 2)
+	require.Len(t, lines, 2)
+	ok, bad := lines[0], lines[1]
+	require.Equal(t, "access", ok.Msg)
+	require.Equal(t, "web", ok.Listener)
+	require.Equal(t, "GET", ok.Method)
+	require.Equal(t, "/first?q=1", ok.Target)
+	require.Equal(t, listen, ok.Host)
+	require.Equal(t, 200, ok.Status)
+	require.Equal(t, 5, ok.ResponseBytes)
+	require.Equal(t, strings.TrimPrefix(be.URL, "http://"), ok.Upstream)
+	require.True(t, strings.HasPrefix(ok.Client, "127.0.0.1:"), ok.Client)
+	require.Equal(t, 400, bad.Status)
+	require.NotEmpty(t, bad.Err)
+
+	// Rotation: move the log aside, SIGUSR1, and the next line goes to a
+	// new file while the old one keeps what it had.
+	require.NoError(t, os.Rename(logPath, logPath+".1"))
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGUSR1))
+	d.waitLog(t, "access logs reopened")
+	get("/second")
+	second := read(logPath, 1)
+	require.Len(t, second, 1)
+	require.Equal(t, "/second", second[0].Target)
+	require.Len(t, read(logPath+".1", 2), 2)
+
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, d.wait(t))
 }

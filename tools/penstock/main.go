@@ -138,6 +138,7 @@ func oneLiner(proto string, args []string, stderr io.Writer) (*Config, error) {
 	idle := fs.Duration("idle", 0, "close connections idle for this long (tcp; 0: never)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	hashTag := fs.String("hash-tag", "", "redis: hash only the part of a key between these two characters, e.g. {}")
+	accessLog := fs.String("access-log", "", "http: a line per request to stdout, stderr or this file (SIGUSR1 reopens it)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -157,6 +158,9 @@ func oneLiner(proto string, args []string, stderr io.Writer) (*Config, error) {
 		*level, *loops, proto, scheme+"://"+*listen)
 	if proto == "http" {
 		fmt.Fprintf(&b, "    protocol: http\n")
+	}
+	if *accessLog != "" {
+		fmt.Fprintf(&b, "    access_log: %q\n", *accessLog)
 	}
 	if proto == "redis" {
 		fmt.Fprintf(&b, "    protocol: redis\n")
@@ -213,7 +217,9 @@ func serve(cfg *Config, demo bool, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	listeners, err := build(cfg, log)
+	logs := newAccessLogs(cfg.Log.Format, stdout, stderr)
+	defer logs.Close() // after the transport has stopped: the last lines too
+	listeners, err := build(cfg, log, logs)
 	if err != nil {
 		log.Error("config", "err", err)
 		return 2
@@ -223,6 +229,26 @@ func serve(cfg *Config, demo bool, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	// SIGUSR1 reopens the access log files (after logrotate has moved them).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		for {
+			select {
+			case <-usr1:
+				if err := logs.Reopen(); err != nil {
+					log.Error("SIGUSR1: reopening access logs", "err", err)
+				} else {
+					log.Info("SIGUSR1: access logs reopened")
+				}
+			case <-quit:
+				return
+			}
+		}
+	}()
 
 	tr, err := transport.Start(transport.Options{Loops: cfg.Loops, Logger: log}, listeners...)
 	if err != nil {
