@@ -1,13 +1,15 @@
 package main
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net"
+	"net/netip"
 	"os"
+	"strconv"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/penstock-proxy/penstock/l7/httpproxy"
 )
@@ -33,9 +35,9 @@ func newAccessLogs(format string, stdout, stderr io.Writer) *accessLogs {
 	return &accessLogs{format: format, stdout: stdout, stderr: stderr, all: map[string]*accessLog{}}
 }
 
-// logger returns the logger of listener's access log lines to dest
+// writer returns the writer of listener's access log lines to dest
 // ("stdout", "stderr" or a file path, opened for appending).
-func (l *accessLogs) logger(listener, dest string) (*slog.Logger, error) {
+func (l *accessLogs) writer(listener, dest string) (*lineWriter, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a := l.all[dest]
@@ -46,11 +48,7 @@ func (l *accessLogs) logger(listener, dest string) (*slog.Logger, error) {
 		}
 		l.all[dest] = a
 	}
-	h := slog.Handler(slog.NewTextHandler(a, nil))
-	if l.format == "json" {
-		h = slog.NewJSONHandler(a, nil)
-	}
-	return slog.New(h.WithAttrs([]slog.Attr{slog.String("listener", listener)})), nil
+	return &lineWriter{a: a, json: l.format == "json", listener: listener}, nil
 }
 
 func (l *accessLogs) open(dest string) (*accessLog, error) {
@@ -200,45 +198,228 @@ func (a *accessLog) close() {
 	}
 }
 
-// logReject writes the line of a request the server refused itself
-// (malformed, too large): the client and the status, no request fields.
-func logReject(lg *slog.Logger, remote net.Addr, status int, err error) {
-	client := ""
-	if remote != nil {
-		client = remote.String()
-	}
-	lg.LogAttrs(context.Background(), slog.LevelInfo, "access",
-		slog.String("client", client), slog.Int("status", status), slog.String("err", err.Error()))
+// lineWriter formats one listener's access lines straight into its log's
+// buffer, in the daemon's log format: text (key=value, as log/slog's text
+// handler) or JSON. It allocates nothing per line; its methods run on the
+// event loops, each line under the log's lock.
+type lineWriter struct {
+	a        *accessLog
+	json     bool
+	listener string
 }
 
-// logRequest writes a proxied request's line: who asked for what, what the
+// request writes a proxied request's line: who asked for what, what the
 // client got, from where, and how long it took.
-func logRequest(lg *slog.Logger, s *httpproxy.Session, err error) {
+func (w *lineWriter) request(s *httpproxy.Session, err error) {
 	r := &s.X.Req
-	attrs := make([]slog.Attr, 0, 14)
-	client := ""
-	if r.RemoteAddr != nil {
-		client = r.RemoteAddr.String()
-	}
 	upstream := ""
 	if s.Upstream != nil {
 		upstream = s.Upstream.Addr
 	}
-	attrs = append(attrs,
-		slog.String("client", client),
-		slog.String("method", string(r.Method)),
-		slog.String("host", string(r.Host)),
-		slog.String("target", string(r.Target)),
-		slog.Int("status", s.Status),
-		slog.Int64("request_bytes", s.RequestBytes),
-		slog.Int64("response_bytes", s.ResponseBytes),
-		slog.Duration("duration", time.Since(s.Start)),
-		slog.String("upstream", upstream),
-		slog.Bool("reused", s.Reused),
-		slog.Int("retries", s.Retries),
-	)
-	if err != nil {
-		attrs = append(attrs, slog.String("err", err.Error()))
+	a := w.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
 	}
-	lg.LogAttrs(context.Background(), slog.LevelInfo, "access", attrs...)
+	b, start := w.begin(a.buf)
+	b = w.addr(b, "client", r.RemoteAddr)
+	b = appendField(w, b, "method", r.Method)
+	b = appendField(w, b, "host", r.Host)
+	b = appendField(w, b, "target", r.Target)
+	b = w.int(b, "status", int64(s.Status))
+	b = w.int(b, "request_bytes", s.RequestBytes)
+	b = w.int(b, "response_bytes", s.ResponseBytes)
+	b = w.key(b, "duration_ms")
+	b = strconv.AppendFloat(b, float64(time.Since(s.Start))/1e6, 'f', 3, 64)
+	b = appendField(w, b, "upstream", upstream)
+	b = w.key(b, "reused")
+	b = strconv.AppendBool(b, s.Reused)
+	b = w.int(b, "retries", int64(s.Retries))
+	if err != nil {
+		b = appendField(w, b, "err", err.Error())
+	}
+	a.buf = w.end(b, start)
+}
+
+// reject writes the line of a request the server refused itself
+// (malformed, too large): the client, the status and why.
+func (w *lineWriter) reject(remote net.Addr, status int, err error) {
+	a := w.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	b, start := w.begin(a.buf)
+	b = w.addr(b, "client", remote)
+	b = w.int(b, "status", int64(status))
+	b = appendField(w, b, "err", err.Error())
+	a.buf = w.end(b, start)
+}
+
+// begin starts a line at the end of b: the time, level, message and
+// listener, as slog writes them.
+func (w *lineWriter) begin(b []byte) ([]byte, int) {
+	start := len(b)
+	now := time.Now()
+	if w.json {
+		b = append(b, `{"time":"`...)
+		b = now.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+		b = append(b, `","level":"INFO","msg":"access"`...)
+	} else {
+		b = append(b, "time="...)
+		b = now.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+		b = append(b, " level=INFO msg=access"...)
+	}
+	return appendField(w, b, "listener", w.listener), start
+}
+
+// end finishes the line; a line that would take the buffer past
+// maxBuffered is dropped.
+func (w *lineWriter) end(b []byte, start int) []byte {
+	if w.json {
+		b = append(b, '}')
+	}
+	b = append(b, '\n')
+	if len(b) > maxBuffered {
+		return b[:start]
+	}
+	return b
+}
+
+func (w *lineWriter) key(b []byte, k string) []byte {
+	if w.json {
+		b = append(b, ',', '"')
+		b = append(b, k...)
+		return append(b, '"', ':')
+	}
+	b = append(b, ' ')
+	b = append(b, k...)
+	return append(b, '=')
+}
+
+func (w *lineWriter) int(b []byte, k string, v int64) []byte {
+	return strconv.AppendInt(w.key(b, k), v, 10)
+}
+
+// addr writes an address; a TCP one without making a string of it first.
+func (w *lineWriter) addr(b []byte, k string, a net.Addr) []byte {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		b = w.key(b, k)
+		if w.json {
+			b = append(b, '"')
+		}
+		ap := ta.AddrPort()
+		b = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).AppendTo(b) // as TCPAddr.String
+		if w.json {
+			b = append(b, '"')
+		}
+		return b
+	}
+	s := ""
+	if a != nil {
+		s = a.String()
+	}
+	return appendField(w, b, k, s)
+}
+
+// appendField writes k and the text v, quoted as the format needs.
+func appendField[T string | []byte](w *lineWriter, b []byte, k string, v T) []byte {
+	b = w.key(b, k)
+	if w.json {
+		return appendJSON(b, v)
+	}
+	return appendText(b, v)
+}
+
+// appendText writes v bare when it can be, else quoted with Go escapes (as
+// slog's text handler does): when it is empty or holds a space, '=', '"',
+// a control character, or bytes that are not printable UTF-8.
+func appendText[T string | []byte](b []byte, v T) []byte {
+	bare := len(v) > 0
+	for i := 0; i < len(v) && bare; i++ {
+		c := v[i]
+		bare = c > ' ' && c < 0x7f && c != '=' && c != '"'
+	}
+	if bare {
+		return append(b, v...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c >= 0x80 {
+			r, n := utf8.DecodeRuneInString(string(v[i:min(i+utf8.UTFMax, len(v))]))
+			if r != utf8.RuneError && unicode.IsPrint(r) {
+				b = append(b, v[i:i+n]...)
+			} else {
+				b = appendHexByte(b, '\\', 'x', c)
+				n = 1
+			}
+			i += n
+			continue
+		}
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < ' ' || c == 0x7f:
+			b = appendHexByte(b, '\\', 'x', c)
+		default:
+			b = append(b, c)
+		}
+		i++
+	}
+	return append(b, '"')
+}
+
+// appendJSON writes v as a JSON string; bytes that are not UTF-8 become
+// U+FFFD, as encoding/json does.
+func appendJSON[T string | []byte](b []byte, v T) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c >= 0x80 {
+			r, n := utf8.DecodeRuneInString(string(v[i:min(i+utf8.UTFMax, len(v))]))
+			if r == utf8.RuneError && n == 1 {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, v[i:i+n]...)
+			}
+			i += n
+			continue
+		}
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < ' ':
+			b = append(b, `\u00`...)
+			b = appendHexByte(b, 0, 0, c)
+		default:
+			b = append(b, c)
+		}
+		i++
+	}
+	return append(b, '"')
+}
+
+// appendHexByte writes the escape prefix (when not 0) and c in two hex
+// digits.
+func appendHexByte(b []byte, esc, kind, c byte) []byte {
+	const hex = "0123456789abcdef"
+	if esc != 0 {
+		b = append(b, esc, kind)
+	}
+	return append(b, hex[c>>4], hex[c&0xf])
 }

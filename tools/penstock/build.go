@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"time"
 
@@ -150,12 +149,12 @@ func buildHTTP(cfg *Config, lc ListenerConfig, log *slog.Logger, logs *accessLog
 	}
 	srv := &httpd.Server{Handler: p, IdleTimeout: lc.IdleTimeout, SendTimeout: lc.SendTimeout, Logger: log}
 	if lc.AccessLog != "" && logs != nil {
-		lg, err := logs.logger(lc.Name, lc.AccessLog)
+		w, err := logs.writer(lc.Name, lc.AccessLog)
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: access log: %w", lc.Name, err)
 		}
-		p.Logging = func(s *httpproxy.Session, err error) { logRequest(lg, s, err) }
-		srv.OnReject = func(remote net.Addr, status int, err error) { logReject(lg, remote, status, err) }
+		p.Logging = w.request
+		srv.OnReject = w.reject
 	}
 	return srv, nil
 }
