@@ -99,8 +99,8 @@ func (l *accessLogs) Close() {
 	}
 }
 
-// accessLog is one destination: an io.Writer for slog handlers that only
-// appends to memory, and a goroutine that writes it out.
+// accessLog is one destination: a memory buffer the lineWriters of its
+// listeners append to, and a goroutine that writes it out.
 type accessLog struct {
 	dest string
 
@@ -120,17 +120,6 @@ type accessLog struct {
 // maxBuffered bounds the memory a log may hold when its destination does
 // not keep up; lines past it are dropped, not queued.
 const maxBuffered = 4 << 20
-
-// Write appends p to the buffer. It is what the slog handler calls, on the
-// event loop, and never blocks on I/O.
-func (a *accessLog) Write(p []byte) (int, error) {
-	a.mu.Lock()
-	if !a.closed && len(a.buf)+len(p) <= maxBuffered {
-		a.buf = append(a.buf, p...)
-	}
-	a.mu.Unlock()
-	return len(p), nil
-}
 
 func (a *accessLog) run() {
 	defer close(a.stopped)
