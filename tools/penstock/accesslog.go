@@ -334,56 +334,36 @@ func appendText[T string | []byte](b []byte, v T) []byte {
 	if bare {
 		return append(b, v...)
 	}
-	b = append(b, '"')
-	for i := 0; i < len(v); {
-		c := v[i]
-		if c >= 0x80 {
-			r, n := utf8.DecodeRuneInString(string(v[i:min(i+utf8.UTFMax, len(v))]))
-			if r != utf8.RuneError && unicode.IsPrint(r) {
-				b = append(b, v[i:i+n]...)
-			} else {
-				b = appendHexByte(b, '\\', 'x', c)
-				n = 1
-			}
-			i += n
-			continue
-		}
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c == '\n':
-			b = append(b, '\\', 'n')
-		case c == '\r':
-			b = append(b, '\\', 'r')
-		case c == '\t':
-			b = append(b, '\\', 't')
-		case c < ' ' || c == 0x7f:
-			b = appendHexByte(b, '\\', 'x', c)
-		default:
-			b = append(b, c)
-		}
-		i++
-	}
-	return append(b, '"')
+	return appendQuoted(b, v, false)
 }
 
 // appendJSON writes v as a JSON string; bytes that are not UTF-8 become
 // U+FFFD, as encoding/json does.
 func appendJSON[T string | []byte](b []byte, v T) []byte {
+	return appendQuoted(b, v, true)
+}
+
+// appendQuoted writes v in double quotes with the escapes of a JSON string
+// (json) or of a Go string literal: the two share quote, backslash and
+// \n \r \t, and differ on control bytes (\u00XX or \xXX), DEL (Go escapes
+// it) and non-UTF-8 or unprintable bytes (U+FFFD for JSON, \xXX for Go).
+func appendQuoted[T string | []byte](b []byte, v T, json bool) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(v); {
 		c := v[i]
-		if c >= 0x80 {
-			r, n := utf8.DecodeRuneInString(string(v[i:min(i+utf8.UTFMax, len(v))]))
-			if r == utf8.RuneError && n == 1 {
-				b = append(b, `\ufffd`...)
-			} else {
-				b = append(b, v[i:i+n]...)
-			}
-			i += n
-			continue
-		}
+		n := 1
 		switch {
+		case c >= 0x80:
+			r, size := utf8.DecodeRuneInString(string(v[i:min(i+utf8.UTFMax, len(v))]))
+			switch {
+			case json && r == utf8.RuneError && size == 1:
+				b = append(b, `\ufffd`...)
+			case json || r != utf8.RuneError && unicode.IsPrint(r):
+				b = append(b, v[i:i+size]...)
+				n = size
+			default:
+				b = appendHex(append(b, '\\', 'x'), c)
+			}
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
 		case c == '\n':
@@ -392,23 +372,20 @@ func appendJSON[T string | []byte](b []byte, v T) []byte {
 			b = append(b, '\\', 'r')
 		case c == '\t':
 			b = append(b, '\\', 't')
-		case c < ' ':
-			b = append(b, `\u00`...)
-			b = appendHexByte(b, 0, 0, c)
+		case c < ' ' && json:
+			b = appendHex(append(b, `\u00`...), c)
+		case c < ' ' || c == 0x7f && !json:
+			b = appendHex(append(b, '\\', 'x'), c)
 		default:
 			b = append(b, c)
 		}
-		i++
+		i += n
 	}
 	return append(b, '"')
 }
 
-// appendHexByte writes the escape prefix (when not 0) and c in two hex
-// digits.
-func appendHexByte(b []byte, esc, kind, c byte) []byte {
+// appendHex writes c in two hex digits.
+func appendHex(b []byte, c byte) []byte {
 	const hex = "0123456789abcdef"
-	if esc != 0 {
-		b = append(b, esc, kind)
-	}
 	return append(b, hex[c>>4], hex[c&0xf])
 }
