@@ -205,35 +205,39 @@ func (w *lineWriter) request(s *httpproxy.Session, err error) {
 	if s.Upstream != nil {
 		upstream = s.Upstream.Addr
 	}
-	a := w.a
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return
-	}
-	b, start := w.begin(a.buf)
-	b = w.addr(b, "client", r.RemoteAddr)
-	b = appendField(w, b, "method", r.Method)
-	b = appendField(w, b, "host", r.Host)
-	b = appendField(w, b, "target", r.Target)
-	b = w.int(b, "status", int64(s.Status))
-	b = w.int(b, "request_bytes", s.RequestBytes)
-	b = w.int(b, "response_bytes", s.ResponseBytes)
-	b = w.key(b, "duration_ms")
-	b = strconv.AppendFloat(b, float64(time.Since(s.Start))/1e6, 'f', 3, 64)
-	b = appendField(w, b, "upstream", upstream)
-	b = w.key(b, "reused")
-	b = strconv.AppendBool(b, s.Reused)
-	b = w.int(b, "retries", int64(s.Retries))
-	if err != nil {
-		b = appendField(w, b, "err", err.Error())
-	}
-	a.buf = w.end(b, start)
+	w.line(r.RemoteAddr, func(b []byte) []byte {
+		b = appendField(w, b, "method", r.Method)
+		b = appendField(w, b, "host", r.Host)
+		b = appendField(w, b, "target", r.Target)
+		b = w.int(b, "status", int64(s.Status))
+		b = w.int(b, "request_bytes", s.RequestBytes)
+		b = w.int(b, "response_bytes", s.ResponseBytes)
+		b = w.key(b, "duration_ms")
+		b = strconv.AppendFloat(b, float64(time.Since(s.Start))/1e6, 'f', 3, 64)
+		b = appendField(w, b, "upstream", upstream)
+		b = w.key(b, "reused")
+		b = strconv.AppendBool(b, s.Reused)
+		b = w.int(b, "retries", int64(s.Retries))
+		if err != nil {
+			b = appendField(w, b, "err", err.Error())
+		}
+		return b
+	})
 }
 
 // reject writes the line of a request the server refused itself
 // (malformed, too large): the client, the status and why.
 func (w *lineWriter) reject(remote net.Addr, status int, err error) {
+	w.line(remote, func(b []byte) []byte {
+		b = w.int(b, "status", int64(status))
+		return appendField(w, b, "err", err.Error())
+	})
+}
+
+// line appends one line to the log's buffer under its lock: the common
+// head (time, level, message, listener, client), what fill adds, the end.
+// A closed log takes nothing.
+func (w *lineWriter) line(client net.Addr, fill func(b []byte) []byte) {
 	a := w.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -241,9 +245,7 @@ func (w *lineWriter) reject(remote net.Addr, status int, err error) {
 		return
 	}
 	b, start := w.begin(a.buf)
-	b = w.addr(b, "client", remote)
-	b = w.int(b, "status", int64(status))
-	b = appendField(w, b, "err", err.Error())
+	b = fill(w.addr(b, "client", client))
 	a.buf = w.end(b, start)
 }
 
