@@ -15,12 +15,18 @@ import (
 // it from the handler, from a body or drain callback, or from a func run by
 // Loop().Execute. The exchange belongs to the server again once the
 // response has ended: do not touch it after End, Respond or Hijack has
-// returned, or after its OnAbort func has run. The server reuses an ended
-// Exchange for a later request, on this connection or another, so an idle
-// keep-alive connection holds no per-request state and ServeHTTP
-// allocates nothing of its own; a stale *Exchange would act on that later
-// request. Work handed to the loop from another goroutine must check, on
-// the loop, a flag of its own that End and OnAbort set.
+// returned, or after its OnEnd or OnAbort func has run. The server reuses
+// an ended Exchange for a later request on the same loop, on this
+// connection or another, so an idle keep-alive connection holds no
+// per-request state and ServeHTTP allocates nothing of its own; a stale
+// *Exchange would act on that later request. Work handed to the loop from
+// another goroutine must check, on the loop, a flag of its own that End
+// and OnAbort set.
+//
+// A handler that has work to finish once the exchange is over (a log
+// line, counters) does it in its OnEnd func, which the server runs as the
+// last thing before it takes the exchange back; the handler's own code
+// then ends with its call to End or Respond.
 type Exchange struct {
 	// Req is the request.
 	Req Request
@@ -53,9 +59,11 @@ type Exchange struct {
 	noBody    bool
 	chunked   bool
 	left      int64 // Content-Length bytes still to send; -1 without one
+	status    int   // the final status written; 0 before
 	ended     bool
 	onDrained func()
 	onAbort   func(error)
+	onEnd     func()
 	onEOF     func()
 
 	// The connection's output buffer and Respond's scratch space: they
@@ -77,18 +85,26 @@ var (
 
 func (x *Exchange) reset() {
 	x.User = nil
-	x.onBody, x.onDrained, x.onAbort, x.onEOF = nil, nil, nil, nil
+	x.onBody, x.onDrained, x.onAbort, x.onEnd, x.onEOF = nil, nil, nil, nil, nil
 	x.bodyPaused, x.discarding, x.discarded, x.sent100 = false, false, 0, false
 	x.wroteHead, x.headOnly, x.noBody, x.chunked = false, false, false, false
-	x.left, x.ended = -1, false
+	x.left, x.status, x.ended = -1, 0, false
 }
 
 // release drops what the exchange references once it has ended.
 func (x *Exchange) release() {
 	x.User = nil
-	x.onBody, x.onDrained, x.onAbort, x.onEOF = nil, nil, nil, nil
+	x.onBody, x.onDrained, x.onAbort, x.onEnd, x.onEOF = nil, nil, nil, nil, nil
 	if cap(x.head) > 64<<10 {
 		x.head = nil
+	}
+}
+
+// runOnEnd runs the OnEnd func, once.
+func (x *Exchange) runOnEnd() {
+	if f := x.onEnd; f != nil {
+		x.onEnd = nil
+		f()
 	}
 }
 
@@ -143,6 +159,20 @@ func (x *Exchange) OnDrained(fn func()) { x.onDrained = fn }
 // OnAbort sets fn to run if the client connection closes before the
 // response has ended; the exchange is dead then. Loop only.
 func (x *Exchange) OnAbort(fn func(err error)) { x.onAbort = fn }
+
+// OnEnd sets fn to run once the exchange is over: its response has ended
+// and its request body has been read or dropped (or the connection
+// closed meanwhile), or Hijack took the stream. The server runs it as the
+// last thing before it takes the exchange back, so fn may still read the
+// exchange, and it is the last code that may. It runs inside End, Respond
+// or Hijack when nothing is left to read, later otherwise; of OnEnd and
+// OnAbort, exactly one runs for an exchange that ends either way. Loop
+// only.
+func (x *Exchange) OnEnd(fn func()) { x.onEnd = fn }
+
+// Status returns the status code of the final response head written, or
+// 0 before there is one. Loop only.
+func (x *Exchange) Status() int { return x.status }
 
 // OnClientEOF sets fn to run once the client has shut down its sending
 // side after the whole request (at once if it already has). The exchange
@@ -247,6 +277,7 @@ func (x *Exchange) WriteHead(status int, fields ...Field) error {
 		return c.flush()
 	}
 	x.wroteHead = true
+	x.status = status
 	x.noBody = x.headOnly || status == 204 || status == 304 || status == 101
 	x.left = -1
 	if status != 101 && x.h1.Expect100() && !x.sent100 && !x.reqDone && x.onBody == nil {
@@ -316,7 +347,7 @@ func (x *Exchange) RetractHead() bool {
 		return false
 	}
 	x.out = x.out[:0]
-	x.wroteHead, x.noBody, x.chunked, x.left = false, false, false, -1
+	x.wroteHead, x.noBody, x.chunked, x.left, x.status = false, false, false, -1, 0
 	return true
 }
 
@@ -466,6 +497,7 @@ func (x *Exchange) Hijack() (transport.Stream, error) {
 	c.timer.Stop()
 	c.paused = false
 	st := c.st
+	x.runOnEnd()
 	x.release()
 	return st, nil
 }

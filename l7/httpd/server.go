@@ -66,11 +66,14 @@ type Server struct {
 	mu       sync.Mutex
 	conns    *conn // open connections, linked through conn.prev/next
 	draining atomic.Bool
-	// exchanges holds the Exchanges of idle connections: a connection
-	// takes one at the first byte of a request and gives it back when the
-	// exchange is finished, so an idle keep-alive connection holds none of
-	// the per-request state (parser, buffers, the handler's State).
-	exchanges sync.Pool
+	// exchanges holds the Exchanges of idle connections, per loop: a
+	// connection takes one at the first byte of a request and gives it
+	// back when the exchange is finished, so an idle keep-alive connection
+	// holds none of the per-request state (parser, buffers, the handler's
+	// State). An Exchange never moves to another loop, so a late touch by
+	// code of its loop could only ever meet the loop's own later use of
+	// it, never race with another loop.
+	exchanges transport.Recycler[Exchange]
 }
 
 // Accept serves HTTP on s. It is a transport.Listener's Accept func; it
@@ -365,15 +368,18 @@ func appendSimple(dst []byte, status int, connection string) []byte {
 // finish ends the current exchange once its request body is read and its
 // response has ended, and moves on to the next request.
 //
-// The Exchange goes back to the server's free list, for this connection's
-// next request or another's: an idle connection holds none. It is put
-// back last, after anything here that could start a new request.
+// The handler's OnEnd func runs first: it is the handler's last touch of
+// the exchange. The Exchange then goes back to the loop's free list, for
+// this connection's next request or another's: an idle connection holds
+// none. It is put back last, after anything here that could start a new
+// request.
 func (c *conn) finish() {
-	c.active = false
 	x := c.x
+	x.runOnEnd()
+	c.active = false
 	x.release()
 	c.x = nil
-	defer c.srv.exchanges.Put(x)
+	defer c.srv.exchanges.Put(c.st.Loop(), x)
 	if c.closing {
 		c.end()
 		return
@@ -448,7 +454,7 @@ func (c *conn) close() {
 // has none (a new one, or one that shed its idle state).
 func (c *conn) exchange() *Exchange {
 	if c.x == nil {
-		x, _ := c.srv.exchanges.Get().(*Exchange)
+		x := c.srv.exchanges.Get(c.st.Loop())
 		if x == nil {
 			x = &Exchange{}
 		}
@@ -527,13 +533,20 @@ func (c *conn) OnClose(s transport.Stream, err error) {
 	if c.hijacked {
 		return
 	}
-	if x := c.x; c.active && !x.ended {
-		if f := x.onAbort; f != nil {
-			x.onAbort = nil
-			f(errOrClosed(err))
+	if x := c.x; c.active {
+		if !x.ended {
+			if f := x.onAbort; f != nil {
+				x.onAbort = nil
+				f(errOrClosed(err))
+			}
+		} else {
+			// The response ended, but the request body was still being
+			// read or dropped: the exchange is over now.
+			x.runOnEnd()
 		}
 	}
-	// An aborted Exchange is not put back: its handler may still hold it.
+	// The Exchange is not put back: the handler of an aborted one may
+	// still hold it.
 	c.x = nil
 }
 

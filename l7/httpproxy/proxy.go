@@ -190,7 +190,7 @@ func (p *Proxy) route(r *httpd.Request) *l4.Group {
 func (p *Proxy) ServeHTTP(x *httpd.Exchange) {
 	s := p.session(x)
 	if p.RequestFilter != nil && p.RequestFilter(s) {
-		s.finish(nil)
+		// The filter answered: the exchange may be back with the server.
 		return
 	}
 	s.Group = p.route(&x.Req)
@@ -208,7 +208,7 @@ func (p *Proxy) session(x *httpd.Exchange) *Session {
 	s, _ := x.State.(*Session)
 	if s == nil || s.p != p {
 		s = &Session{p: p}
-		s.abortFn, s.drainedFn, s.bodyFn = s.onAbort, s.onClientDrained, s.onRequestBody
+		s.abortFn, s.endFn, s.drainedFn, s.bodyFn = s.onAbort, s.onEnd, s.onClientDrained, s.onRequestBody
 		x.State = s
 	}
 	s.reset(x)

@@ -291,9 +291,17 @@ func TestPhases(t *testing.T) {
 	require.Equal(t, "1", resp.Header.Get("X-Filtered"))
 	require.Equal(t, "yes", resp.Header.Get("X-Added"))
 	require.Equal(t, "path=/rewritten body=QUIET!", string(b))
+	// Logging runs once the response is handed to the connection, which
+	// may be a moment after the client has read it. A response that
+	// RequestFilter sent is logged with its status.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(logged) == 2
+	}, 5*time.Second, 5*time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
-	require.Equal(t, []string{"/forbidden 0 <nil>", "/x 201 <nil>"}, logged)
+	require.Equal(t, []string{"/forbidden 403 <nil>", "/x 201 <nil>"}, logged)
 }
 
 func TestRoutesByHostAndPath(t *testing.T) {

@@ -15,8 +15,14 @@ import (
 
 // Session is one proxied request: the per-request context every hook gets.
 // A Session rides with its httpd.Exchange, which the server recycles for
-// later requests on any connection, so
-// hooks must not keep it past Logging. Loop only, like the exchange.
+// later requests on the same loop, so hooks must not keep it past
+// Logging. Loop only, like the exchange.
+//
+// Logging runs from the exchange's OnEnd or OnAbort func, the server's
+// last call before it takes the exchange back; the session's own code
+// ends each path with the call that hands the exchange back (End,
+// Respond, Hijack, or a Close of the client's stream) and touches nothing
+// after it.
 type Session struct {
 	// X is the client's exchange: its request, and the way to answer.
 	X *httpd.Exchange
@@ -47,6 +53,7 @@ type Session struct {
 
 	p    *Proxy
 	up   *upConn
+	err  error // what the session ends with, for Logging
 	gen  uint64
 	head []byte
 	path []byte // UpstreamPath when it had to be rebuilt
@@ -54,6 +61,7 @@ type Session struct {
 	// The session's callbacks, bound once: a method value made per request
 	// would allocate.
 	abortFn     func(error)
+	endFn       func()
 	drainedFn   func()
 	bodyFn      func(p []byte, end bool)
 	xff, via    []byte
@@ -77,9 +85,11 @@ func (s *Session) reset(x *httpd.Exchange) {
 	s.Start = time.Now()
 	s.User = nil
 	s.up = nil
+	s.err = nil
 	s.gen++
 	s.chunkUp, s.upgrade, s.bodyStarted, s.reqSent, s.respStarted, s.fresh, s.done = false, false, false, false, false, false, false
 	x.OnAbort(s.abortFn)
+	x.OnEnd(s.endFn)
 	x.OnDrained(s.drainedFn)
 }
 
@@ -347,9 +357,7 @@ func (s *Session) upstreamFailed(c *upConn, err error) {
 	if s.respStarted {
 		// The head went out: HTTP/1.1 can only say "incomplete" by closing.
 		s.p.log().Info("upstream failed mid-response; closing client", "upstream", s.Upstream.Addr, "err", err)
-		s.done = true
-		_ = s.X.Stream().Close()
-		s.log(err)
+		s.closeClient(err)
 		return
 	}
 	safe := s.X.Req.Idempotent() || !s.bodyStarted
@@ -372,7 +380,7 @@ func (s *Session) upstreamFailed(c *upConn, err error) {
 }
 
 // fail answers with status unless the response has started, and ends the
-// session.
+// session. The exchange is handed back: the caller touches s no more.
 func (s *Session) fail(status int, err error) {
 	if s.done {
 		return
@@ -381,41 +389,97 @@ func (s *Session) fail(status int, err error) {
 		s.up.drop()
 		s.up = nil
 	}
-	s.done = true
 	if s.respStarted && s.X.RetractHead() {
 		s.respStarted = false
 	}
-	if !s.respStarted {
-		s.Status = status
-		_ = s.X.Respond(status, nil)
-	} else {
-		_ = s.X.Stream().Close()
-	}
-	s.log(err)
-}
-
-// finish ends a session whose response is complete.
-func (s *Session) finish(err error) {
-	s.done = true
-	s.log(err)
-}
-
-func (s *Session) log(err error) {
-	if f := s.p.Logging; f != nil {
-		f(s, err)
-	}
-}
-
-func (s *Session) onAbort(err error) {
-	if s.done {
+	if s.respStarted {
+		s.closeClient(err)
 		return
 	}
+	s.done = true
+	s.err = err
+	s.Status = status
+	_ = s.X.Respond(status, nil)
+}
+
+// closeClient ends the session by closing the client's connection, the
+// one way HTTP/1.1 has to say that a response is incomplete. The exchange
+// is handed back (its OnAbort func runs): the caller touches s no more.
+func (s *Session) closeClient(err error) {
+	if s.done {
+		return // the write that failed closed the stream: OnAbort ran
+	}
+	if s.up != nil {
+		s.up.drop()
+		s.up = nil
+	}
+	s.done = true
+	s.err = err
+	_ = s.X.Stream().Close()
+}
+
+// onEnd is the exchange's OnEnd func: the session's last moment.
+func (s *Session) onEnd() {
 	s.done = true
 	if s.up != nil {
 		s.up.drop()
 		s.up = nil
 	}
-	s.log(err)
+	if s.Status == 0 {
+		s.Status = s.X.Status() // a response that RequestFilter sent
+	}
+	s.log()
+}
+
+// onAbort is the exchange's OnAbort func: the client went away before the
+// response ended, or the session closed it (s.err says why then).
+func (s *Session) onAbort(err error) {
+	s.done = true
+	if s.up != nil {
+		s.up.drop()
+		s.up = nil
+	}
+	if s.err == nil {
+		s.err = &ClientClosedError{Phase: s.phase(), Err: err}
+	}
+	s.log()
+}
+
+// phase names what the session was doing, for errors.
+func (s *Session) phase() string {
+	switch {
+	case s.respStarted:
+		return "sending the response body"
+	case s.reqSent:
+		return "waiting for the response head"
+	case s.up != nil:
+		return "sending the request upstream"
+	case s.Upstream != nil:
+		return "connecting upstream"
+	}
+	return "before the request went upstream"
+}
+
+// ClientClosedError is the error a session ends with when its client
+// closed the connection before the response ended.
+type ClientClosedError struct {
+	// Phase is what the proxy was doing, such as "waiting for the
+	// response head".
+	Phase string
+	// Err is the server's error; it matches httpd.ErrClientClosed.
+	Err error
+}
+
+func (e *ClientClosedError) Error() string {
+	return "penstock/httpproxy: client closed the connection while " + e.Phase + ": " + e.Err.Error()
+}
+
+func (e *ClientClosedError) Unwrap() error { return e.Err }
+
+func (s *Session) log() {
+	if f := s.p.Logging; f != nil {
+		f(s, s.err)
+	}
 }
 
 func (s *Session) onClientDrained() {
@@ -469,21 +533,12 @@ func (s *Session) onResponseBody(p []byte, end bool, trailers []httpd.Field) {
 	if len(p) > 0 {
 		if _, err := s.X.Write(p); err != nil {
 			// The client is gone; the upstream connection goes too.
-			if s.up != nil {
-				s.up.drop()
-				s.up = nil
-			}
-			s.done = true
-			_ = s.X.Stream().Close()
-			s.log(err)
+			s.closeClient(err)
 			return
 		}
 	}
 	if end {
-		_ = s.X.End(trailers...)
-		// The server has the exchange back now, but nothing can take it
-		// for another request before this callback returns: Logging
-		// still reads it.
-		s.finish(nil)
+		s.done = true
+		_ = s.X.End(trailers...) // the last touch: OnEnd logs
 	}
 }

@@ -217,16 +217,17 @@ func (c *upConn) upgrade(s *Session) {
 		s.upstreamFailed(c, err)
 		return
 	}
-	down, err := s.X.Hijack()
-	if err != nil {
-		s.upstreamFailed(c, err)
-		return
-	}
+	// The session ends with the hijack (its OnEnd logs it): nothing
+	// touches it after.
 	s.up = nil
 	s.done = true
 	c.s = nil
 	c.state = upDone
-	s.log(nil)
+	down, err := s.X.Hijack()
+	if err != nil {
+		c.drop()
+		return
+	}
 	l4.Pipe(down, c.st, l4.PipeOptions{})
 }
 
