@@ -37,6 +37,10 @@
 //   - request targets of a form the method does not take, and bytes
 //     outside visible ASCII in them.
 //
+// A Connection field names the fields that are the connection's own, and
+// a proxy drops them; it cannot name Content-Length or Host, which frame
+// and route the message: that token is ignored ([IsHopByHop]).
+//
 // Responses follow the same field rules: a proxy answers 502 to an
 // upstream that breaks them. Every fault has its own error value, which
 // matches one class under errors.Is; [StatusFor] gives the status code to

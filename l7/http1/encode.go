@@ -32,7 +32,8 @@ func AppendResponseHead(dst []byte, status int, reason string, headers ...Header
 // end-to-end: all but the hop-by-hop fields a proxy must not forward
 // (RFC 9110 §7.6.1), which are Connection, Keep-Alive, Proxy-Connection,
 // TE, Trailer, Transfer-Encoding, Upgrade and any field the Connection
-// fields name. It allocates nothing.
+// fields name but Content-Length and Host (see [IsHopByHop]). It
+// allocates nothing.
 func AppendEndToEndHeaders(dst []byte, headers []Header) []byte {
 	for _, h := range headers {
 		if !isHopByHop(h.Name, headers) {
@@ -142,8 +143,12 @@ func isHopByHopName(name []byte) bool {
 }
 
 // namedByConnection reports whether a Connection field among headers
-// names the field name.
+// names the field name, which must not be one that frames or routes the
+// message (see [IsHopByHop]).
 func namedByConnection(name []byte, headers []Header) bool {
+	if framesOrRoutes(name) {
+		return false
+	}
 	for _, h := range headers {
 		if equalFold(h.Name, "connection") && hasToken(h.Value, name) {
 			return true
@@ -171,7 +176,26 @@ func AppendHeader(dst, name, value []byte) []byte { return appendField(dst, name
 // IsHopByHop reports whether the field named name is hop-by-hop in a head
 // with the given fields: one of the fields RFC 9110 §7.6.1 lists, or one
 // that a Connection field names. A proxy does not forward it.
+//
+// A Connection field cannot make Content-Length or Host hop-by-hop: the
+// token is ignored. They frame and route the message, and a proxy that
+// dropped them on a peer's word would send a body as the next request on
+// its connection (request smuggling) or a request with no Host.
+// Transfer-Encoding is hop-by-hop in any case, and a proxy frames the
+// body it forwards itself.
 func IsHopByHop(name []byte, headers []Header) bool { return isHopByHop(name, headers) }
+
+// framesOrRoutes reports whether name is Content-Length or Host, which no
+// Connection field can make hop-by-hop.
+func framesOrRoutes(name []byte) bool {
+	switch len(name) {
+	case len("host"):
+		return equalFold(name, "host")
+	case len("content-length"):
+		return equalFold(name, "content-length")
+	}
+	return false
+}
 
 // EqualFold reports whether b and s are equal without regard to ASCII
 // case, as field names compare. It allocates nothing.

@@ -113,3 +113,27 @@ func TestHeadIsHopByHop(t *testing.T) {
 		}
 	}
 }
+
+// A Connection field cannot make the fields that frame or route a message
+// hop-by-hop; the other fields it names are.
+func TestConnectionCannotNameFramingFields(t *testing.T) {
+	in := "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nConnection: keep-alive, Content-Length, HOST, X-Foo\r\nX-Foo: 1\r\n\r\nx"
+	var r Request
+	if _, err := ParseRequestHead([]byte(in), &r, nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"Content-Length": false, "content-length": false, "Host": false,
+		"x-foo": true, "Connection": true} {
+		if got := r.IsHopByHop([]byte(name)); got != want {
+			t.Errorf("head: %s hop-by-hop %v, want %v", name, got, want)
+		}
+		if got := IsHopByHop([]byte(name), r.Headers()); got != want {
+			t.Errorf("IsHopByHop: %s hop-by-hop %v, want %v", name, got, want)
+		}
+	}
+	got := string(AppendProxyRequestHead(nil, &r))
+	want := "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\n"
+	if got != want {
+		t.Fatalf("AppendProxyRequestHead = %q, want %q", got, want)
+	}
+}

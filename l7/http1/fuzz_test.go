@@ -14,6 +14,7 @@ func FuzzParseRequestHead(f *testing.F) {
 	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"))
 	f.Add([]byte("\r\nGET * HTTP/1.0\r\nX: a\r\n b\r\n\r\n"))
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Foo\r\nClose: 1\r\nX-Foo: 2\r\nKeep-Alive: 3\r\nTE: 4\r\n\r\n"))
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: keep-alive, Content-Length, Host\r\n\r\nabc"))
 	lim := &Limits{MaxHeaderBytes: 1024, MaxHeaders: 16, MaxLineBytes: 256}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) > 2048 {
@@ -150,6 +151,11 @@ func checkHopByHop(t *testing.T, m *head, extra ...string) {
 	for _, name := range names {
 		if got, want := m.IsHopByHop(name), IsHopByHop(name, m.Headers()); got != want {
 			t.Fatalf("IsHopByHop(%q) = %v, the general test says %v", name, got, want)
+		}
+	}
+	for _, name := range []string{"Content-Length", "host"} {
+		if m.IsHopByHop([]byte(name)) {
+			t.Fatalf("%s is hop-by-hop: a Connection field may not make it so", name)
 		}
 	}
 }

@@ -73,8 +73,9 @@ func (m *head) Headers() []Header { return m.headers.all() }
 
 // IsHopByHop reports whether the field named name is hop-by-hop in this
 // head: one of the fields RFC 9110 §7.6.1 lists, or one its Connection
-// fields name. It is [IsHopByHop] without the scan for Connection fields
-// when they name nothing but close, keep-alive and upgrade.
+// fields name, Content-Length and Host excepted. It is [IsHopByHop]
+// without the scan for Connection fields when they name nothing but
+// close, keep-alive and upgrade.
 func (m *head) IsHopByHop(name []byte) bool {
 	switch {
 	case isHopByHopName(name):

@@ -25,10 +25,37 @@
 // Upstream faults become 502 (connect refused, reset, malformed response)
 // or 504 (no response head within ResponseTimeout); a fault after the
 // response head went out closes the client connection, since HTTP/1.1 has
-// no other way to say the body is incomplete. Hop-by-hop fields are
-// dropped both ways; X-Forwarded-For, -Proto and -Host and Via are set.
-// An Upgrade (WebSocket or any other) that the upstream accepts with 101
-// turns the pair into a byte relay.
+// no other way to say the body is incomplete. An Upgrade (WebSocket or any
+// other) that the upstream accepts with 101 turns the pair into a byte
+// relay.
+//
+// # What goes upstream
+//
+// The proxy frames the upstream request from its own parse of the
+// client's, always: it writes Content-Length (the parsed length, one
+// field however many identical lines the client sent) or
+// "Transfer-Encoding: chunked" itself, and sends no other framing field,
+// not even one a hook put in UpstreamHeader. Host comes from the parse
+// too: the Host field, or an absolute-form target's authority, which
+// replaces the Host field (RFC 9112 §3.2.2); a request without one gets
+// the endpoint's address. X-Forwarded-For (appended to), X-Forwarded-Proto,
+// X-Forwarded-Host and Via (appended to) are set by the proxy.
+//
+// Hop-by-hop fields are dropped both ways (RFC 9110 §7.6.1), with those a
+// Connection field names, but a Connection token naming Content-Length,
+// Transfer-Encoding, Host or a field the proxy sets is ignored: the field
+// is framed, sent or set as above whatever Connection says. Ignoring the
+// token, rather than refusing the request, is what nginx 1.22 and HAProxy
+// 2.6 do (checked against both here): neither drops a field because a
+// Connection field names it; nginx frames the body itself and passes the
+// other fields, HAProxy passes the Connection field on too. A body whose
+// Content-Length a proxy dropped on the client's word would
+// become the next request on a pooled upstream connection, answered to
+// another client (request smuggling).
+//
+// CONNECT is refused with 501 before any upstream is involved: a reverse
+// proxy has no tunnel to offer, and a CONNECT passed on would leave the
+// pooled connection in the upstream's tunnel or mid-response.
 package httpproxy
 
 import (
@@ -120,6 +147,7 @@ var (
 	ErrUpstreamTimeout = errors.New("penstock/httpproxy: upstream response timeout")
 	ErrUpstreamClosed  = errors.New("penstock/httpproxy: upstream closed the connection")
 	ErrBadResponse     = errors.New("penstock/httpproxy: malformed upstream response")
+	ErrConnect         = errors.New("penstock/httpproxy: CONNECT is not proxied")
 )
 
 func (p *Proxy) log() *slog.Logger {
@@ -191,6 +219,10 @@ func (p *Proxy) ServeHTTP(x *httpd.Exchange) {
 	s := p.session(x)
 	if p.RequestFilter != nil && p.RequestFilter(s) {
 		// The filter answered: the exchange may be back with the server.
+		return
+	}
+	if string(x.Req.Method) == "CONNECT" {
+		s.fail(501, ErrConnect)
 		return
 	}
 	s.Group = p.route(&x.Req)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/penstock-proxy/penstock/l4"
@@ -66,6 +67,8 @@ type Session struct {
 	bodyFn      func(p []byte, end bool)
 	xff, via    []byte
 	chunkUp     bool // the body goes upstream chunked
+	sendCL      bool // the body goes upstream with a Content-Length
+	noHost      bool // the request named no host: the upstream's address is sent
 	upgrade     bool
 	bodyStarted bool // a request body byte went upstream
 	reqSent     bool // the whole request went upstream
@@ -115,8 +118,22 @@ func (s *Session) prepareUpstreamRequest() {
 	}
 	s.xff = s.xff[:0]
 	s.via = s.via[:0]
+	// Host first, from the parse: an absolute-form target's authority
+	// replaces the Host field (RFC 9112 §3.2.2).
+	s.noHost = len(r.Host) == 0
+	if !s.noHost {
+		s.UpstreamHeader.Fields = append(s.UpstreamHeader.Fields, httpd.Field{Name: hHost, Value: r.Host})
+	}
+	s.chunkUp = r.ContentLength < 0 || r.ContentLength > 0 && s.p.RequestBodyFilter != nil
+	s.sendCL = false
 	for _, f := range r.Headers {
 		switch {
+		case equalFold(f.Name, "content-length"):
+			// The proxy frames the body itself (encodeHead).
+			s.sendCL = !s.chunkUp
+			continue
+		case equalFold(f.Name, "host"):
+			continue
 		case equalFold(f.Name, "x-forwarded-for"):
 			if len(s.xff) > 0 {
 				s.xff = append(s.xff, ", "...)
@@ -135,14 +152,8 @@ func (s *Session) prepareUpstreamRequest() {
 		case s.upgrade && equalFold(f.Name, "upgrade"):
 		case h1 != nil && h1.IsHopByHop(f.Name), h1 == nil && http1.IsHopByHop(f.Name, r.Headers):
 			continue
-		case s.p.RequestBodyFilter != nil && equalFold(f.Name, "content-length"):
-			s.chunkUp = true
-			continue
 		}
 		s.UpstreamHeader.Fields = append(s.UpstreamHeader.Fields, f)
-	}
-	if r.ContentLength < 0 {
-		s.chunkUp = true
 	}
 	if len(s.xff) > 0 {
 		s.xff = append(s.xff, ", "...)
@@ -168,6 +179,7 @@ func (s *Session) prepareUpstreamRequest() {
 }
 
 var (
+	hHost       = []byte("Host")
 	hXFF        = []byte("X-Forwarded-For")
 	hXFProto    = []byte("X-Forwarded-Proto")
 	hXFHost     = []byte("X-Forwarded-Host")
@@ -196,19 +208,46 @@ func appendIP(dst []byte, a net.Addr) []byte {
 	}
 }
 
-// encodeHead writes the upstream request head into s.head.
+// encodeHead writes the upstream request head into s.head. The body's
+// framing is the proxy's, from its parse of the client's request: a
+// Content-Length or Transfer-Encoding field left in UpstreamHeader (by a
+// hook) is not sent.
 func (s *Session) encodeHead() []byte {
 	r := &s.X.Req
 	b := http1.AppendRequestLine(s.head[:0], r.Method, s.UpstreamPath)
 	for _, f := range s.UpstreamHeader.Fields {
+		if isFraming(f.Name) {
+			continue
+		}
 		b = http1.AppendHeader(b, f.Name, f.Value)
 	}
-	if s.chunkUp && r.ContentLength != 0 {
+	if s.noHost {
+		if _, ok := s.UpstreamHeader.Get("host"); !ok {
+			b = http1.AppendHeader(b, hHost, []byte(s.Upstream.Addr))
+		}
+	}
+	switch {
+	case s.chunkUp:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	case s.sendCL:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, r.ContentLength, 10)
+		b = append(b, "\r\n"...)
 	}
 	b = append(b, "\r\n"...)
 	s.head = b
 	return b
+}
+
+// isFraming reports whether name is Content-Length or Transfer-Encoding.
+func isFraming(name []byte) bool {
+	switch len(name) {
+	case len("content-length"):
+		return equalFold(name, "content-length")
+	case len("transfer-encoding"):
+		return equalFold(name, "transfer-encoding")
+	}
+	return false
 }
 
 // connect sends the request over a pooled connection or a new one.
