@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/penstock-proxy/penstock/codecs/proxyproto"
+	"github.com/penstock-proxy/penstock/internal/ratelog"
 	"github.com/penstock-proxy/penstock/transport"
 )
 
@@ -33,9 +34,15 @@ type TCPRelay struct {
 	// address.
 	SendProxy int
 	// Dialer, when set, dials upstreams (for a source address or socket
-	// options); its Timeout is overridden by DialTimeout.
+	// options); its Timeout is overridden by DialTimeout, and one without
+	// a Control func gets transport.DialControl, which refuses a socket
+	// near the open-file limit.
 	Dialer *net.Dialer
 	Logger *slog.Logger
+
+	// failLog rate-limits the lines of failures that can come with every
+	// connection (an endpoint down, the descriptors running out).
+	failLog ratelog.Limiter
 }
 
 // relayConn is one relayed connection. Until its upstream is attached it is
@@ -76,6 +83,11 @@ func (c *relayConn) dial(ctx context.Context, client net.Addr) {
 	if c.r.Dialer != nil {
 		d = *c.r.Dialer
 	}
+	if d.Control == nil && d.ControlContext == nil {
+		// Refuses the socket near the open-file limit, so the transport
+		// keeps descriptors to accept and refuse connections with.
+		d.Control = transport.DialControl
+	}
 	d.Timeout = c.r.DialTimeout
 	if d.Timeout <= 0 {
 		d.Timeout = 5 * time.Second
@@ -90,7 +102,8 @@ func (c *relayConn) dial(ctx context.Context, client net.Addr) {
 				return
 			}
 			g.MarkFailed(ep)
-			c.r.log().Warn("upstream connect failed", "group", g.Name, "upstream", ep.Addr, "client", client, "err", err)
+			c.r.failLog.Log(c.r.log(), slog.LevelWarn, "upstream connect failed",
+				"group", g.Name, "upstream", ep.Addr, "client", client, "err", err)
 			errs = append(errs, err)
 			continue
 		}
@@ -102,7 +115,7 @@ func (c *relayConn) dial(ctx context.Context, client net.Addr) {
 	err := fmt.Errorf("%w: group %q: %w", ErrNoUpstream, g.Name, errors.Join(errs...))
 	c.down.Loop().Execute(func() {
 		if !c.closed {
-			c.r.log().Error("closing client: no upstream", "group", g.Name, "client", client, "err", err)
+			c.r.failLog.Log(c.r.log(), slog.LevelError, "closing client: no upstream", "group", g.Name, "client", client, "err", err)
 			_ = c.down.Close()
 		}
 	})

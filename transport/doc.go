@@ -24,4 +24,26 @@
 // keeps the socket open, so the kernel's TCP window pushes back on the
 // sender. DESIGN.md and research/gnet-backpressure.md record the measurements
 // behind this design.
+//
+// # UDP sessions
+//
+// A UDP listener has one socket per loop (SO_REUSEPORT). A client's first
+// datagram passes the listener's filters and opens its session, which is
+// the client's only one in the whole transport, whichever loop the kernel
+// hands its later datagrams to (see udpTable). On a listener bound to a
+// specific address, the session then gets a socket of its own, connected
+// to the client and filtered in the kernel by the client's source address
+// and port, so its datagrams skip the shared socket; anything that reached
+// the new socket before its filter did goes back through the filters and
+// the session table, so no datagram reaches another client's session and
+// none skips the filters.
+//
+// # Descriptors
+//
+// Descriptors are rationed by number below the open-file limit (see
+// CheckFD): sockets the process opens itself stop first, then accepted
+// connections are closed at once, so the loops always keep descriptors to
+// accept and refuse with, and a refusal is counted (ReasonFDLimit) and
+// logged at most once a second. A UDP listener's default session cap is
+// what the limit leaves room for at two descriptors a session.
 package transport

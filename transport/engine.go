@@ -3,11 +3,15 @@ package transport
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // engineHandler is the one gnet.EventHandler of a Transport. It tells the
@@ -55,6 +59,12 @@ func (h *engineHandler) accept(el *EventLoop, c gnet.Conn) gnet.Action {
 	}
 	laddr, raddr := localAddrOf(c), c.RemoteAddr()
 	ci := connInfo(ln, raddr, laddr)
+	if !acceptFDOK(c.Fd()) {
+		// Closed at once, which keeps descriptors free for the next
+		// accept(2); see CheckFD.
+		h.t.refuse(ln, ci, ErrFDLimit)
+		return gnet.Close
+	}
 	if !h.t.admit(ln, ci) {
 		return gnet.Close
 	}
@@ -132,10 +142,25 @@ func (h *engineHandler) OnClose(c gnet.Conn, err error) gnet.Action {
 	case *udpConn:
 		if v.c == c {
 			v.c = nil
-			v.finish(err)
+			v.finish(udpCloseErr(c, err))
 		}
 	}
 	return gnet.None
+}
+
+// udpCloseErr returns the error an attached UDP socket closed with. gnet
+// closes a socket whose only event is EPOLLERR with io.EOF, which UDP does
+// not have: the socket's pending error (ECONNREFUSED for an ICMP port
+// unreachable, say) is the real one, and gnet calls OnClose before it
+// closes the descriptor, so it can still be read.
+func udpCloseErr(c gnet.Conn, err error) error {
+	if err != io.EOF {
+		return err
+	}
+	if errno, gerr := unix.GetsockoptInt(c.Fd(), unix.SOL_SOCKET, unix.SO_ERROR); gerr == nil && errno != 0 {
+		return os.NewSyscallError("recv", syscall.Errno(errno))
+	}
+	return err
 }
 
 // localAddrOf returns the connection's real local address: gnet reports the
@@ -176,8 +201,12 @@ func (r *attachReq) open(el *EventLoop, c gnet.Conn) gnet.Action {
 // for UDP), or with an error. It never blocks and is safe from any
 // goroutine; nc belongs to the loop from then on. Once the loop has
 // stopped, nc is closed and done is not called.
-func (l *EventLoop) Attach(nc net.Conn, done func(Stream, error)) {
-	ch := l.enroll(nc, done)
+func (l *EventLoop) Attach(nc net.Conn, done func(Stream, error)) { l.attach(nc, false, done) }
+
+// attach is Attach; filtered says that a UDP socket has a socket filter
+// of its own, which enroll must not replace with dropEmptyDatagrams.
+func (l *EventLoop) attach(nc net.Conn, filtered bool, done func(Stream, error)) {
+	ch := l.enroll(nc, filtered, done)
 	if ch != nil {
 		go l.awaitEnroll(ch, nc.RemoteAddr(), done)
 	}
@@ -188,18 +217,18 @@ func (l *EventLoop) Attach(nc net.Conn, done func(Stream, error)) {
 // not be called on an event loop, whose turn the registration needs.
 func (l *EventLoop) AttachWait(nc net.Conn, done func(Stream, error)) {
 	raddr := nc.RemoteAddr()
-	if ch := l.enroll(nc, done); ch != nil {
+	if ch := l.enroll(nc, false, done); ch != nil {
 		l.awaitEnroll(ch, raddr, done)
 	}
 }
 
 // enroll hands nc to gnet. It returns nil when it failed and done was
 // already scheduled with the error.
-func (l *EventLoop) enroll(nc net.Conn, done func(Stream, error)) <-chan gnet.RegisteredResult {
+func (l *EventLoop) enroll(nc net.Conn, filtered bool, done func(Stream, error)) <-chan gnet.RegisteredResult {
 	req := &attachReq{done: done, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
 	var uc *net.UDPConn
 	uc, req.udp = nc.(*net.UDPConn)
-	if req.udp {
+	if req.udp && !filtered {
 		if rc, err := uc.SyscallConn(); err == nil {
 			_ = rc.Control(func(fd uintptr) { _ = dropEmptyDatagrams(int(fd)) })
 		}

@@ -31,11 +31,15 @@ const (
 	ReasonFunc
 	ReasonDraining
 	ReasonSessionCap
+	// ReasonFDLimit: the process is near its open-file limit (see
+	// CheckFD), or a UDP session's socket could not be made.
+	ReasonFDLimit
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"none", "denied", "not_allowed", "global_cap", "per_ip_cap", "per_ip_rate", "func", "draining", "session_cap",
+	"fd_limit",
 }
 
 // String returns the reason's metric label.

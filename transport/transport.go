@@ -15,6 +15,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/penstock-proxy/penstock/internal/ratelog"
 )
 
 // Options configure a Transport.
@@ -52,7 +54,9 @@ type Listener struct {
 	// Accept receives each admitted stream on its loop and must set its
 	// handler (or close it). It runs on the stream's loop.
 	Accept func(s Stream)
-	// MaxSessions caps a UDP listener's live sessions (0: 65536).
+	// MaxSessions caps a UDP listener's live sessions (0: as many as the
+	// open-file limit leaves room for, two descriptors a session, at most
+	// 65536; see CheckFD).
 	MaxSessions int
 	// SessionIdle expires a UDP session after that long without a datagram
 	// either way (0: 60s).
@@ -94,6 +98,12 @@ type Transport struct {
 	// added once) and read without a lock on every datagram.
 	mu    sync.Mutex
 	loops atomic.Pointer[map[gnet.EventLoop]*EventLoop]
+
+	// udpSessions finds a UDP client's session across loops.
+	udpSessions *udpTable
+	// refusals rate-limits the logs of refusals that can come once per
+	// connection or datagram.
+	refusals ratelog.Limiter
 }
 
 // Start binds the listeners and runs the event loops. It returns once the
@@ -111,10 +121,11 @@ func Start(opts Options, listeners ...Listener) (*Transport, error) {
 		opts.Logger = slog.Default()
 	}
 	t := &Transport{
-		opts:  opts,
-		log:   opts.Logger,
-		ready: make(chan struct{}),
-		done:  make(chan struct{}),
+		opts:        opts,
+		log:         opts.Logger,
+		ready:       make(chan struct{}),
+		done:        make(chan struct{}),
+		udpSessions: newUDPTable(),
 	}
 	t.loops.Store(&map[gnet.EventLoop]*EventLoop{})
 	var addrs []string
@@ -241,7 +252,7 @@ func parseListener(l Listener) (*listener, error) {
 		return nil, fmt.Errorf("unknown scheme %q", scheme)
 	}
 	if ln.MaxSessions <= 0 {
-		ln.MaxSessions = 65536
+		ln.MaxSessions = DefaultMaxSessions()
 	}
 	if ln.SessionIdle <= 0 {
 		ln.SessionIdle = 60 * time.Second
@@ -524,6 +535,21 @@ func (t *Transport) admit(ln *listener, ci ConnInfo) bool {
 	}
 	return true
 }
+
+// refuse counts and logs a connection or UDP session refused after its
+// filters admitted it (the caller has released the admission): near the
+// open-file limit, or when its socket could not be made. The log is
+// rate-limited, since a flood can bring one per datagram.
+func (t *Transport) refuse(ln *listener, ci ConnInfo, err error) {
+	ln.Filters.Count(ReasonFDLimit)
+	t.refusals.Log(t.log, slog.LevelWarn, "connection refused: no descriptor to spare",
+		"listener", ln.Name, "remote", ci.Remote, "err", err, "fd_limit", FDLimit())
+}
+
+// DefaultMaxSessions is a UDP listener's session cap when it sets none:
+// what the open-file limit leaves room for at two descriptors a session
+// (its own socket and an upstream's), at most 65536.
+func DefaultMaxSessions() int { return max(1, min(65536, MaxOwnFDs()/2)) }
 
 func (t *Transport) release(ln *listener, ci ConnInfo) {
 	ln.Filters.Release(ci)

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"os"
@@ -16,9 +17,12 @@ type udpKey struct {
 	client netip.AddrPort
 }
 
-// udpSession is the datagram stream of one client of a UDP listener. The
-// kernel hashes a client's 4-tuple to one SO_REUSEPORT socket, so a session
-// lives on one loop; replies leave through that loop's listener socket.
+// udpSession is the datagram stream of one client of a UDP listener. A
+// client has one session in the whole transport (see udpTable), on the
+// loop whose socket got its first datagram. Its datagrams reach it only
+// by its source address: through the listener socket, whose reads carry
+// the source, or through the session's own socket, which the kernel
+// filters by source (see connect).
 type udpSession struct {
 	el      *EventLoop
 	key     udpKey
@@ -62,23 +66,59 @@ func (el *EventLoop) onListenerDatagram(ln *listener, c gnet.Conn) {
 		return
 	}
 	p, _ := c.Peek(-1)
-	key := udpKey{ln: ln, client: ua.AddrPort()}
+	el.dispatch(ln, c.Fd(), c.LocalAddr(), ua.AddrPort(), p)
+}
+
+// dispatch hands p, a datagram from client to listener ln, to the client's
+// session: this loop's, another loop's, or a new one if the filters admit
+// the client. lfd is this loop's socket of ln and laddr its address. Loop
+// only; p is borrowed.
+func (el *EventLoop) dispatch(ln *listener, lfd int, laddr net.Addr, client netip.AddrPort, p []byte) {
+	key := udpKey{ln: ln, client: client}
 	s := el.udp[key]
 	if s == nil {
-		if s = el.newSession(ln, key, c, ua); s == nil {
+		if other := el.tr.udpSessions.get(key); other != nil {
+			other.forward(p)
+			return
+		}
+		if s = el.newSession(ln, key, lfd, laddr, p); s == nil {
 			return
 		}
 	}
+	s.deliver(p)
+}
+
+// deliver hands the session one of its client's datagrams. Loop only.
+func (s *udpSession) deliver(p []byte) {
 	s.last = monotonicNow()
-	if s.paused || s.h == nil {
+	if s.paused || s.h == nil || s.closed {
 		s.dropped++
 		return
 	}
 	s.h.OnData(s, p)
 }
 
-func (el *EventLoop) newSession(ln *listener, key udpKey, c gnet.Conn, ua *net.UDPAddr) *udpSession {
-	laddr := c.LocalAddr()
+// forward hands p, which reached another loop, to the session on its own
+// loop. It is safe from any goroutine: it reads only the session's loop,
+// which never changes; the rest waits for that loop. A session that has
+// ended meanwhile leaves the datagram to its loop's dispatch, as if it
+// had just arrived there.
+func (s *udpSession) forward(p []byte) {
+	cp := append([]byte(nil), p...)
+	s.el.Execute(func() {
+		if !s.closed {
+			s.deliver(cp)
+			return
+		}
+		s.el.dispatch(s.key.ln, s.lfd, s.laddr, s.key.client, cp)
+	})
+}
+
+// newSession admits a new client of ln and returns its session, or nil
+// when the client is refused or its session lives on another loop, which
+// then has p. Loop only.
+func (el *EventLoop) newSession(ln *listener, key udpKey, lfd int, laddr net.Addr, p []byte) *udpSession {
+	ua := net.UDPAddrFromAddrPort(key.client)
 	ci := connInfo(ln, ua, laddr)
 	if ln.sessions.Load() >= int64(ln.MaxSessions) {
 		ln.Filters.Count(ReasonSessionCap)
@@ -87,42 +127,67 @@ func (el *EventLoop) newSession(ln *listener, key udpKey, c gnet.Conn, ua *net.U
 	if !el.tr.admit(ln, ci) {
 		return nil
 	}
-	ln.sessions.Add(1)
 	s := &udpSession{
-		el: el, key: key, ci: ci, lfd: c.Fd(), sa: sockaddrOf(c.Fd(), key.client),
-		laddr: laddr, raddr: &net.UDPAddr{IP: ua.IP, Port: ua.Port, Zone: ua.Zone},
-		last: monotonicNow(),
+		el: el, key: key, ci: ci, lfd: lfd, sa: sockaddrOf(lfd, key.client),
+		laddr: laddr, raddr: ua, last: monotonicNow(),
 	}
+	if other := el.tr.udpSessions.add(key, s); other != nil {
+		// Another loop made the client's session meanwhile.
+		el.tr.release(ln, ci)
+		other.forward(p)
+		return nil
+	}
+	fd, err := s.openSocket()
+	if err != nil {
+		el.tr.udpSessions.remove(key, s)
+		el.tr.release(ln, ci)
+		el.tr.refuse(ln, ci, err)
+		return nil
+	}
+	ln.sessions.Add(1)
 	el.udp[key] = s
 	s.idle = AfterFunc(el, ln.SessionIdle, s.checkIdle)
 	safeAccept(el.tr.log, ln, s)
-	if s.closed {
+	if s.closed || s.h == nil {
+		if fd >= 0 {
+			_ = unix.Close(fd)
+		}
+		if !s.closed {
+			s.finish(nil)
+		}
 		return nil
 	}
-	if s.h == nil {
-		s.finish(nil)
-		return nil
+	if fd >= 0 {
+		s.attach(fd)
 	}
-	s.connect(ln)
 	return s
 }
 
-// connect gives the session a socket of its own: bound to the listener's
-// address with SO_REUSEPORT and connected to the client. The kernel prefers
-// a connected socket for its 4-tuple, so the client's datagrams then skip
-// the shared listener socket, whose reads cost gnet an allocation and
-// recvfrom(2) an extra getsockopt(2) each, and replies need no address.
-// Until the socket is attached, and if it cannot be made, the session uses
-// the listener socket. Only a listener bound to a specific address gets it:
-// on a wildcard address the reply's source address must be the one the
-// client wrote to, which only the shared socket knows.
-func (s *udpSession) connect(ln *listener) {
-	if ln.ap.Addr().IsUnspecified() {
-		return
+// openSocket gives the session a socket of its own: bound to the
+// listener's address with SO_REUSEPORT and connected to the client. The
+// kernel prefers a connected socket for its 4-tuple, so the client's
+// datagrams then skip the shared listener socket, whose reads cost gnet an
+// allocation and recvfrom(2) an extra getsockopt(2) each, and replies need
+// no address. It returns -1 and no error for a listener bound to a
+// wildcard address: there the reply's source address must be the one the
+// client wrote to, which only the shared socket knows; such a session
+// uses the listener socket throughout.
+//
+// Between its bind and its connect the socket is one more member of the
+// listener's SO_REUSEPORT group, and the kernel may queue on it any
+// client's datagram. So it gets a socket filter that passes only its
+// client's (by source address and port), and whatever came before the
+// filter is read back (see takeStrays). An error here refuses the session:
+// on a specific address, a session without a socket of its own would take
+// its client's datagrams through whichever loop's listener socket the
+// kernel picks, which changes as the group does.
+func (s *udpSession) openSocket() (int, error) {
+	if s.key.ln.ap.Addr().IsUnspecified() {
+		return -1, nil
 	}
 	local, err := unix.Getsockname(s.lfd)
 	if err != nil {
-		return
+		return -1, os.NewSyscallError("getsockname", err)
 	}
 	domain := unix.AF_INET
 	if _, ok := local.(*unix.SockaddrInet6); ok {
@@ -130,21 +195,43 @@ func (s *udpSession) connect(ln *listener) {
 	}
 	fd, err := unix.Socket(domain, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return
+		return -1, os.NewSyscallError("socket", err)
 	}
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) != nil ||
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) != nil ||
-		unix.Bind(fd, local) != nil || unix.Connect(fd, s.sa) != nil {
+	if err := CheckFD(fd); err != nil {
 		_ = unix.Close(fd)
-		return
+		return -1, err
 	}
+	step, err := "setsockopt", unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err == nil {
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}
+	if err == nil {
+		step, err = "bind", unix.Bind(fd, local)
+	}
+	if err == nil {
+		step, err = "connect", unix.Connect(fd, s.sa)
+	}
+	if err == nil {
+		step, err = "setsockopt SO_ATTACH_FILTER", attachFilter(fd, sourceFilter(s.key.client))
+	}
+	if err != nil {
+		_ = unix.Close(fd)
+		return -1, os.NewSyscallError(step, err)
+	}
+	return fd, nil
+}
+
+// attach reads back what reached fd before its filter, then hands fd to
+// the loop. Loop only.
+func (s *udpSession) attach(fd int) {
+	s.takeStrays(fd)
 	f := os.NewFile(uintptr(fd), "penstock-udp-session")
 	nc, err := net.FileConn(f)
 	_ = f.Close()
 	if err != nil {
-		return
+		return // the session goes on with the listener socket
 	}
-	s.el.Attach(nc, func(st Stream, err error) {
+	s.el.attach(nc, true, func(st Stream, err error) {
 		if err != nil {
 			return
 		}
@@ -156,6 +243,93 @@ func (s *udpSession) connect(ln *listener) {
 		u.h = sessionFeed{s}
 		s.conn = u
 	})
+}
+
+// takeStrays reads the datagrams queued on a new session socket before
+// its filter was in place, each with its source: the client's go to the
+// session, the others to their own sessions through dispatch, as if the
+// listener socket had read them.
+func (s *udpSession) takeStrays(fd int) {
+	buf := s.el.dgramBuf()
+	for {
+		n, from, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		src, ok := addrPortOf(from)
+		if !ok || n == 0 {
+			continue
+		}
+		if src == s.key.client {
+			if !s.closed {
+				s.deliver(buf[:n])
+			}
+			continue
+		}
+		// dispatch may reach takeStrays of another new session, which
+		// reads into the same buffer: give this datagram its own.
+		p := append([]byte(nil), buf[:n]...)
+		s.el.dispatch(s.key.ln, s.lfd, s.laddr, src, p)
+	}
+}
+
+// addrPortOf converts a socket address from recvfrom(2).
+func addrPortOf(sa unix.Sockaddr) (netip.AddrPort, bool) {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), true
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// skfNetOff is SKF_NET_OFF: a classic BPF load at skfNetOff+k reads byte
+// k of the network (IP) header, where plain offsets start at the UDP
+// header.
+const skfNetOff = 0xfff00000
+
+// sourceFilter is a socket filter that passes only non-empty datagrams
+// from client: its source port, then its source address in the IPv4 or
+// IPv6 header. An IPv4-mapped client arrives in an IPv4 header.
+func sourceFilter(client netip.AddrPort) []unix.SockFilter {
+	ip := client.Addr().Unmap()
+	var words []uint32
+	srcOff := uint32(12) // IPv4 header: source address
+	if ip.Is4() {
+		a := ip.As4()
+		words = []uint32{binary.BigEndian.Uint32(a[:])}
+	} else {
+		srcOff = 8 // IPv6 header
+		a := ip.As16()
+		for i := 0; i < 16; i += 4 {
+			words = append(words, binary.BigEndian.Uint32(a[i:]))
+		}
+	}
+	// Each check jumps to the drop at the end when it fails; jf counts
+	// the instructions between it and the drop.
+	prog := []unix.SockFilter{{Code: unix.BPF_LD | unix.BPF_H | unix.BPF_ABS, K: 0}}
+	rest := uint8(2*len(words) + 3) // what follows the port check, up to the drop
+	prog = append(prog, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: uint32(client.Port()), Jf: rest})
+	for i, w := range words {
+		rest -= 2
+		prog = append(prog,
+			unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfNetOff + srcOff + uint32(4*i)},
+			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: w, Jf: rest})
+	}
+	return append(prog,
+		unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_LEN},
+		unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K, K: 8, Jf: 1},
+		unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+		unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: 0})
+}
+
+func attachFilter(fd int, prog []unix.SockFilter) error {
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+		&unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
 }
 
 // sessionFeed hands the datagrams of a session's own socket to the
@@ -276,6 +450,7 @@ func (s *udpSession) finish(err error) {
 		_ = u.Close()
 	}
 	delete(s.el.udp, s.key)
+	s.el.tr.udpSessions.remove(s.key, s)
 	s.key.ln.sessions.Add(-1)
 	s.el.tr.release(s.key.ln, s.ci)
 	if s.h != nil {
@@ -328,10 +503,7 @@ func (u *udpConn) drain() {
 		u.skip--
 		return
 	}
-	if u.el.dgram == nil {
-		u.el.dgram = make([]byte, 64<<10)
-	}
-	buf := u.el.dgram
+	buf := u.el.dgramBuf()
 	for i := 0; i < udpDrainMax; i++ {
 		if u.closed || u.paused || u.c == nil || u.h == nil {
 			return
@@ -367,8 +539,7 @@ func dropEmptyDatagrams(fd int) error {
 		{Code: unix.BPF_RET | unix.BPF_K, K: 0},
 		{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
 	}
-	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
-		&unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
+	return attachFilter(fd, prog)
 }
 
 // recvDontWait reads one datagram from fd without waiting: a raw system
@@ -395,7 +566,9 @@ func (u *udpConn) Handler() Handler { return u.h }
 func (u *udpConn) SetHandler(h Handler) { u.h = h }
 
 // Write sends p as one datagram; one the socket cannot take now is dropped.
-// Loop only.
+// An error the socket reports, such as ECONNREFUSED for an ICMP port
+// unreachable that answered an earlier datagram, is returned with p
+// unsent. Loop only.
 func (u *udpConn) Write(p []byte) (int, error) {
 	if u.closed || u.c == nil {
 		return 0, ErrClosed
@@ -408,14 +581,15 @@ func (u *udpConn) Write(p []byte) (int, error) {
 			_, err = unix.Write(u.c.Fd(), p)
 		}
 		switch err {
-		case nil, unix.EAGAIN, unix.ENOBUFS, unix.ECONNREFUSED:
-			// ECONNREFUSED reports an ICMP error for an earlier datagram;
-			// UDP carries on.
+		case nil, unix.EAGAIN, unix.ENOBUFS:
 			return len(p), nil
 		case unix.EINTR:
 			continue
 		}
-		return 0, err
+		// ECONNREFUSED among them: an ICMP port unreachable for an
+		// earlier datagram, which the kernel reports once, to whichever
+		// call comes first; p was not sent. The socket stays open.
+		return 0, os.NewSyscallError("send", err)
 	}
 }
 
@@ -467,6 +641,14 @@ func (u *udpConn) finish(err error) {
 	if u.h != nil {
 		u.h.OnClose(u, err)
 	}
+}
+
+// dgramBuf returns the loop's buffer for datagrams it reads itself.
+func (el *EventLoop) dgramBuf() []byte {
+	if el.dgram == nil {
+		el.dgram = make([]byte, 64<<10)
+	}
+	return el.dgram
 }
 
 var (

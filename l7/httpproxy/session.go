@@ -283,7 +283,7 @@ func (s *Session) connect() {
 	go func() {
 		network, addr := ep.Network()
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		nc, err := (&net.Dialer{KeepAlive: -1}).DialContext(ctx, network, addr)
+		nc, err := (&net.Dialer{KeepAlive: -1, Control: transport.DialControl}).DialContext(ctx, network, addr)
 		cancel()
 		if err != nil {
 			loop.Execute(func() {
