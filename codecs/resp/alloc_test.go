@@ -3,6 +3,8 @@ package resp
 import (
 	"strings"
 	"testing"
+
+	"github.com/penstock-proxy/penstock/codecs"
 )
 
 // TestNoAllocs checks that the hot paths allocate nothing: decoding into a
@@ -32,6 +34,27 @@ func TestNoAllocs(t *testing.T) {
 		{"DecodeCommand need more", func() { _, _ = DecodeCommand(set[:20], &cmd) }},
 		{"DecodeCommand expected bulk", func() { _, _ = DecodeCommand(intArg, &cmd) }},
 		{"DecodeCommand unbalanced quotes", func() { _, _ = DecodeCommand(openQuote, &cmd) }},
+		{"Decode", func() {
+			if n, err := cmd.Decode(set); n != len(set) || err != nil {
+				t.Fatalf("Decode = %d, %v", n, err)
+			}
+		}},
+		{"Decode in two reads", func() {
+			if _, err := cmd.Decode(wide[:100]); err != codecs.ErrNeedMore {
+				t.Fatalf("Decode of a prefix: %v", err)
+			}
+			if n, err := cmd.Decode(wide); n != len(wide) || err != nil {
+				t.Fatalf("Decode = %d, %v", n, err)
+			}
+		}},
+		{"Decode inline in two reads", func() {
+			if _, err := cmd.Decode(inline[:10]); err != codecs.ErrNeedMore {
+				t.Fatalf("Decode of a prefix: %v", err)
+			}
+			if n, err := cmd.Decode(inline); n != len(inline) || err != nil {
+				t.Fatalf("Decode = %d, %v", n, err)
+			}
+		}},
 		{"Name", func() { _ = cmd.Name() }},
 		{"ScanValue", func() { mustScan(t, reply, nil) }},
 		{"ScanValue deep", func() { mustScan(t, deep, nil) }},

@@ -1,8 +1,11 @@
 package resp
 
 import (
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/penstock-proxy/penstock/codecs"
 )
 
 func BenchmarkDecodeCommand(b *testing.B) {
@@ -15,6 +18,7 @@ func BenchmarkDecodeCommand(b *testing.B) {
 		{"inline SET", "SET user:123 0123456789abcdef\r\n"},
 		{"MGET 32 keys", "*33\r\n$4\r\nMGET\r\n" + strings.Repeat("$8\r\nuser:123\r\n", 32)},
 		{"pipeline of 16 SET", strings.Repeat(set, 16)},
+		{"MGET 200000 keys", string(mgetRequest(200_000))},
 	}
 	for _, bm := range benchmarks {
 		b.Run(bm.name, func(b *testing.B) {
@@ -106,4 +110,36 @@ func BenchmarkEncode(b *testing.B) {
 			dst = AppendError(dst[:0], "ERR unknown command 'FOO'")
 		}
 	})
+}
+
+// BenchmarkDecodeCommandInPieces decodes an MGET of 200,000 keys that
+// arrives in 4 KiB reads. Each call gets the whole request so far, as a
+// proxy hands an incomplete request back with the next read appended, and
+// Command.Decode resumes where the last call stopped.
+func BenchmarkDecodeCommandInPieces(b *testing.B) {
+	in := mgetRequest(200_000)
+	var cmd Command
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for end := 4 << 10; ; end += 4 << 10 {
+			n, err := cmd.Decode(in[:min(end, len(in))])
+			if err == nil && n == len(in) {
+				break
+			}
+			if err != codecs.ErrNeedMore || end >= len(in) {
+				b.Fatal(n, err)
+			}
+		}
+	}
+}
+
+// mgetRequest returns an MGET of keys distinct keys in array form.
+func mgetRequest(keys int) []byte {
+	in := AppendArrayHeader(nil, 1+keys)
+	in = AppendBulkString(in, "MGET")
+	for i := range keys {
+		in = AppendBulkString(in, "key:"+strconv.Itoa(i))
+	}
+	return in
 }

@@ -21,17 +21,18 @@ const (
 )
 
 // Command is one decoded request; its zero value is ready to use, and
-// DecodeCommand resets and refills it. It allocates only to grow storage it
-// keeps: for requests of more than 16 arguments (up to 4096 are kept) and
-// for quoted inline arguments. Reusing one Command per connection or event
-// loop makes decoding allocation-free in steady state.
+// DecodeCommand and Decode reset and refill it. It allocates only to grow
+// storage it keeps: for requests of more than 16 arguments (up to 4096 are
+// kept) and for quoted inline arguments. Reusing one Command per connection
+// or event loop makes decoding allocation-free in steady state.
 //
-// A Command is not safe for concurrent use. Copying one copies its fixed
-// storage but shares its heap storage, so a copy's slices are valid only
-// until either Command is decoded into again.
+// A Command is not safe for concurrent use: any goroutine may use one, one
+// at a time (in a proxy, the event loop of the connection it decodes).
+// Copying one copies its fixed storage but shares its heap storage, so a
+// copy's slices are valid only until either Command is decoded into again.
 type Command struct {
-	// Limits bounds the requests DecodeCommand accepts into this Command;
-	// the zero value gives the defaults.
+	// Limits bounds the requests decoded into this Command; the zero value
+	// gives the defaults.
 	Limits Limits
 
 	n       int
@@ -39,6 +40,28 @@ type Command struct {
 	spill   [][]byte
 	scratch []byte // unescaped quoted inline arguments
 	name    [maxNameLen]byte
+
+	// part is how far Decode got into a request that has not all arrived.
+	part progress
+	// scanned counts the bytes the decoder examined: count and bulk header
+	// lines, and inline lines, but not the bulk data it skips by length.
+	// Tests read it to check that a request arriving in many reads costs
+	// work in proportion to its size.
+	scanned int
+}
+
+// progress is how far the decoder got into one request. It holds offsets
+// from the request's start, never slices, since the caller may move the
+// request to another buffer before it calls again.
+type progress struct {
+	busy   bool // Decode stopped inside a request for more input
+	inline bool // the request is inline, not an array
+	// off is, for an array request, the bytes of its count line and of the
+	// arguments complete, or 0 before the count line is complete; for an
+	// inline request, the bytes known to hold neither LF nor NUL.
+	off   int
+	count int64 // the arguments an array request announces
+	got   int64 // the arguments complete
 }
 
 // DecodeCommand decodes the request at the start of in into cmd and returns
@@ -64,39 +87,104 @@ type Command struct {
 // redis-server stop reading the connection.
 //
 // DecodeCommand parses in from its start on every call, so a request that
-// arrives over many reads is parsed once per read. That costs little for
-// usual requests, and for large bulk arguments, whose data it skips by
-// length. For a request of very many arguments (an MSET of a million keys)
-// a caller can find the end with a [Scanner], which does not rescan, and
-// decode once the request is complete; a Scanner checks no request limit,
-// so the caller decodes first, to have MaxArgs checked against the count.
+// arrives over many reads would be parsed once per read, in time that grows
+// with the square of its size for a request of many arguments. A caller
+// that reads requests from a stream uses [Command.Decode] instead, which
+// resumes where the last call stopped. DecodeCommand abandons a request
+// that Decode had partly decoded into cmd.
 //
 // DecodeCommand never modifies in and keeps no reference to it except
 // through the slices cmd returns, which are borrowed (see [Command.Args]).
+// It is safe from any goroutine, given a cmd no other goroutine is using.
 func DecodeCommand(in []byte, cmd *Command) (n int, err error) {
-	cmd.reset()
+	cmd.part = progress{}
+	var p progress
+	return cmd.decode(in, &p)
+}
+
+// Decode decodes the request at the start of in into c, as [DecodeCommand]
+// does, with the same results, but it resumes a request that arrives over
+// many reads: after codecs.ErrNeedMore, c remembers how many arguments and
+// bytes of the request it has parsed, and the next call goes on from there,
+// so a request costs time in proportion to its size however many reads
+// bring it. Call Decode again with the same bytes followed by more, in the
+// same buffer or another one (the request may move, as when a stream
+// compacts its input buffer). Any other result, a request or an error, ends
+// the request, and the next call starts a new one at in[0]. Call
+// [Command.Reset] to drop a partly decoded request and start over with other
+// bytes; passing different bytes without it gives meaningless results.
+//
+// A request that arrived in one call is parsed once. One that needed more
+// is parsed as it arrives without collecting its arguments, then once more
+// when complete to collect them, since they must point into the buffer
+// that holds it then; so it costs about two parses in all.
+//
+// Decode is safe from any goroutine, one at a time for a given c (in a
+// proxy, the event loop of the connection c decodes).
+func (c *Command) Decode(in []byte) (n int, err error) {
+	p := &c.part
+	if !p.busy || len(in) == 0 || len(in) < p.off || (in[0] != '*') != p.inline {
+		*p = progress{}
+		n, err = c.decode(in, p)
+		p.busy = err == codecs.ErrNeedMore
+		return n, err
+	}
+	c.reset()
+	if p.inline {
+		n, err = c.decodeInline(in, p)
+	} else if n, err = c.decodeMultibulk(in, p, false); err == nil {
+		// Complete: collect the arguments from the buffer that holds them
+		// now, in one more pass over the headers.
+		var whole progress
+		n, err = c.decodeMultibulk(in[:n], &whole, true)
+	}
+	if err == codecs.ErrNeedMore {
+		c.reset()
+		return 0, err
+	}
+	*p = progress{}
+	if err != nil {
+		c.reset()
+		return 0, err
+	}
+	c.setName()
+	return n, nil
+}
+
+// Reset drops the request that [Command.Decode] has partly decoded, if
+// any, so that the next Decode starts a new request at in[0]. It keeps the
+// last request's arguments. It is safe from any goroutine, one at a time
+// for a given c.
+func (c *Command) Reset() { c.part = progress{} }
+
+// decode decodes the request at the start of in into c, from the progress
+// p records, collecting its arguments.
+func (c *Command) decode(in []byte, p *progress) (n int, err error) {
+	c.reset()
 	if len(in) == 0 {
 		return 0, codecs.ErrNeedMore
 	}
 	if in[0] == '*' {
-		n, err = cmd.decodeMultibulk(in)
+		n, err = c.decodeMultibulk(in, p, true)
 	} else {
-		n, err = cmd.decodeInline(in)
+		p.inline = true
+		n, err = c.decodeInline(in, p)
 	}
 	if err != nil {
-		cmd.reset()
+		c.reset()
 		return 0, err
 	}
-	cmd.setName()
+	c.setName()
 	return n, nil
 }
 
 // Args returns the arguments of the last request decoded, the command name
 // first, or nil when it had none. The slices are borrowed: they point into
-// the input of DecodeCommand, or into cmd for quoted inline arguments, and
-// are valid until the caller's buffer changes or cmd is decoded into again.
-// They must not be modified; comparing one with string(arg) == "x" does not
-// allocate.
+// the input of DecodeCommand or Decode, or into c for quoted inline
+// arguments, and are valid until the caller's buffer changes or c is
+// decoded into again. They must not be modified; comparing one with
+// string(arg) == "x" does not allocate. Args is safe from any goroutine,
+// one at a time for a given c.
 func (c *Command) Args() [][]byte {
 	switch {
 	case c.n == 0:
@@ -110,8 +198,9 @@ func (c *Command) Args() [][]byte {
 
 // Name returns the command name, the first argument, in ASCII upper case,
 // or nil when the request had no arguments. It allocates nothing: the bytes
-// live in cmd, valid until cmd is decoded into again. A name longer than 32
-// bytes, which no Redis command has, is returned as sent.
+// live in c, valid until c is decoded into again. A name longer than 32
+// bytes, which no Redis command has, is returned as sent. Name is safe from
+// any goroutine, one at a time for a given c.
 func (c *Command) Name() []byte {
 	if c.n == 0 {
 		return nil
@@ -161,29 +250,38 @@ func (c *Command) setName() {
 }
 
 // decodeMultibulk decodes the array of bulk strings at the start of in, as
-// redis-server's processMultibulkBuffer does.
-func (c *Command) decodeMultibulk(in []byte) (int, error) {
-	count, m, st := scanNumber(in[1:])
-	switch st {
-	case numberNeedMore:
-		return 0, codecs.ErrNeedMore
-	case numberInvalid:
-		return 0, errMultibulkLength
-	case numberBadEnd:
-		return 0, errMultibulkCRLF
+// redis-server's processMultibulkBuffer does, from the progress p records.
+// keep says to collect the arguments; without it, only p moves on. On
+// codecs.ErrNeedMore, p records the count line and the arguments complete,
+// so that a call with more input parses only what follows them.
+func (c *Command) decodeMultibulk(in []byte, p *progress, keep bool) (int, error) {
+	if p.off == 0 {
+		count, m, st := scanNumber(in[1:])
+		switch st {
+		case numberNeedMore:
+			c.scanned += len(in)
+			return 0, codecs.ErrNeedMore
+		case numberInvalid:
+			return 0, errMultibulkLength
+		case numberBadEnd:
+			return 0, errMultibulkCRLF
+		}
+		c.scanned += 1 + m
+		switch {
+		case count < -1:
+			return 0, errMultibulkNegative
+		case count <= 0:
+			return 1 + m, nil
+		case count > int64(c.Limits.maxArgs()):
+			return 0, errTooManyArgs
+		}
+		p.off, p.count, p.got = 1+m, count, 0
 	}
-	off := 1 + m
-	switch {
-	case count < -1:
-		return 0, errMultibulkNegative
-	case count <= 0:
-		return off, nil
-	case count > int64(c.Limits.maxArgs()):
-		return 0, errTooManyArgs
-	}
-	maxBulk := c.Limits.maxBulk()
-	for range count {
+	maxBulk, maxRequest := c.Limits.maxBulk(), c.Limits.maxRequest()
+	off, count := p.off, p.count
+	for got := p.got; got < count; got++ {
 		if off == len(in) {
+			p.off, p.got = off, got
 			return 0, codecs.ErrNeedMore
 		}
 		if in[off] != '$' {
@@ -192,24 +290,36 @@ func (c *Command) decodeMultibulk(in []byte) (int, error) {
 		size, m, st := scanNumber(in[off+1:])
 		switch st {
 		case numberNeedMore:
+			c.scanned += len(in) - off
+			p.off, p.got = off, got
 			return 0, codecs.ErrNeedMore
 		case numberInvalid:
 			return 0, errBulkLength
 		case numberBadEnd:
 			return 0, errBulkLengthCRLF
 		}
+		c.scanned += 1 + m
+		data := off + 1 + m
 		switch {
 		case size < 0:
 			return 0, errBulkNegative
 		case size > maxBulk:
 			return 0, errBulkTooLarge
+		case size > maxRequest-int64(data+2):
+			// Refused before the data arrives, so that the caller never
+			// buffers more than MaxRequest bytes of a request.
+			return 0, errRequestTooLarge
 		}
-		off += 1 + m
-		end, err := bulkData(in, off, size)
+		end, err := bulkData(in, data, size)
 		if err != nil {
+			if err == codecs.ErrNeedMore {
+				p.off, p.got = off, got
+			}
 			return 0, err
 		}
-		c.add(in[off : end-2 : end-2])
+		if keep {
+			c.add(in[data : end-2 : end-2])
+		}
 		off = end
 	}
 	return off, nil
@@ -217,32 +327,42 @@ func (c *Command) decodeMultibulk(in []byte) (int, error) {
 
 // decodeInline decodes the inline request at the start of in, as
 // redis-server's processInlineBuffer does: the line ends at the first LF,
-// and a CR just before it is part of the ending.
-func (c *Command) decodeInline(in []byte) (int, error) {
+// and a CR just before it is part of the ending. It searches only the bytes
+// after the p.off that hold neither LF nor NUL, and on codecs.ErrNeedMore
+// moves p.off past the bytes it searched.
+func (c *Command) decodeInline(in []byte, p *progress) (int, error) {
 	maxInline := c.Limits.maxInline()
 	window := in
 	if len(in)-2 > maxInline {
 		window = in[:maxInline+2]
 	}
-	lf := bytes.IndexByte(window, '\n')
-	end := lf
-	if lf < 0 {
-		end = len(window)
+	from := min(p.off, len(window))
+	lf := bytes.IndexByte(window[from:], '\n')
+	end := len(window)
+	if lf >= 0 {
+		lf += from
+		end = lf
 	}
+	c.scanned += end - from
 	if end > 0 && in[end-1] == '\r' {
 		end-- // part of the line ending, or may be
 	}
 	// The NUL check covers only bytes that are certainly words, so that it
 	// gives the same answer whatever part of the line has arrived.
-	if bytes.IndexByte(in[:min(end, maxInline)], 0) >= 0 {
+	words := min(end, maxInline)
+	from = min(from, words)
+	c.scanned += words - from
+	if bytes.IndexByte(in[from:words], 0) >= 0 {
 		return 0, ErrInlineNUL
 	}
 	if end > maxInline {
 		return 0, errInlineTooLarge
 	}
 	if lf < 0 {
+		p.off = words
 		return 0, codecs.ErrNeedMore
 	}
+	c.scanned += end
 	if err := c.splitInline(in[:end]); err != nil {
 		return 0, err
 	}

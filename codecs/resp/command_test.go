@@ -68,6 +68,10 @@ func TestDecodeCommand(t *testing.T) {
 			if n != want {
 				t.Errorf("n = %d, want %d", n, want)
 			}
+			var inPieces Command
+			if reqs, _, err := feed(&inPieces, []byte(tt.in[:n]), 1, 2); err != nil || len(reqs) != 1 || reqs[0] != quoteArgs(cmd.Args()) {
+				t.Errorf("Decode in 1-byte reads: %q, %v; DecodeCommand: %q", reqs, err, cmd.Args())
+			}
 			if got := strs(cmd.Args()); !slices.Equal(got, tt.args) && len(got)+len(tt.args) > 0 {
 				t.Errorf("args = %q, want %q", got, tt.args)
 			}
@@ -120,6 +124,8 @@ func TestDecodeCommandErrors(t *testing.T) {
 		{"bulk data LF only", "*1\r\n$3\r\nfoo\n", Limits{}, errBulkDataCRLF, ErrMissingCRLF, "bulk data not followed by CRLF"},
 		{"redis proto-max-bulk-len", "*1\r\n$536870913\r\n", Limits{}, errBulkTooLarge, ErrTooLarge, "invalid bulk length"},
 		{"more arguments than redis accepts", "*1048577\r\n", Limits{}, errTooManyArgs, ErrTooLarge, "invalid multibulk length"},
+		{"redis client-query-buffer-limit", "*2\r\n$3\r\nSET\r\n$1073741816\r\n", Limits{MaxBulk: 2 << 30}, errRequestTooLarge, ErrTooLarge, "too big request"},
+		{"request over MaxRequest", "*2\r\n$3\r\nSET\r\n$11\r\n", Limits{MaxRequest: 30}, errRequestTooLarge, ErrTooLarge, "too big request"},
 		{"too big inline request", strings.Repeat("a", 64<<10+1), Limits{}, errInlineTooLarge, ErrTooLarge, "too big inline request"},
 		{"inline request over MaxInline", "GET key\r\n", Limits{MaxInline: 6}, errInlineTooLarge, ErrTooLarge, "too big inline request"},
 		{"inline words over MaxArgs", "MGET a b\r\n", Limits{MaxArgs: 2}, errTooManyArgs, ErrTooLarge, "invalid multibulk length"},
@@ -174,6 +180,11 @@ func TestDecodeCommandLimits(t *testing.T) {
 		{"arguments at MaxArgs", Limits{MaxArgs: 30}, args(30), nil},
 		{"arguments over MaxArgs", Limits{MaxArgs: 30}, args(31), errTooManyArgs},
 		{"arguments at default MaxArgs", Limits{}, "*1048576\r\n", codecs.ErrNeedMore},
+		{"request at MaxRequest", Limits{MaxRequest: int64(len(bulk(100)))}, bulk(100), nil},
+		{"request over MaxRequest", Limits{MaxRequest: int64(len(bulk(100))) - 1}, bulk(100), errRequestTooLarge},
+		{"request over MaxRequest before its data", Limits{MaxRequest: int64(len(bulk(100))) - 1}, bulk(100)[:20], errRequestTooLarge},
+		{"request at default MaxRequest", Limits{MaxBulk: 2 << 30}, "*2\r\n$4\r\nECHO\r\n$1073741795\r\n", codecs.ErrNeedMore},
+		{"request over default MaxRequest", Limits{MaxBulk: 2 << 30}, "*2\r\n$4\r\nECHO\r\n$1073741796\r\n", errRequestTooLarge},
 		{"inline words at MaxArgs", Limits{MaxArgs: 30}, words(30), nil},
 		{"inline words over MaxArgs", Limits{MaxArgs: 30}, words(31), errTooManyArgs},
 		{"inline at MaxInline with CRLF", Limits{MaxInline: 100}, inline(100, "\r\n"), nil},

@@ -8,7 +8,10 @@
 // an inline command (a line of words, as typed in telnet), exactly as
 // redis-server splits it, quoting and escapes included. It reports the number
 // of bytes the request took, so the proxy forwards in[:n] without
-// re-encoding. [ScanValue] returns the length of one complete value of any
+// re-encoding; [Command.Decode] does the same for a request that arrives
+// over many reads, resuming where the last read stopped, so that a request
+// of a million arguments costs time in proportion to its size rather than
+// to its size times the number of reads. [ScanValue] returns the length of one complete value of any
 // RESP2 or RESP3 type, nested aggregates and attributes included; a
 // [Scanner] does the same for a large reply that arrives in many reads
 // without scanning its start again on every read. [ReadInteger],

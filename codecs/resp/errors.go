@@ -46,8 +46,9 @@ var (
 	ErrMissingCRLF = sentinel("missing CRLF", "expected CRLF")
 
 	// ErrTooLarge reports input beyond a [Limits] field: a bulk string
-	// longer than MaxBulk, more arguments than MaxArgs, or an inline request
-	// or reply line longer than MaxInline. It wraps [codecs.ErrTooLarge].
+	// longer than MaxBulk, more arguments than MaxArgs, an array request
+	// longer than MaxRequest, or an inline request or reply line longer than
+	// MaxInline. It wraps [codecs.ErrTooLarge].
 	ErrTooLarge error = &protocolError{
 		msg:   "penstock/resp: value exceeds a size limit",
 		reply: "value too large",
@@ -87,6 +88,7 @@ var (
 	errBulkLengthCRLF    = cause(ErrMissingCRLF, "bulk length line does not end with CRLF", "invalid bulk length")
 	errBulkNegative      = cause(ErrNegativeLength, "negative bulk length in a request", "invalid bulk length")
 	errBulkTooLarge      = cause(ErrTooLarge, "bulk longer than Limits.MaxBulk", "invalid bulk length")
+	errRequestTooLarge   = cause(ErrTooLarge, "request longer than Limits.MaxRequest", "too big request")
 	errBulkDataCRLF      = cause(ErrMissingCRLF, "bulk data not followed by CRLF", "bulk data not followed by CRLF")
 	errInlineTooLarge    = cause(ErrTooLarge, "inline request longer than Limits.MaxInline", "too big inline request")
 	errQuoteNotClosed    = cause(ErrUnbalancedQuotes, "quote not closed in inline request", "unbalanced quotes in request")

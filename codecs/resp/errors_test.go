@@ -39,7 +39,7 @@ func TestErrors(t *testing.T) {
 	sentinels := []error{ErrInvalidType, ErrInvalidLength, ErrNegativeLength, ErrInvalidInteger, ErrInvalidValue,
 		ErrMissingCRLF, ErrTooLarge, ErrTooDeep, ErrUnbalancedQuotes, ErrInlineNUL}
 	causes := []error{errMultibulkLength, errMultibulkCRLF, errMultibulkNegative, errTooManyArgs, errBulkLength,
-		errBulkLengthCRLF, errBulkNegative, errBulkTooLarge, errBulkDataCRLF, errInlineTooLarge, errQuoteNotClosed,
+		errBulkLengthCRLF, errBulkNegative, errBulkTooLarge, errRequestTooLarge, errBulkDataCRLF, errInlineTooLarge, errQuoteNotClosed,
 		errQuoteFollowed, errLengthCRLF, errIntegerCRLF, errLineCRLF, errLineTooLarge, errBoolean, errNull, errDouble,
 		errBigNumber, errVerbatim, expectedBulkError('x'), expectedBulkError(0x80)}
 	seen := map[string]bool{ErrProtocol.Error(): true, ErrUnexpectedType.Error(): true}

@@ -3,6 +3,8 @@ package resp
 import (
 	"bytes"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -49,6 +51,54 @@ func FuzzDecodeCommand(f *testing.F) {
 			case err == nil && quoteArgs(part.Args()) != quoteArgs(whole.Args()):
 				t.Fatalf("prefix of %d/%d bytes: %q; whole input: %q", k, len(data), part.Args(), whole.Args())
 			}
+		}
+	})
+}
+
+// FuzzDecodeInPieces checks that Command.Decode, fed a pipeline in reads
+// of sizes the fuzzer chooses, the unconsumed bytes moving to a new buffer
+// before the reads it chooses, yields the same requests and then the same
+// error as DecodeCommand on the whole input, and that the bytes it
+// examines grow linearly with the input and the reads.
+func FuzzDecodeInPieces(f *testing.F) {
+	for _, seed := range []struct{ data, cuts string }{
+		{"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n*1\r\n$4\r\nPING\r\n", "\x00"},
+		{"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n*1\r\n$4\r\nPING\r\n", "\x45\x02\x0a"},
+		{"PING\r\nSET k \"a \\x41\\n\" 'it\\'s'\n*0\r\n\r\n*-1\r\n", "\x43\x01"},
+		{"*2\r\n$4\r\nECHO\r\n$4\r\na\r\nb\r\n*1\r\n:1\r\n", "\x03"},
+		{"*9\r\n" + strings.Repeat("$1\r\nk\r\n", 9), "\x41"},
+		{"*2\r\n$3\r\nGET\r\n$90\r\n" + strings.Repeat("v", 90) + "\r\n", "\x07\x40"},
+		{"ECHO " + strings.Repeat("x", 120) + "\r\n", "\x05"},
+		{"ECHO a\x00\r\n", "\x01"},
+	} {
+		f.Add([]byte(seed.data), []byte(seed.cuts))
+	}
+	f.Fuzz(func(t *testing.T, data, cuts []byte) {
+		var want []string
+		var wantErr error
+		whole := Command{Limits: fuzzLimits}
+		for rest := data; len(rest) > 0; {
+			n, err := DecodeCommand(rest, &whole)
+			if err != nil {
+				wantErr = err
+				break
+			}
+			want = append(want, quoteArgs(whole.Args()))
+			rest = rest[n:]
+		}
+		part := Command{Limits: fuzzLimits}
+		got, calls, err := feedReads(&part, data, func(read int) (int, bool) {
+			if len(cuts) == 0 {
+				return 1, false
+			}
+			c := cuts[read%len(cuts)]
+			return int(c&0x3f) + 1, c&0x40 != 0
+		})
+		if err != wantErr || !slices.Equal(got, want) {
+			t.Fatalf("in pieces: %q, %v; whole: %q, %v", got, err, want, wantErr)
+		}
+		if limit := 4*len(data) + 48*calls; part.scanned > limit {
+			t.Fatalf("%d bytes in %d calls: %d bytes examined, over %d", len(data), calls, part.scanned, limit)
 		}
 	})
 }

@@ -4,12 +4,17 @@ package resp
 const (
 	// DefaultMaxBulk is redis-server's proto-max-bulk-len: 512 MiB.
 	DefaultMaxBulk = 512 << 20
-	// DefaultMaxArgs is the most arguments a request may have by default.
+	// DefaultMaxArgs is the most arguments a request may have by default:
+	// 1,048,576, the multibulk count redis-server accepted before 4.0
+	// (later versions accept up to 2^31-1, bounded in practice by
+	// client-query-buffer-limit). An MGET or DEL of a million keys fits.
 	DefaultMaxArgs = 1 << 20
 	// DefaultMaxInline is redis-server's PROTO_INLINE_MAX_SIZE: 64 KiB.
 	DefaultMaxInline = 64 << 10
 	// DefaultMaxDepth is how deeply aggregates may nest by default.
 	DefaultMaxDepth = 64
+	// DefaultMaxRequest is redis-server's client-query-buffer-limit: 1 GiB.
+	DefaultMaxRequest = 1 << 30
 )
 
 // Limits bounds what a peer can make a decoder accept, and so what a caller
@@ -33,6 +38,13 @@ type Limits struct {
 	// attributes) a value may nest, the outermost counting as 1; 0 means
 	// [DefaultMaxDepth].
 	MaxDepth int
+	// MaxRequest is the longest array request, in bytes from its '*' to
+	// the end of its last argument; 0 means [DefaultMaxRequest]. It bounds
+	// what a caller buffers of one request before the request is complete:
+	// a request fails as soon as a bulk header announces data that would
+	// end past it, before the data arrives. It does not bound an inline
+	// request, which MaxInline does, nor replies.
+	MaxRequest int64
 }
 
 func (l *Limits) maxBulk() int64 {
@@ -61,4 +73,11 @@ func (l *Limits) maxDepth() int {
 		return DefaultMaxDepth
 	}
 	return l.MaxDepth
+}
+
+func (l *Limits) maxRequest() int64 {
+	if l == nil || l.MaxRequest <= 0 {
+		return DefaultMaxRequest
+	}
+	return l.MaxRequest
 }

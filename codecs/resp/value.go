@@ -69,7 +69,8 @@ type Scanner struct {
 // grown copy of it. Any other result, success or error, ends the value, and
 // the next call starts a new one at in[0]. Passing bytes that differ from
 // those already scanned, without calling [Scanner.Reset] first, gives
-// meaningless lengths.
+// meaningless lengths. Scan is safe from any goroutine, one at a time for a
+// given s (in a proxy, the event loop of the connection s reads).
 func (s *Scanner) Scan(in []byte) (n int, err error) {
 	if !s.busy || s.off > len(in) {
 		s.busy, s.off, s.depth, s.fixed[0] = true, 0, 0, 1
@@ -118,7 +119,8 @@ func (s *Scanner) Scan(in []byte) (n int, err error) {
 }
 
 // Reset discards a partly scanned value, so that the next Scan starts a new
-// one at the start of its input.
+// one at the start of its input. It is safe from any goroutine, one at a
+// time for a given s.
 func (s *Scanner) Reset() { s.busy = false }
 
 func (s *Scanner) level(i int) *uint64 {
