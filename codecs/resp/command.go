@@ -134,7 +134,11 @@ func (c *Command) Decode(in []byte) (n int, err error) {
 		n, err = c.decodeInline(in, p)
 	} else if n, err = c.decodeMultibulk(in, p, false); err == nil {
 		// Complete: collect the arguments from the buffer that holds them
-		// now, in one more pass over the headers.
+		// now, in one more pass over the headers, into storage sized once
+		// (the count is safe to trust now that the arguments are here).
+		if p.count > fixedArgs && int64(cap(c.spill)) < p.count {
+			c.spill = make([][]byte, 0, p.count)
+		}
 		var whole progress
 		n, err = c.decodeMultibulk(in[:n], &whole, true)
 	}

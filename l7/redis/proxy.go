@@ -10,6 +10,19 @@
 // Every client and shard connection of one event loop lives on that loop:
 // each loop keeps one pipelined connection per shard, shared by its
 // clients, as twemproxy does per worker.
+//
+// A client's requests are parsed as they arrive, a request that spans many
+// reads resuming where the last read stopped, so a request costs time in
+// proportion to its size and a client trickling a huge one cannot starve
+// the others on its loop. Config.Limits bounds what a client may send, with
+// the defaults of redis-server: an argument of at most 512 MiB
+// (proto-max-bulk-len), at most 1,048,576 arguments, an array request of at
+// most 1 GiB (client-query-buffer-limit, which bounds what the proxy holds
+// of a client's unfinished request) and an inline request of at most 64
+// KiB. A client that exceeds a limit, or sends malformed input, gets
+// "-ERR Protocol error: ..." as from redis-server, after the replies to its
+// earlier requests; then the proxy closes its side of the connection and
+// discards whatever else the client sends. Other clients are unaffected.
 package redis
 
 import (
@@ -17,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,7 +56,15 @@ type Config struct {
 	// MaxPending bounds a client's requests in flight; past it the client
 	// is not read until replies go out (default 4096).
 	MaxPending int
-	// Limits bound the requests and replies parsed.
+	// Limits bound the requests clients send and the replies shards send;
+	// a zero field takes the default of package resp, which is
+	// redis-server's: MaxBulk, the longest argument, 512 MiB; MaxArgs, the
+	// most arguments of a request, 1,048,576; MaxRequest, the longest
+	// array request and so the most the proxy buffers of a client's
+	// unfinished request, 1 GiB; MaxInline, the longest inline request or
+	// reply line, 64 KiB; MaxDepth, the deepest reply nesting, 64. A
+	// deployment whose clients send no huge requests can set MaxRequest
+	// far lower to bound the memory one client can hold.
 	Limits resp.Limits
 	Logger *slog.Logger
 }
@@ -58,7 +80,7 @@ type Proxy struct {
 	loops map[transport.Loop]*loopState
 }
 
-// New checks cfg and returns a Proxy.
+// New checks cfg and returns a Proxy. It is safe from any goroutine.
 func New(cfg Config) (*Proxy, error) {
 	if len(cfg.Servers) == 0 {
 		return nil, errors.New("penstock/redis: no servers")
@@ -86,7 +108,8 @@ func New(cfg Config) (*Proxy, error) {
 	return &Proxy{cfg: cfg, ketama: k, log: log, loops: map[transport.Loop]*loopState{}}, nil
 }
 
-// Accept serves a client stream. It runs on the stream's loop.
+// Accept serves a client stream. It is loop only: it runs on the stream's
+// loop, as a transport.Listener's Accept does.
 func (p *Proxy) Accept(s transport.Stream) {
 	c := &client{p: p, ls: p.loopState(s.Loop()), s: s}
 	c.cmd.Limits = p.cfg.Limits
@@ -175,6 +198,11 @@ func (ls *loopState) release(sl *slot) {
 		return
 	}
 	*sl = slot{reply: sl.reply[:0], pos: sl.pos[:0], vals: sl.vals[:0]}
+	// A slot of a huge command goes back without its storage, so that the
+	// free list does not pin it.
+	if cap(sl.reply) > maxKeptPending || cap(sl.pos) > maxKeptKeys || cap(sl.vals) > maxKeptKeys {
+		*sl = slot{}
+	}
 	if len(ls.free) < 4096 {
 		ls.free = append(ls.free, sl)
 	}
@@ -283,25 +311,76 @@ type client struct {
 	out     []byte
 	req     []byte
 	shardOf []int
+	// pending holds input the client took over from the stream: an
+	// unfinished request of takeOver bytes or more, and what was read after
+	// it. The stream hands unconsumed input back ahead of each read by
+	// copying all of it, so a large request left there would be copied
+	// again on every read; here each read is appended once. While pending
+	// holds bytes, every read is appended to it and served from it.
+	pending []byte
 	dirty   bool
 	paused  bool
-	quit    bool
+	kicked  bool // a task to serve pending after a resume is queued
+	quit    bool // QUIT was served: the rest of the input is ignored
+	eof     bool // the client sent EOF: serve what came before it, then close
 	broken  bool
 	closed  bool
 }
+
+const (
+	// takeOver is the size from which an unfinished request is kept in
+	// client.pending rather than left with the stream, which copies what
+	// it is left on every read.
+	takeOver = 16 << 10
+	// maxKeptPending is the most capacity pending keeps once it no longer
+	// holds a large request.
+	maxKeptPending = 64 << 10
+	// maxKeptKeys is the most keys whose storage a client or a free slot
+	// keeps for the next split command.
+	maxKeptKeys = 4096
+)
 
 func (c *client) OnData(s transport.Stream, in []byte) int {
 	if c.broken || c.quit {
 		return len(in)
 	}
+	if len(c.pending) > 0 {
+		if len(c.pending)+len(in) > cap(c.pending) {
+			// Double, rather than grow by append's quarter, so that a
+			// large request is copied about once as it builds up.
+			c.pending = append(make([]byte, 0, 2*cap(c.pending)+len(in)), c.pending...)
+		}
+		c.pending = append(c.pending, in...)
+		c.servePending()
+		return len(in)
+	}
+	off := c.serve(in)
+	if len(in)-off >= takeOver && !c.paused && !c.broken && !c.quit {
+		// An unfinished request, large enough that the stream's copying
+		// of it on every read would cost more than keeping it here.
+		c.pending = append(c.pending[:0], in[off:]...)
+		off = len(in)
+	}
+	c.endEvent()
+	return off
+}
+
+// serve decodes and dispatches the requests at the start of in and returns
+// the bytes it consumed: up to the first unfinished request, or to where
+// MaxPending paused the client, or all of in after QUIT or a protocol
+// error.
+func (c *client) serve(in []byte) int {
 	off := 0
 	for off < len(in) {
 		if len(c.q)-c.head >= c.p.cfg.MaxPending {
 			c.paused = true
-			s.PauseRead()
+			c.s.PauseRead()
 			break
 		}
-		n, err := resp.DecodeCommand(in[off:], &c.cmd)
+		// Decode resumes a request left unfinished by the last call, which
+		// comes back at the start of in, so a request that arrives in many
+		// reads is not parsed again from its start on each.
+		n, err := c.cmd.Decode(in[off:])
 		if errors.Is(err, codecs.ErrNeedMore) {
 			break
 		}
@@ -309,19 +388,61 @@ func (c *client) OnData(s transport.Stream, in []byte) int {
 			// As redis-server: answer the protocol error, then close.
 			c.local(resp.AppendProtocolError(nil, err))
 			c.broken = true
-			off = len(in)
-			break
+			return len(in)
 		}
 		c.dispatch(in[off : off+n])
 		off += n
 		if c.quit {
-			off = len(in)
-			break
+			return len(in)
 		}
 	}
+	return off
+}
+
+// servePending serves the requests in pending and keeps what is left of
+// it: an unfinished request, or requests MaxPending held back.
+func (c *client) servePending() {
+	off := c.serve(c.pending)
+	switch {
+	case c.broken || c.quit || off == len(c.pending) || c.eof && !c.paused:
+		// Nothing left to serve: an unfinished request after EOF never
+		// finishes.
+		if cap(c.pending) > maxKeptPending {
+			c.pending = nil
+		} else {
+			c.pending = c.pending[:0]
+		}
+	case off > 0:
+		// Move the rest to the front; off is 0 while one request is still
+		// arriving, so each byte moves at most once.
+		if rest := c.pending[off:]; cap(c.pending) > maxKeptPending && len(rest) < takeOver {
+			c.pending = append([]byte(nil), rest...)
+		} else {
+			c.pending = c.pending[:copy(c.pending, rest)]
+		}
+	}
+	c.endEvent()
+}
+
+// resumed serves, from a loop task, what pending holds once the client is
+// read again: the stream delivers only new input.
+func (c *client) resumed() {
+	if len(c.pending) == 0 || c.kicked {
+		return
+	}
+	c.kicked = true
+	c.ls.loop.Execute(func() {
+		c.kicked = false
+		if c.closed || c.paused || c.broken || c.quit || len(c.pending) == 0 {
+			return
+		}
+		c.servePending()
+	})
+}
+
+func (c *client) endEvent() {
 	c.markDirty()
 	c.ls.flush()
-	return off
 }
 
 func (c *client) markDirty() {
@@ -405,7 +526,7 @@ func (c *client) split(kind cmdKind, name []byte, args [][]byte, step int) {
 			parent.vals = make([][]byte, nkeys)
 		}
 	}
-	shardOf := c.shardOf[:0]
+	shardOf := slices.Grow(c.shardOf[:0], nkeys)
 	for i := range nkeys {
 		shardOf = append(shardOf, c.p.pick(args[i*step]))
 	}
@@ -441,6 +562,13 @@ func (c *client) split(kind cmdKind, name []byte, args [][]byte, step int) {
 		c.ls.shards[sh].enqueue(child, req)
 	}
 	parent.childDone()
+	// Keep no huge command's scratch for the connection's life.
+	if cap(c.shardOf) > maxKeptKeys {
+		c.shardOf = nil
+	}
+	if cap(c.req) > maxKeptPending {
+		c.req = nil
+	}
 }
 
 func (p *Proxy) pick(key []byte) int {
@@ -470,19 +598,23 @@ func (c *client) flush() {
 		_, _ = c.s.Write(c.out)
 		c.out = c.out[:0]
 	}
-	if c.head == len(c.q) && (c.broken || c.quit) {
+	if c.head == len(c.q) && (c.broken || c.quit || c.eof && len(c.pending) == 0) {
 		_ = c.s.CloseWrite()
 		return
 	}
 	if c.paused && len(c.q)-c.head < c.p.cfg.MaxPending/2 && c.s.Writable() {
 		c.paused = false
 		c.s.ResumeRead()
+		c.resumed()
 	}
 }
 
 func (c *client) OnReadEOF(s transport.Stream) {
-	c.quit = true
-	if c.head == len(c.q) {
+	c.eof = true
+	if len(c.pending) > 0 && !c.paused && !c.broken && !c.quit {
+		c.servePending() // requests held back before the EOF
+	}
+	if c.head == len(c.q) && len(c.pending) == 0 {
 		_ = s.CloseWrite()
 	}
 }
@@ -491,11 +623,13 @@ func (c *client) OnDrained(s transport.Stream) {
 	if c.paused && len(c.q)-c.head < c.p.cfg.MaxPending/2 {
 		c.paused = false
 		s.ResumeRead()
+		c.resumed()
 	}
 }
 
 func (c *client) OnClose(transport.Stream, error) {
 	c.closed = true
+	c.pending = nil
 	for i := c.head; i < len(c.q); i++ {
 		sl := c.q[i]
 		sl.c = nil

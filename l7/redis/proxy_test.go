@@ -29,6 +29,13 @@ type shardProc struct {
 // startProxy runs the proxy in front of n real redis-servers.
 func startProxy(t *testing.T, n int, mod func(*Config)) (string, []shardProc) {
 	t.Helper()
+	return startProxyLoops(t, n, 2, mod)
+}
+
+// startProxyLoops is startProxy with the proxy on the given number of event
+// loops; with one, every client shares it.
+func startProxyLoops(t *testing.T, n, loops int, mod func(*Config)) (string, []shardProc) {
+	t.Helper()
 	var shards []shardProc
 	cfg := Config{Logger: quiet(), RetryAfter: 200 * time.Millisecond}
 	for i := range n {
@@ -41,7 +48,7 @@ func startProxy(t *testing.T, n int, mod func(*Config)) (string, []shardProc) {
 	}
 	p, err := New(cfg)
 	require.NoError(t, err)
-	tr, err := transport.Start(transport.Options{Loops: 2, Logger: quiet()},
+	tr, err := transport.Start(transport.Options{Loops: loops, Logger: quiet()},
 		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: p.Accept})
 	require.NoError(t, err)
 	t.Cleanup(tr.Stop)
