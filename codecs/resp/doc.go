@@ -26,13 +26,39 @@
 // Each malformation has its own error value, which matches one of the
 // exported sentinels under errors.Is and whose message can label a counter;
 // [AppendProtocolError] turns it into the reply redis-server sends for the
-// same fault. [Limits] bounds what a peer can make the caller buffer, with
-// the defaults of redis-server. With a reused [Command] or [Scanner], nothing
-// here allocates in steady state.
+// same fault. With a reused [Command] or [Scanner], nothing here allocates
+// in steady state.
+//
+// [Limits] bounds what a peer can make the caller buffer and parse, with
+// the defaults of redis-server where it has one:
+//
+//   - MaxBulk, the longest bulk string: 512 MiB, redis-server's
+//     proto-max-bulk-len;
+//   - MaxArgs, the most arguments of a request: 1,048,576 (1024*1024, the
+//     multibulk count older redis-servers accept; 7.0 accepts 2^31-1);
+//   - MaxRequest, the longest array request, and so the most of one
+//     unfinished request a caller buffers: 1 GiB, redis-server's
+//     client-query-buffer-limit;
+//   - MaxInline, the longest inline request or reply line: 64 KiB,
+//     redis-server's PROTO_INLINE_MAX_SIZE;
+//   - MaxDepth, the deepest nesting of reply aggregates: 64.
+//
+// Each is checked as soon as the bytes that break it are present: a count
+// or length line that announces too much fails before the data it
+// announces arrives. The error wraps [ErrTooLarge] (or [ErrTooDeep]), and
+// [AppendProtocolError] words it as redis-server does, such as
+// "-ERR Protocol error: invalid bulk length"; for MaxRequest, which
+// redis-server enforces by closing the connection without a reply, it is
+// "-ERR Protocol error: too big request".
+//
+// The functions are pure and safe from any goroutine. A [Command] or
+// [Scanner] is not safe for concurrent use: any goroutine may use one, one
+// at a time, which for a proxy is the event loop of the connection it
+// serves.
 //
 // A pipeline names the codec and its limits in its spec; for example
 //
-//	{"kind": "resp", "max_bulk": 536870912, "max_args": 1048576, "max_inline": 65536, "max_depth": 64}
+//	{"kind": "resp", "max_bulk": 536870912, "max_args": 1048576, "max_request": 1073741824, "max_inline": 65536, "max_depth": 64}
 //
 // sets every limit to its default. The fields map one to one onto [Limits].
 package resp

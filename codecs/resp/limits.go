@@ -5,8 +5,8 @@ const (
 	// DefaultMaxBulk is redis-server's proto-max-bulk-len: 512 MiB.
 	DefaultMaxBulk = 512 << 20
 	// DefaultMaxArgs is the most arguments a request may have by default:
-	// 1,048,576, the multibulk count redis-server accepted before 4.0
-	// (later versions accept up to 2^31-1, bounded in practice by
+	// 1,048,576, the multibulk count older redis-servers accept (7.0
+	// accepts up to 2^31-1, bounded in practice by
 	// client-query-buffer-limit). An MGET or DEL of a million keys fits.
 	DefaultMaxArgs = 1 << 20
 	// DefaultMaxInline is redis-server's PROTO_INLINE_MAX_SIZE: 64 KiB.
