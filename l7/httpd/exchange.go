@@ -137,8 +137,14 @@ func (x *Exchange) ReadBody(fn func(p []byte, end bool)) {
 }
 
 // PauseBody stops body delivery until ResumeBody; the client's TCP window
-// then pushes back on it. Loop only.
-func (x *Exchange) PauseBody() { x.bodyPaused = true }
+// then pushes back on it, and the Server's BodyTimeout waits too. Loop
+// only.
+func (x *Exchange) PauseBody() {
+	x.bodyPaused = true
+	if !x.c.inData {
+		x.c.watchBody()
+	}
+}
 
 // ResumeBody undoes PauseBody. Loop only.
 func (x *Exchange) ResumeBody() {
@@ -548,6 +554,9 @@ func (c *conn) watchSend() {
 }
 
 func (c *conn) resumeIfPaused() {
+	if !c.inData {
+		c.watchBody() // OnData does it after a read
+	}
 	if c.paused && !c.inData {
 		c.paused = false
 		c.st.ResumeRead()

@@ -163,3 +163,49 @@ func TestOnEndRunsOnceLast(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// When the server itself ends an exchange for a fault in its request body
+// (a malformed chunk, a body that stalls past BodyTimeout), the handler
+// hears it once, through OnAbort, with the reason: its OnEnd func does not
+// run as well when the connection then closes. Before, both ran, and a
+// proxy logged such a request twice.
+func TestBodyFaultEndsTheExchangeOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, req string
+		want      error
+		status    int
+	}{
+		{"bad chunk", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", nil, 400},
+		{"stalled body", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc", httpd.ErrBodyTimeout, 408},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var aborts []error
+			var ends int
+			srv := &httpd.Server{BodyTimeout: 200 * time.Millisecond, Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+				x.OnEnd(func() { mu.Lock(); ends++; mu.Unlock() })
+				x.OnAbort(func(err error) { mu.Lock(); aborts = append(aborts, err); mu.Unlock() })
+				x.ReadBody(func([]byte, bool) {})
+			})}
+			addr := start(t, srv)
+			c, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			defer c.Close()
+			require.NoError(t, c.SetDeadline(time.Now().Add(20*time.Second)))
+			_, err = io.WriteString(c, tc.req)
+			require.NoError(t, err)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			require.NoError(t, err)
+			require.Equal(t, tc.status, resp.StatusCode)
+			_, _ = io.Copy(io.Discard, resp.Body) // to the close
+			time.Sleep(100 * time.Millisecond)    // anything left to run on the loop has run
+			mu.Lock()
+			defer mu.Unlock()
+			require.Len(t, aborts, 1)
+			require.Zero(t, ends)
+			if tc.want != nil {
+				require.ErrorIs(t, aborts[0], tc.want)
+			}
+		})
+	}
+}

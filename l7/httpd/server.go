@@ -31,6 +31,7 @@ const (
 	DefaultHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout   = 60 * time.Second
 	DefaultSendTimeout   = 60 * time.Second
+	DefaultBodyTimeout   = 60 * time.Second
 	// discardMax is how much of an unread request body the server reads
 	// and drops to keep a connection after an early response; past it the
 	// connection closes.
@@ -55,12 +56,22 @@ type Server struct {
 	// (past the stream's high watermark), as nginx's send_timeout does
 	// (default 60s). The exchange is aborted: its OnAbort func runs.
 	SendTimeout time.Duration
+	// BodyTimeout bounds each wait for request body bytes that the handler
+	// is ready to take (or that the server is dropping after an early
+	// response), as nginx's client_body_timeout does (default 60s): past
+	// it the client gets 408 (or, once the response head went out, its
+	// connection closes), and the exchange is aborted with ErrBodyTimeout.
+	// While the handler has paused the body the wait is the handler's,
+	// and this does not run.
+	BodyTimeout time.Duration
 	// Logger gets client faults at debug level (default slog.Default()).
 	Logger *slog.Logger
 	// OnReject, when set, runs on the connection's loop each time the
 	// server answers a client fault itself (400, 413, 414, 431, ...)
 	// before the connection closes: for access logs, which see no
-	// Exchange for such a request. It must not block.
+	// Exchange for such a request. (A fault in the body of a request a
+	// handler has, such as a bad chunk or BodyTimeout, goes to that
+	// handler's OnAbort instead.) It must not block.
 	OnReject func(remote net.Addr, status int, err error)
 
 	mu       sync.Mutex
@@ -153,6 +164,13 @@ func (srv *Server) headerTimeout() time.Duration {
 	return DefaultHeaderTimeout
 }
 
+func (srv *Server) bodyTimeout() time.Duration {
+	if srv.BodyTimeout > 0 {
+		return srv.BodyTimeout
+	}
+	return DefaultBodyTimeout
+}
+
 func (srv *Server) sendTimeout() time.Duration {
 	if srv.SendTimeout > 0 {
 		return srv.SendTimeout
@@ -196,6 +214,7 @@ type conn struct {
 	unread       bool // input left unconsumed (or ignored) at some point
 	endAfterData bool // end() was called inside OnData
 	sendWait     bool // the timer runs for SendTimeout: output is congested
+	bodyWait     bool // the timer runs for BodyTimeout: request body bytes are due
 }
 
 func (c *conn) OnData(s transport.Stream, p []byte) int {
@@ -212,7 +231,30 @@ func (c *conn) OnData(s transport.Stream, p []byte) int {
 		c.endAfterData = false
 		c.end()
 	}
+	c.watchBody()
 	return n
+}
+
+// watchBody runs the body timeout while request body bytes are due: the
+// request has a body not yet read whole, and the handler takes it (or the
+// server drops it). The send timeout, when it runs, has the timer; the
+// wait resumes with OnDrained. Re-arming costs no more than a clock read
+// (see transport.Timer), so it is done on every read of body bytes.
+func (c *conn) watchBody() {
+	if c.sendWait || c.closed || c.hijacked {
+		return
+	}
+	x := c.x
+	due := c.active && x != nil && !x.reqDone && !c.lingering && !c.closing &&
+		(x.discarding || x.onBody != nil && !x.bodyPaused)
+	switch {
+	case due:
+		c.bodyWait = true
+		c.timer.Reset(c.srv.bodyTimeout())
+	case c.bodyWait:
+		c.bodyWait = false
+		c.timer.Disarm()
+	}
 }
 
 func (c *conn) consume(p []byte) int {
@@ -313,18 +355,28 @@ func (c *conn) serve(x *Exchange) {
 	c.srv.Handler.ServeHTTP(x)
 }
 
-// fail answers a client fault with its status and closes.
+// fail answers a client fault with its status and closes. A handler
+// that has the exchange hears of it through OnAbort, with err, and no
+// OnEnd; OnReject is for faults no handler saw.
 func (c *conn) fail(err error) {
 	c.srv.log().Debug("bad request", "remote", c.st.RemoteAddr(), "err", err)
-	if c.active && c.x.wroteHead {
-		c.close()
-		return
+	status := http1.StatusFor(err)
+	switch {
+	case errors.Is(err, ErrBodyTimeout):
+		status = 408
+	case status == 0 || errors.Is(err, errUpgradeBody):
+		status = 400
 	}
+	handled := c.active
 	if x := c.x; c.active && !x.ended {
 		// The handler has this exchange (its body went bad): it ends
 		// now, and the handler hears why instead of waiting for the
 		// close. It is not recycled (OnClose drops it).
 		x.ended = true
+		x.onEnd = nil // of OnEnd and OnAbort, only one runs
+		if !x.wroteHead {
+			x.status = status
+		}
 		if f := x.onAbort; f != nil {
 			x.onAbort = nil
 			f(err)
@@ -333,16 +385,17 @@ func (c *conn) fail(err error) {
 			return
 		}
 	}
-	status := http1.StatusFor(err)
-	if status == 0 || errors.Is(err, errUpgradeBody) {
-		status = 400
+	if c.active && c.x.wroteHead {
+		c.close()
+		return
 	}
-	if f := c.srv.OnReject; f != nil {
+	if f := c.srv.OnReject; f != nil && !handled {
 		f(c.st.RemoteAddr(), status, err)
 	}
 	c.closing = true
 	c.active = true
 	x := c.exchange()
+	x.status = status
 	x.out = appendSimple(x.out[:0], status, "close")
 	_ = c.flush()
 	c.shutdown()
@@ -385,7 +438,8 @@ func (c *conn) finish() {
 		return
 	}
 	c.idle = true
-	c.sendWait = false // the idle timeout takes over; the next response watches again
+	// The idle timeout takes over; the next request watches again.
+	c.sendWait, c.bodyWait = false, false
 	c.timer.Reset(c.srv.idleTimeout())
 	if c.readEOF {
 		c.shutdown()
@@ -474,6 +528,11 @@ func (c *conn) onTimer() {
 	case c.sendWait:
 		c.srv.log().Debug("send timeout: the client takes no response", "remote", c.st.RemoteAddr())
 		c.close()
+	case c.bodyWait:
+		c.bodyWait = false
+		if c.active && c.x != nil && !c.x.reqDone {
+			c.fail(ErrBodyTimeout)
+		}
 	case !c.active:
 		// The head did not arrive in time.
 		c.closing = true
@@ -517,6 +576,7 @@ func (c *conn) OnDrained(s transport.Stream) {
 		c.sendWait = false
 		if c.active {
 			c.timer.Disarm()
+			c.watchBody()
 		}
 	}
 	if c.active {
@@ -549,6 +609,10 @@ func (c *conn) OnClose(s transport.Stream, err error) {
 	// still hold it.
 	c.x = nil
 }
+
+// ErrBodyTimeout is what an exchange's abort callback gets when the
+// client sent no request body byte for the Server's BodyTimeout.
+var ErrBodyTimeout = errors.New("penstock/httpd: client body timeout")
 
 // ErrClientClosed is what an exchange's abort callback gets when the
 // client went away before the response ended.

@@ -23,7 +23,8 @@
 // had been sent.
 //
 // Upstream faults become 502 (connect refused, reset, malformed response)
-// or 504 (no response head within ResponseTimeout); a fault after the
+// or 504 (no response head within ResponseTimeout, or no upstream byte
+// within ReadTimeout); a fault after the
 // response head went out closes the client connection, since HTTP/1.1 has
 // no other way to say the body is incomplete. An Upgrade (WebSocket or any
 // other) that the upstream accepts with 101 turns the pair into a byte
@@ -75,6 +76,7 @@ import (
 const (
 	DefaultConnectTimeout  = 5 * time.Second
 	DefaultResponseTimeout = 60 * time.Second
+	DefaultReadTimeout     = 60 * time.Second
 	DefaultMaxIdle         = 64
 	DefaultIdleTimeout     = 60 * time.Second
 )
@@ -97,8 +99,18 @@ type Proxy struct {
 	// ConnectTimeout bounds each upstream connect (default 5s).
 	ConnectTimeout time.Duration
 	// ResponseTimeout bounds the wait for a response head once the request
-	// head is sent (default 60s); past it the client gets 504.
+	// has gone upstream (each request body write starts it again, so a
+	// long upload is not cut short); past it the client gets 504 (default
+	// 60s).
 	ResponseTimeout time.Duration
+	// ReadTimeout bounds every wait for upstream bytes: between two reads
+	// of the response head and of its body alike, as nginx's
+	// proxy_read_timeout (default 60s). Past it, before the response head
+	// went out, the client gets 504; after, its connection is closed, the
+	// one way HTTP/1.1 has to say the body is incomplete. A wait that is
+	// the client's (the proxy stopped reading while the client is slow to
+	// take the response) is the client's send timeout, not this.
+	ReadTimeout time.Duration
 	// MaxIdle bounds the idle keep-alive connections kept per upstream
 	// endpoint on each event loop (default 64; negative: none kept).
 	MaxIdle int
@@ -169,6 +181,13 @@ func (p *Proxy) responseTimeout() time.Duration {
 		return p.ResponseTimeout
 	}
 	return DefaultResponseTimeout
+}
+
+func (p *Proxy) readTimeout() time.Duration {
+	if p.ReadTimeout > 0 {
+		return p.ReadTimeout
+	}
+	return DefaultReadTimeout
 }
 
 func (p *Proxy) maxIdle() int {

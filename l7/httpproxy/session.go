@@ -339,6 +339,9 @@ func (s *Session) send(c *upConn) {
 		return
 	}
 	s.X.ReadBody(s.bodyFn)
+	if !s.done && s.up == c && !s.reqSent && c.state == upHead && c.st.Writable() {
+		c.timer.Disarm() // the body is the client's to send now
+	}
 }
 
 func (s *Session) onRequestBody(p []byte, end bool) {
@@ -372,6 +375,17 @@ func (s *Session) onRequestBody(p []byte, end bool) {
 	if err != nil {
 		s.upstreamFailed(c, err)
 		return
+	}
+	if c.state == upHead {
+		// The wait for the response head starts again once the request
+		// is all sent. Until then a client slow with its body is the
+		// client's body timeout, while an upstream slow to take it is
+		// the upstream's.
+		if end || !c.st.Writable() {
+			c.sent()
+		} else {
+			c.timer.Disarm()
+		}
 	}
 	if end {
 		s.reqSent = true
@@ -473,13 +487,22 @@ func (s *Session) onEnd() {
 // onAbort is the exchange's OnAbort func: the client went away before the
 // response ended, or the session closed it (s.err says why then).
 func (s *Session) onAbort(err error) {
+	if s.err == nil {
+		if errors.Is(err, httpd.ErrClientClosed) {
+			s.err = &ClientClosedError{Phase: s.phase(), Err: err}
+		} else {
+			// The server ended it for a client fault: a body that timed
+			// out or went bad, answered by the server itself.
+			s.err = fmt.Errorf("%w (while %s)", err, s.phase())
+		}
+	}
 	s.done = true
 	if s.up != nil {
 		s.up.drop()
 		s.up = nil
 	}
-	if s.err == nil {
-		s.err = &ClientClosedError{Phase: s.phase(), Err: err}
+	if s.Status == 0 {
+		s.Status = s.X.Status()
 	}
 	s.log()
 }
@@ -522,9 +545,8 @@ func (s *Session) log() {
 }
 
 func (s *Session) onClientDrained() {
-	if c := s.up; c != nil && c.paused {
-		c.paused = false
-		c.st.ResumeRead()
+	if c := s.up; c != nil {
+		c.resume()
 	}
 }
 

@@ -38,6 +38,9 @@ type upConn struct {
 	closed    bool
 	inPool    bool
 	idleSince time.Duration // transport.Clock() when it went into the pool
+	// headBy is the transport.Clock() reading by which the response head
+	// must have come (ResponseTimeout).
+	headBy time.Duration
 }
 
 // begin starts carrying s.
@@ -48,12 +51,37 @@ func (c *upConn) begin(s *Session) {
 	if c.timer == nil {
 		c.timer = transport.NewTimer(c.st.Loop(), c.onTimeout)
 	}
-	c.timer.Reset(s.p.responseTimeout())
+	c.sent()
+}
+
+// sent starts the wait for the response head again: some of the request
+// went upstream.
+func (c *upConn) sent() {
+	p := c.s.p
+	c.headBy = transport.Clock() + p.responseTimeout()
+	c.timer.Reset(min(p.readTimeout(), p.responseTimeout()))
+}
+
+// headProgress re-arms the timer after part of a response head came: the
+// next byte is due within ReadTimeout, the whole head by headBy.
+func (c *upConn) headProgress() {
+	c.timer.Reset(min(c.s.p.readTimeout(), c.headBy-transport.Clock()))
 }
 
 func (c *upConn) onTimeout() {
-	if c.s != nil && c.state == upHead {
-		c.s.upstreamFailed(c, ErrUpstreamTimeout)
+	s := c.s
+	if s == nil || s.done || c.paused {
+		return
+	}
+	switch c.state {
+	case upHead:
+		if transport.Clock() >= c.headBy {
+			s.upstreamFailed(c, fmt.Errorf("%w: no response head within %v", ErrUpstreamTimeout, s.p.responseTimeout()))
+			return
+		}
+		s.upstreamFailed(c, fmt.Errorf("%w: no byte of the response head for %v", ErrUpstreamTimeout, s.p.readTimeout()))
+	case upBody:
+		s.upstreamFailed(c, fmt.Errorf("%w: no byte of the response body for %v", ErrUpstreamTimeout, s.p.readTimeout()))
 	}
 }
 
@@ -82,6 +110,9 @@ func (c *upConn) OnData(st transport.Stream, p []byte) int {
 		case upHead:
 			n, err := http1.ParseResponseHead(p[off:], &c.resp, nil)
 			if err == codecs.ErrNeedMore {
+				if off < len(p) {
+					c.headProgress()
+				}
 				return off
 			}
 			if err != nil {
@@ -106,8 +137,11 @@ func (c *upConn) OnData(st transport.Stream, p []byte) int {
 				if code != 100 {
 					s.forwardInterim(&c.resp)
 				}
+				c.headProgress()
 				continue
 			}
+			// The body's bytes are waited for with ReadTimeout, re-armed
+			// once per read below unless the response ends in this one.
 			c.timer.Disarm()
 			kind, n64 := c.resp.BodyKind(s.X.Req.Method)
 			c.kind, c.left = kind, n64
@@ -138,11 +172,32 @@ func (c *upConn) OnData(st transport.Stream, p []byte) int {
 			return len(p)
 		}
 	}
-	if c.s == s && c.state == upBody && !s.X.Writable() && !c.paused {
-		c.paused = true
-		st.PauseRead()
+	if c.s == s && c.state == upBody {
+		switch {
+		case c.paused:
+		case !s.X.Writable():
+			// The wait is the client's now (its send timeout).
+			c.paused = true
+			c.timer.Disarm()
+			st.PauseRead()
+		default:
+			c.timer.Reset(s.p.readTimeout())
+		}
 	}
 	return off
+}
+
+// resume reads the response body again once the client has taken what
+// was sent; its bytes are due within ReadTimeout from now.
+func (c *upConn) resume() {
+	if !c.paused {
+		return
+	}
+	c.paused = false
+	if c.s != nil && c.state == upBody {
+		c.timer.Reset(c.s.p.readTimeout())
+	}
+	c.st.ResumeRead()
 }
 
 // body forwards body bytes from the start of p and returns how many it
@@ -182,6 +237,7 @@ func (c *upConn) body(p []byte) int {
 
 func (c *upConn) endResponse(last []byte) {
 	c.state = upDone
+	c.timer.Disarm()
 	s := c.s
 	c.maybeDone()
 	s.onResponseBody(last, true, nil)
@@ -189,6 +245,7 @@ func (c *upConn) endResponse(last []byte) {
 
 func (c *upConn) endResponseTrailers(trailers []httpd.Field) {
 	c.state = upDone
+	c.timer.Disarm()
 	s := c.s
 	c.maybeDone()
 	s.onResponseBody(nil, true, trailers)
@@ -246,6 +303,9 @@ func (c *upConn) OnReadEOF(st transport.Stream) {
 
 func (c *upConn) OnDrained(st transport.Stream) {
 	if s := c.s; s != nil && !s.done {
+		if c.state == upHead && !s.reqSent {
+			c.timer.Disarm() // the rest of the body is the client's to send
+		}
 		s.X.ResumeBody()
 	}
 }

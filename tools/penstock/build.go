@@ -140,14 +140,15 @@ func buildHTTP(cfg *Config, lc ListenerConfig, log *slog.Logger, logs *accessLog
 	if err != nil {
 		return nil, err
 	}
-	p := &httpproxy.Proxy{ConnectTimeout: lc.ConnectTimeout, ResponseTimeout: lc.ResponseTimeout, Logger: log}
+	p := &httpproxy.Proxy{ConnectTimeout: lc.ConnectTimeout, ResponseTimeout: lc.ResponseTimeout, ReadTimeout: lc.ReadTimeout, Logger: log}
 	if lc.Upstream != "" {
 		p.Upstreams = groups[lc.Upstream]
 	}
 	for _, rc := range lc.Routes {
 		p.Routes = append(p.Routes, httpproxy.Route{Host: rc.Host, PathPrefix: rc.PathPrefix, Upstreams: groups[rc.Upstream]})
 	}
-	srv := &httpd.Server{Handler: p, IdleTimeout: lc.IdleTimeout, SendTimeout: lc.SendTimeout, Logger: log}
+	srv := &httpd.Server{Handler: p, IdleTimeout: lc.IdleTimeout, SendTimeout: lc.SendTimeout,
+		BodyTimeout: lc.ClientBodyTimeout, Logger: log}
 	if lc.AccessLog != "" && logs != nil {
 		w, err := logs.writer(lc.Name, lc.AccessLog)
 		if err != nil {

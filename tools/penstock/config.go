@@ -52,6 +52,12 @@ type ListenerConfig struct {
 	// ResponseTimeout bounds the wait for an upstream's response head
 	// (protocol: http).
 	ResponseTimeout time.Duration `yaml:"response_timeout"`
+	// ReadTimeout bounds every wait for upstream bytes, response head and
+	// body alike (protocol: http), as nginx's proxy_read_timeout.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// ClientBodyTimeout bounds every wait for request body bytes from the
+	// client (protocol: http), as nginx's client_body_timeout.
+	ClientBodyTimeout time.Duration `yaml:"client_body_timeout"`
 	// SendTimeout closes a client that takes none of a congested
 	// response for that long (protocol: http).
 	SendTimeout time.Duration `yaml:"send_timeout"`

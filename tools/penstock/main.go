@@ -139,6 +139,8 @@ func oneLiner(proto string, args []string, stderr io.Writer) (*Config, error) {
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	hashTag := fs.String("hash-tag", "", "redis: hash only the part of a key between these two characters, e.g. {}")
 	accessLog := fs.String("access-log", "", "http: a line per request to stdout, stderr or this file (SIGUSR1 reopens it)")
+	readTimeout := fs.Duration("read-timeout", 0, "http: bound every wait for upstream bytes, head and body (0: 60s)")
+	bodyTimeout := fs.Duration("client-body-timeout", 0, "http: bound every wait for request body bytes (0: 60s)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -158,6 +160,12 @@ func oneLiner(proto string, args []string, stderr io.Writer) (*Config, error) {
 		*level, *loops, proto, scheme+"://"+*listen)
 	if proto == "http" {
 		fmt.Fprintf(&b, "    protocol: http\n")
+		if *readTimeout > 0 {
+			fmt.Fprintf(&b, "    read_timeout: %s\n", readTimeout)
+		}
+		if *bodyTimeout > 0 {
+			fmt.Fprintf(&b, "    client_body_timeout: %s\n", bodyTimeout)
+		}
 	}
 	if *accessLog != "" {
 		fmt.Fprintf(&b, "    access_log: %q\n", *accessLog)
