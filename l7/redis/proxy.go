@@ -331,7 +331,7 @@ const (
 	// takeOver is the size from which an unfinished request is kept in
 	// client.pending rather than left with the stream, which copies what
 	// it is left on every read.
-	takeOver = 16 << 10
+	takeOver = 4 << 10
 	// maxKeptPending is the most capacity pending keeps once it no longer
 	// holds a large request.
 	maxKeptPending = 64 << 10
