@@ -330,9 +330,13 @@ func checkFree(ln *listener) error {
 }
 
 func (t *Transport) boundAddr(ln *listener) net.Addr {
-	fd, err := t.eng.DupListener(ln.gnetNet, ln.address)
+	// gnet files a tcp4/tcp6/udp4/udp6 listener under "tcp" or "udp"
+	// once its socket is open.
+	fd, err := t.eng.DupListener(ln.network, ln.address)
 	if err != nil {
-		return nil
+		if fd, err = t.eng.DupListener(ln.gnetNet, ln.address); err != nil {
+			return nil
+		}
 	}
 	defer unix.Close(fd)
 	sa, err := unix.Getsockname(fd)
