@@ -159,3 +159,69 @@ func checkHopByHop(t *testing.T, m *head, extra ...string) {
 		}
 	}
 }
+
+// FuzzHeadMayParse checks the promise that lets a server skip parses: a
+// head fed in pieces and parsed only when HeadScan.MayParse says so gets the
+// same answer, at the same or a later piece, as one parsed after every
+// piece; a skipped parse would only ever have said ErrNeedMore or found a
+// fault that the next completed line reports as well.
+func FuzzHeadMayParse(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\nbody",
+		"GET / HTTP/1.1\r\nHost: a\r\nBad Field: x\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+		"HTTP/1.1 200 OK\nX: y\n\n",
+		"G\x00T / HTTP/1.1\r\n\r\n",
+	} {
+		f.Add([]byte(s), uint8(1), false)
+		f.Add([]byte(s), uint8(7), true)
+	}
+	lim := &Limits{MaxLineBytes: 32, MaxHeaderBytes: 96, MaxHeaders: 4}
+	f.Fuzz(func(t *testing.T, data []byte, cut uint8, response bool) {
+		parse := func(in []byte) (int, error) {
+			if response {
+				var r Response
+				return ParseResponseHead(in, &r, lim)
+			}
+			var r Request
+			return ParseRequestHead(in, &r, lim)
+		}
+		step := int(cut%9) + 1
+		type answer struct {
+			at  int // bytes fed when it came
+			n   int
+			err error
+		}
+		run := func(lazy bool) answer {
+			var scan HeadScan
+			for end := min(step, len(data)); ; end = min(end+step, len(data)) {
+				in := data[:end]
+				if !lazy || scan.MayParse(in, lim) {
+					n, err := parse(in)
+					if err != codecs.ErrNeedMore {
+						return answer{end, n, err}
+					}
+				}
+				if end == len(data) {
+					return answer{end, 0, codecs.ErrNeedMore}
+				}
+			}
+		}
+		eager, lazy := run(false), run(true)
+		switch {
+		case lazy.err == codecs.ErrNeedMore:
+			// Skipped to the end: the eager parse found no head either
+			// (a fault in a line still incomplete is all it may see).
+			if eager.err != codecs.ErrNeedMore {
+				t.Fatalf("eager answered %d %v at %d; lazy never did", eager.n, eager.err, eager.at)
+			}
+		case lazy.at < eager.at:
+			t.Fatalf("lazy answered at %d, before eager at %d", lazy.at, eager.at)
+		case (lazy.err == nil) != (eager.err == nil) || lazy.n != eager.n:
+			t.Fatalf("lazy %d %v at %d, eager %d %v at %d", lazy.n, lazy.err, lazy.at, eager.n, eager.err, eager.at)
+		case lazy.err != nil && StatusFor(lazy.err) != StatusFor(eager.err):
+			t.Fatalf("lazy fault %v (%d), eager %v (%d)", lazy.err, StatusFor(lazy.err), eager.err, StatusFor(eager.err))
+		}
+	})
+}

@@ -41,10 +41,10 @@ type Request struct {
 // input never turns an error into success. It checks every rule of the package documentation. lim may be nil
 // for the defaults.
 //
-// ParseRequestHead parses in from its start on every call, so a head that
-// arrives over many reads is parsed once per read; heads are small, and
-// Limits.MaxHeaderBytes bounds the work. It never modifies in and keeps no
-// reference to it except through r's borrowed fields.
+// ParseRequestHead parses in from its start on every call; a caller that
+// gets a head over many reads asks a [HeadScan] first, and parses about
+// once per line instead of once per read. It never modifies in and keeps
+// no reference to it except through r's borrowed fields.
 func ParseRequestHead(in []byte, r *Request, lim *Limits) (n int, err error) {
 	r.reset()
 	n, err = r.parse(in, lim)

@@ -64,6 +64,9 @@ type Exchange struct {
 	onDrained func()
 	onAbort   func(error)
 	onEnd     func()
+	// scan follows a request head that arrives over several reads, so
+	// that it is parsed again only when that can change the answer.
+	scan http1.HeadScan
 	onEOF     func()
 
 	// The connection's output buffer and Respond's scratch space: they

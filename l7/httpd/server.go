@@ -26,6 +26,9 @@ type HandlerFunc func(x *Exchange)
 // ServeHTTP calls f(x). Loop only.
 func (f HandlerFunc) ServeHTTP(x *Exchange) { f(x) }
 
+// parseRequestHead is http1.ParseRequestHead; tests count its calls.
+var parseRequestHead = http1.ParseRequestHead
+
 // Defaults of Server.
 const (
 	DefaultHeaderTimeout = 10 * time.Second
@@ -272,10 +275,14 @@ func (c *conn) consume(p []byte) int {
 				c.timer.Reset(c.srv.headerTimeout())
 			}
 			x := c.exchange()
-			n, err := http1.ParseRequestHead(p[off:], &x.h1, &c.srv.Limits)
+			if !x.scan.MayParse(p[off:], &c.srv.Limits) {
+				return off // nothing that could end the head or fail it
+			}
+			n, err := parseRequestHead(p[off:], &x.h1, &c.srv.Limits)
 			if err == codecs.ErrNeedMore {
 				return off
 			}
+			x.scan.Reset()
 			if err != nil {
 				c.fail(err)
 				return len(p)
@@ -513,6 +520,7 @@ func (c *conn) exchange() *Exchange {
 			x = &Exchange{}
 		}
 		x.c = c
+		x.scan.Reset()
 		c.x = x
 	}
 	return c.x

@@ -29,6 +29,8 @@ type upConn struct {
 	timer *transport.Timer
 	resp  http1.Response
 	dec   http1.ChunkedDecoder
+	// scan follows a response head that arrives over several reads.
+	scan http1.HeadScan
 
 	state     uint8
 	kind      http1.BodyKind
@@ -48,6 +50,7 @@ func (c *upConn) begin(s *Session) {
 	c.s = s
 	c.state = upHead
 	c.paused = false
+	c.scan.Reset()
 	if c.timer == nil {
 		c.timer = transport.NewTimer(c.st.Loop(), c.onTimeout)
 	}
@@ -108,13 +111,16 @@ func (c *upConn) OnData(st transport.Stream, p []byte) int {
 	for off < len(p) && c.s == s && !s.done {
 		switch c.state {
 		case upHead:
-			n, err := http1.ParseResponseHead(p[off:], &c.resp, nil)
-			if err == codecs.ErrNeedMore {
-				if off < len(p) {
-					c.headProgress()
-				}
+			if !c.scan.MayParse(p[off:], nil) {
+				c.headProgress()
 				return off
 			}
+			n, err := http1.ParseResponseHead(p[off:], &c.resp, nil)
+			if err == codecs.ErrNeedMore {
+				c.headProgress()
+				return off
+			}
+			c.scan.Reset()
 			if err != nil {
 				s.upstreamFailed(c, fmt.Errorf("%w: %w", ErrBadResponse, err))
 				return len(p)
