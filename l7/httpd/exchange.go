@@ -66,8 +66,8 @@ type Exchange struct {
 	onEnd     func()
 	// scan follows a request head that arrives over several reads, so
 	// that it is parsed again only when that can change the answer.
-	scan http1.HeadScan
-	onEOF     func()
+	scan  http1.HeadScan
+	onEOF func()
 
 	// The connection's output buffer and Respond's scratch space: they
 	// live with the Exchange so that an idle connection holds none.
