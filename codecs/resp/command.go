@@ -134,11 +134,7 @@ func (c *Command) Decode(in []byte) (n int, err error) {
 		n, err = c.decodeInline(in, p)
 	} else if n, err = c.decodeMultibulk(in, p, false); err == nil {
 		// Complete: collect the arguments from the buffer that holds them
-		// now, in one more pass over the headers, into storage sized once
-		// (the count is safe to trust now that the arguments are here).
-		if p.count > fixedArgs && int64(cap(c.spill)) < p.count {
-			c.spill = make([][]byte, 0, p.count)
-		}
+		// now, in one more pass over the headers.
 		var whole progress
 		n, err = c.decodeMultibulk(in[:n], &whole, true)
 	}
@@ -280,6 +276,12 @@ func (c *Command) decodeMultibulk(in []byte, p *progress, keep bool) (int, error
 			return 0, errTooManyArgs
 		}
 		p.off, p.count, p.got = 1+m, count, 0
+		// Size the argument slots once, for as many arguments as the bytes
+		// present can hold at 6 bytes each ("$0\r\n\r\n"), so that a count
+		// alone cannot make c allocate.
+		if room := min(count, int64(len(in)-p.off)/6); keep && room > fixedArgs && int64(cap(c.spill)) < room {
+			c.spill = make([][]byte, 0, room)
+		}
 	}
 	maxBulk, maxRequest := c.Limits.maxBulk(), c.Limits.maxRequest()
 	off, count := p.off, p.count
