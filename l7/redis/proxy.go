@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"slices"
 	"sync"
@@ -75,6 +76,9 @@ type Proxy struct {
 	cfg    Config
 	ketama *l4.Ketama
 	log    *slog.Logger
+	// pendingCap is the capacity past which a client's pending input is
+	// not doubled: the longest request the limits accept, and a read.
+	pendingCap int
 
 	mu    sync.Mutex
 	loops map[transport.Loop]*loopState
@@ -105,7 +109,12 @@ func New(cfg Config) (*Proxy, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Proxy{cfg: cfg, ketama: k, log: log, loops: map[transport.Loop]*loopState{}}, nil
+	maxRequest := cfg.Limits.MaxRequest
+	if maxRequest <= 0 {
+		maxRequest = resp.DefaultMaxRequest
+	}
+	pendingCap := int(min(maxRequest, math.MaxInt32)) + maxKeptPending
+	return &Proxy{cfg: cfg, ketama: k, log: log, pendingCap: pendingCap, loops: map[transport.Loop]*loopState{}}, nil
 }
 
 // Accept serves a client stream. It is loop only: it runs on the stream's
@@ -345,10 +354,11 @@ func (c *client) OnData(s transport.Stream, in []byte) int {
 		return len(in)
 	}
 	if len(c.pending) > 0 {
-		if len(c.pending)+len(in) > cap(c.pending) {
+		if need := len(c.pending) + len(in); need > cap(c.pending) {
 			// Double, rather than grow by append's quarter, so that a
-			// large request is copied about once as it builds up.
-			c.pending = append(make([]byte, 0, 2*cap(c.pending)+len(in)), c.pending...)
+			// large request is copied about once as it builds up, but not
+			// far past the longest request the limits let it become.
+			c.pending = append(make([]byte, 0, max(need, min(2*cap(c.pending)+len(in), c.p.pendingCap))), c.pending...)
 		}
 		c.pending = append(c.pending, in...)
 		c.servePending()
