@@ -22,8 +22,7 @@
 // kernel does not take goes to a short-lived drainer goroutine), and a paused
 // stream is parked by closing its gnet connection while a dup'ed descriptor
 // keeps the socket open, so the kernel's TCP window pushes back on the
-// sender. DESIGN.md and research/gnet-backpressure.md record the measurements
-// behind this design.
+// sender. docs/design.md records the measurements behind this design.
 //
 // # UDP sessions
 //

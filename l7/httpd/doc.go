@@ -18,10 +18,10 @@
 // through a bounded buffer that pauses the client while the handler does
 // not read, and a write blocks while the client does not take the
 // response, so neither is held in memory whole. Hijack takes the socket off
-// the loop for the handler (WebSocket upgraders run unchanged); the
-// deadlines of http.ResponseController are not supported. The other
-// direction has no
-// adapter: a Handler needs an event loop, which net/http's server lacks.
+// the loop for the handler (WebSocket upgraders run unchanged), and
+// http.ResponseController's Flush, EnableFullDuplex and read and write
+// deadlines work as in net/http. The other direction has no adapter: a
+// Handler needs an event loop, which net/http's server lacks.
 //
 // The server answers what the client got wrong itself: a malformed head or
 // a smuggling attempt gets 400 (413, 414, 431, 501 or 505 where they fit,
