@@ -697,7 +697,9 @@ func (sh *shard) connect() {
 	timeout := sh.ls.p.cfg.ConnectTimeout
 	loop := sh.ls.loop
 	go func() {
-		nc, err := net.DialTimeout("tcp", sh.addr, timeout)
+		// DialControl refuses the socket near the open-file limit, so the
+		// transport keeps descriptors to accept and refuse with.
+		nc, err := (&net.Dialer{Timeout: timeout, Control: transport.DialControl}).Dial("tcp", sh.addr)
 		if err != nil {
 			loop.Execute(func() { sh.connectFailed(err) })
 			return
