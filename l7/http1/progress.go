@@ -17,6 +17,10 @@ type HeadScan struct {
 	seen      int  // bytes of the head looked at
 	lineStart int  // where the line being received starts
 	pastStart bool // the start line has ended
+	// caughtUp says lineStart and pastStart cover the first seen bytes.
+	// The first call leaves them for the second, which most heads (one
+	// read) never need.
+	caughtUp bool
 }
 
 // Reset forgets the head looked at, for the next one.
@@ -31,14 +35,22 @@ func (h *HeadScan) MayParse(in []byte, lim *Limits) bool {
 	if h.seen > len(in) {
 		h.Reset()
 	}
-	old := h.seen
-	parse := old == 0
-	if old == len(in) {
-		return parse
+	if h.seen == 0 {
+		h.seen = len(in)
+		return true
 	}
+	old := h.seen
+	if !h.caughtUp {
+		h.caughtUp = true
+		h.lines(in[:old], 0)
+	}
+	if old == len(in) {
+		return false
+	}
+	parse := false
 	// A CR, the last byte looked at or a new one, followed by a byte
 	// that is not LF: the parser refuses it there.
-	for i := max(old-1, 0); ; {
+	for i := old - 1; ; {
 		j := bytes.IndexByte(in[i:], '\r')
 		if j < 0 {
 			break
@@ -50,26 +62,11 @@ func (h *HeadScan) MayParse(in []byte, lim *Limits) bool {
 		}
 	}
 	prevLen := old - h.lineStart // the current line's length before
-	for i := old; ; {
-		j := bytes.IndexByte(in[i:], '\n')
-		if j < 0 {
-			break
-		}
-		end := i + j
-		crlf := end == h.lineStart+1 && in[h.lineStart] == '\r'
-		// A line ended: the start line, a field line, the blank line
-		// ending the head, or a bare LF. CRLFs before the start line
-		// change nothing after the first (which ends a response's head:
-		// it may have none).
-		if h.pastStart || !crlf || h.lineStart == 0 {
-			parse = true
-		}
-		if !crlf && end != h.lineStart {
-			h.pastStart = true
-		}
-		h.lineStart = end + 1
+	if h.lines(in, old) {
+		parse = true
 		prevLen = 0
-		i = end + 1
+	} else if h.lineStart > old {
+		prevLen = 0
 	}
 	h.seen = len(in)
 	// The start line's limit counts no CRLF, so the parsers may decide at
@@ -82,4 +79,29 @@ func (h *HeadScan) MayParse(in []byte, lim *Limits) bool {
 	// ended yet still needs: the parsers may decide a few bytes short of
 	// it.
 	return parse || len(in)+4 > lim.maxHeaderBytes()
+}
+
+// lines follows the lines that end in in[from:], and reports whether one
+// of them can change the parser's answer: the start line, a field line,
+// the blank line ending the head, or a bare LF. CRLFs before the start
+// line change nothing after the first (which ends a response's head: it
+// may have none).
+func (h *HeadScan) lines(in []byte, from int) bool {
+	changed := false
+	for i := from; ; {
+		j := bytes.IndexByte(in[i:], '\n')
+		if j < 0 {
+			return changed
+		}
+		end := i + j
+		crlf := end == h.lineStart+1 && in[h.lineStart] == '\r'
+		if h.pastStart || !crlf || h.lineStart == 0 {
+			changed = true
+		}
+		if !crlf && end != h.lineStart {
+			h.pastStart = true
+		}
+		h.lineStart = end + 1
+		i = end + 1
+	}
 }
