@@ -219,23 +219,66 @@ func TestUpstreamTimeoutIs504AndResetIs502(t *testing.T) {
 
 // An upstream that closes idle keep-alive connections: the next request
 // finds its pooled connection dead and is sent again on a new one.
+// A pooled connection that the upstream closes as the next request
+// reaches it (its idle timeout racing the request) fails that request
+// before any response byte: an idempotent request is sent again on a new
+// connection, once, and the client never sees the failure. The upstream
+// here answers one request per connection and closes the connection on
+// the second without answering, so the second request is always sent on
+// a reused connection that then fails.
 func TestStalePooledConnectionIsRetried(t *testing.T) {
-	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") },
-		func(s *http.Server) { s.IdleTimeout = 50 * time.Millisecond })
-	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr())})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				_, _ = http.ReadRequest(br) // the next one: closed unanswered
+			}()
+		}
+	}()
+	type seen struct {
+		reused  bool
+		retries int
+		err     error
+	}
+	logged := make(chan seen, 16)
+	p := &httpproxy.Proxy{Upstreams: group(t, ln.Addr().String())}
+	p.Logging = func(s *httpproxy.Session, err error) { logged <- seen{s.Reused, s.Retries, err} }
+	addr := startOneLoopProxy(t, p)
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
 	br := bufio.NewReader(c)
-	for range 5 {
+	for i := range 3 {
 		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		resp, err := http.ReadResponse(br, nil)
 		require.NoError(t, err)
 		b, _ := io.ReadAll(resp.Body)
-		require.Equal(t, 200, resp.StatusCode)
+		require.Equal(t, 200, resp.StatusCode, "request %d", i)
 		require.Equal(t, "ok", string(b))
-		time.Sleep(300 * time.Millisecond)
+		got := <-logged
+		require.NoError(t, got.err)
+		if i == 0 {
+			require.Zero(t, got.retries, "the first request has a fresh connection")
+			continue
+		}
+		require.Equal(t, 1, got.retries, "request %d was sent again after its pooled connection failed", i)
+		require.False(t, got.reused, "and was answered on a new connection")
 	}
+	require.EqualValues(t, 3, conns.Load(), "one connection per request reached the upstream")
 }
 
 func TestPhases(t *testing.T) {
