@@ -1,0 +1,199 @@
+package spec
+
+import (
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/penstock-proxy/penstock/internal/yamlpath"
+)
+
+// Plan is a checked file: the daemon's settings, each pipeline's shape and
+// values, and the upstream groups. pipegen generates code from it; the
+// daemon builds listeners from it.
+type Plan struct {
+	// File names the file in errors.
+	File   string
+	Daemon Daemon
+	// Pipelines are in the order written.
+	Pipelines []*Pipeline
+	// Groups are the upstream groups, sorted by name.
+	Groups []*Group
+
+	root *yaml.Node
+}
+
+// Daemon holds the settings only the daemon uses: its log, event loops
+// and drain. pipegen checks them and leaves them out.
+type Daemon struct {
+	LogLevel, LogFormat string
+	Loops               int
+	// DrainTimeout is how long SIGTERM lets open connections finish
+	// (default 30s).
+	DrainTimeout time.Duration
+}
+
+// Pipeline is one checked pipeline.
+type Pipeline struct {
+	// Path is the pipeline's key path, such as pipelines[0].
+	Path   string
+	Shape  Shape
+	Values Values
+}
+
+// Shape is what is fixed once a pipeline is generated or built: its name,
+// its stage kinds in order, its network, the framer that defines its wire
+// format, the handler type or built-in service it serves with. Changing
+// any of it means generating (or building) the pipeline again.
+type Shape struct {
+	Name, Package, Doc string
+	// UDP is true for a pipeline that listens on UDP; the others listen on
+	// streams (tcp, unix).
+	UDP bool
+	// Kinds are the stage kinds in order.
+	Kinds []string
+	// ProxyProtocol and Match are the phases present.
+	ProxyProtocol, Match bool
+	// Framer is the framer stage, nil without one.
+	Framer *Framer
+	// Terminal is the last stage's kind: handle, relay, redis_proxy,
+	// http_proxy or serve.
+	Terminal string
+	// HandlerType is the handle stage's Go type as written, such as Store
+	// or example.org/app/kv.Store.
+	HandlerType string
+	// Service is the serve stage's built-in service: echo, discard or
+	// http.
+	Service string
+}
+
+// Framer is a framer stage, with its defaults filled in.
+type Framer struct {
+	Kind string
+	// length_field
+	Offset, Length, Adjust, Strip int
+	BigEndian, FailFast           bool
+	// length_field, delimiter, line, datagram: the largest frame.
+	Max int
+	// delimiter
+	Delimiters []string
+	// delimiter, line
+	StripDelimiter bool
+	// fixed
+	Size int
+}
+
+// Values are what may change while a pipeline runs: where it listens, its
+// filters, route tables, upstream groups, limits and timeouts. A program
+// swaps them as a whole (the daemon keeps an atomically swapped snapshot
+// per listener); the stages stay as the Shape says.
+type Values struct {
+	// Listen are listen URLs with their scheme (tcp://, tcp4://, tcp6://,
+	// udp://, udp4://, udp6://, unix://).
+	Listen  []string
+	Filters Filters
+	// Each is set when its stage is present.
+	ProxyProtocol *ProxyProtocol
+	Match         *Match
+	Relay         *Relay
+	Redis         *Redis
+	HTTP          *HTTP
+	Timeouts      TimeoutValues
+	Session       SessionValues
+	// Groups are the upstream groups the pipeline names, sorted.
+	Groups []string
+}
+
+// ProxyProtocol are the values of a proxy_protocol stage.
+type ProxyProtocol struct {
+	// Trusted are the sources that must send a PROXY header.
+	Trusted []string
+	// V1 and V2 are the versions accepted.
+	V1, V2  bool
+	Timeout time.Duration
+}
+
+// Match are the values of a match stage.
+type Match struct {
+	MaxBytes int
+	Timeout  time.Duration
+	// Routes have TLSSNI or Prefix, or neither for the default (last).
+	Routes []Route
+}
+
+// Relay are the values of a relay stage.
+type Relay struct {
+	// Upstream is the group relayed to; empty when a match stage picks.
+	Upstream string
+	// SendProxy is the PROXY protocol version sent upstream (0: none).
+	SendProxy   int
+	SpliceAfter int64
+}
+
+// Redis are the values of a redis_proxy stage.
+type Redis struct {
+	Upstream, HashTag string
+}
+
+// HTTP are the values of an http_proxy stage.
+type HTTP struct {
+	// Upstream takes the requests no route matches; empty: 404.
+	Upstream string
+	// Routes have Host, PathPrefix or both.
+	Routes  []Route
+	MaxIdle int
+	Via     string
+	// The l7/http1 limits of client requests (0: http1's defaults).
+	MaxHeaderBytes, MaxHeaders, MaxLineBytes int
+	MaxBodyBytes                             int64
+	// AccessLog is where the daemon writes a line per request: stdout,
+	// stderr or a file; empty for none.
+	AccessLog string
+}
+
+// TimeoutValues are a pipeline's timeouts; 0 takes the runtime's default.
+type TimeoutValues struct {
+	Connect, Idle, Response, Header, Read, ClientBody, Send time.Duration
+}
+
+// SessionValues tune a UDP pipeline's sessions.
+type SessionValues struct {
+	Idle        time.Duration
+	MaxSessions int
+}
+
+// Group is an upstream group.
+type Group struct {
+	Name        string
+	Endpoints   []string
+	FailTimeout time.Duration
+	// Names and Weights place redis_proxy keys (empty: by address, weight
+	// 1).
+	Names   []string
+	Weights []int
+}
+
+// Group returns the group of that name, or nil.
+func (p *Plan) Group(name string) *Group {
+	for _, g := range p.Groups {
+		if g.Name == name {
+			return g
+		}
+	}
+	return nil
+}
+
+// Errorf returns a problem at a key path of the file, with its line: for
+// the checks a user of the Plan adds (what pipegen cannot generate, what
+// the daemon cannot run), so that they read as the schema's own.
+func (p *Plan) Errorf(path, format string, args ...any) *Error {
+	return newError(p.File, p.root, path, format, args...)
+}
+
+func newError(file string, root *yaml.Node, path, format string, args ...any) *Error {
+	line := 0
+	if root != nil {
+		line = yamlpath.Line(root, path)
+	}
+	return &Error{File: file, Line: line, Path: path, Msg: sprintf(format, args...)}
+}
