@@ -19,10 +19,7 @@ var ErrNotClientHello = errors.New("penstock/clienthello: first handshake messag
 // ErrTooLarge is returned when the ClientHello message is longer than
 // [MaxHelloSize] or its records extend past [MaxWireSize]. It wraps
 // [codecs.ErrTooLarge].
-var ErrTooLarge error = &wrapped{
-	msg:  "penstock/clienthello: ClientHello exceeds the size limit",
-	kind: codecs.ErrTooLarge,
-}
+var ErrTooLarge = codecs.NewError("penstock/clienthello: ClientHello exceeds the size limit", codecs.ErrTooLarge)
 
 // ErrMalformed is wrapped by every error that reports a ClientHello or its
 // records violating the TLS wire format. The wrapping errors are distinct
@@ -52,17 +49,8 @@ var (
 	errKeyShare           = malformed("key_share extension")
 )
 
-// wrapped is a static error value with its own message that also matches a
-// more general sentinel under errors.Is.
-type wrapped struct {
-	msg  string
-	kind error
-}
-
+// malformed returns a cause of ErrMalformed whose message is ErrMalformed's
+// followed by detail.
 func malformed(detail string) error {
-	return &wrapped{msg: ErrMalformed.Error() + ": " + detail, kind: ErrMalformed}
+	return codecs.NewError(ErrMalformed.Error()+": "+detail, ErrMalformed)
 }
-
-func (e *wrapped) Error() string { return e.msg }
-
-func (e *wrapped) Unwrap() error { return e.kind }

@@ -10,10 +10,7 @@ import (
 // ErrTooLarge is wrapped by every error that reports a frame or payload over
 // a framer's limit: its Max, or what a [LengthField]'s length field can hold.
 // It wraps [codecs.ErrTooLarge].
-var ErrTooLarge error = &wrapped{
-	msg:  "penstock/framing: frame too large",
-	kind: codecs.ErrTooLarge,
-}
+var ErrTooLarge = codecs.NewError("penstock/framing: frame too large", codecs.ErrTooLarge)
 
 // ErrBadLength is wrapped by every error that reports a frame length that
 // cannot be valid: a [LengthField] length that is negative, overflows, ends
@@ -95,24 +92,17 @@ func (e *ConfigError) Error() string {
 // Unwrap returns [ErrConfig].
 func (e *ConfigError) Unwrap() error { return ErrConfig }
 
-// wrapped is a static error value with its own message that also matches a
-// more general sentinel under errors.Is.
-type wrapped struct {
-	msg  string
-	kind error
-}
-
+// tooLarge returns a cause of ErrTooLarge whose message is ErrTooLarge's
+// followed by detail.
 func tooLarge(detail string) error {
-	return &wrapped{msg: ErrTooLarge.Error() + ": " + detail, kind: ErrTooLarge}
+	return codecs.NewError(ErrTooLarge.Error()+": "+detail, ErrTooLarge)
 }
 
+// badLength returns a cause of ErrBadLength whose message is ErrBadLength's
+// followed by detail.
 func badLength(detail string) error {
-	return &wrapped{msg: ErrBadLength.Error() + ": " + detail, kind: ErrBadLength}
+	return codecs.NewError(ErrBadLength.Error()+": "+detail, ErrBadLength)
 }
-
-func (e *wrapped) Error() string { return e.msg }
-
-func (e *wrapped) Unwrap() error { return e.kind }
 
 // positive returns the error for a size knob that must be at least 1, or nil.
 func positive(framer, field string, value int) error {

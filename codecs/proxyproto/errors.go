@@ -15,10 +15,7 @@ var ErrNotProxy = errors.New("penstock/proxyproto: not a PROXY protocol header")
 // ErrTooLarge is returned when a version 2 header is longer than the
 // decoder's limit (see [Decoder.MaxV2]). It is reported as soon as the length
 // field arrives, and it wraps [codecs.ErrTooLarge].
-var ErrTooLarge error = &wrapped{
-	msg:  "penstock/proxyproto: version 2 header exceeds the size limit",
-	kind: codecs.ErrTooLarge,
-}
+var ErrTooLarge = codecs.NewError("penstock/proxyproto: version 2 header exceeds the size limit", codecs.ErrTooLarge)
 
 // ErrMalformed is wrapped by every error that reports a header that starts
 // with a PROXY protocol signature but violates the specification. Each cause
@@ -99,21 +96,14 @@ var (
 	errEncodeLength    = invalid("header longer than 65535 bytes after the fixed part")
 )
 
-// wrapped is a static error value with its own message that also matches a
-// more general sentinel under errors.Is.
-type wrapped struct {
-	msg  string
-	kind error
-}
-
+// malformed returns a cause of ErrMalformed whose message is ErrMalformed's
+// followed by detail.
 func malformed(detail string) error {
-	return &wrapped{msg: ErrMalformed.Error() + ": " + detail, kind: ErrMalformed}
+	return codecs.NewError(ErrMalformed.Error()+": "+detail, ErrMalformed)
 }
 
+// invalid returns a cause of ErrInvalidHeader whose message is
+// ErrInvalidHeader's followed by detail.
 func invalid(detail string) error {
-	return &wrapped{msg: ErrInvalidHeader.Error() + ": " + detail, kind: ErrInvalidHeader}
+	return codecs.NewError(ErrInvalidHeader.Error()+": "+detail, ErrInvalidHeader)
 }
-
-func (e *wrapped) Error() string { return e.msg }
-
-func (e *wrapped) Unwrap() error { return e.kind }

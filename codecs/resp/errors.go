@@ -49,11 +49,7 @@ var (
 	// longer than MaxBulk, more arguments than MaxArgs, an array request
 	// longer than MaxRequest, or an inline request or reply line longer than
 	// MaxInline. It wraps [codecs.ErrTooLarge].
-	ErrTooLarge error = &protocolError{
-		msg:   "penstock/resp: value exceeds a size limit",
-		reply: "value too large",
-		wraps: []error{ErrProtocol, codecs.ErrTooLarge},
-	}
+	ErrTooLarge = protocolError("value exceeds a size limit", "value too large", ErrProtocol, codecs.ErrTooLarge)
 
 	// ErrTooDeep reports aggregates nested deeper than Limits.MaxDepth.
 	ErrTooDeep = sentinel("aggregates nested too deeply", "nesting too deep")
@@ -105,26 +101,31 @@ var (
 	errVerbatim     = cause(ErrInvalidValue, "verbatim string without its format prefix", "invalid verbatim string")
 )
 
-// protocolError is a static error value. It has a stable message, the text
-// redis-server puts after "Protocol error: " for the same fault, and the
-// sentinels it matches under errors.Is, so that error paths allocate nothing.
-type protocolError struct {
-	msg   string
-	reply string
-	wraps []error
+// replies holds, for each protocol error made by [protocolError], the text
+// redis-server puts after "Protocol error: " for the same fault. It is
+// filled while the package's variables are initialized and only read
+// afterwards, so reading it is safe from any goroutine.
+var replies = map[error]string{}
+
+// protocolError returns a static error (a [codecs.Error], so that error
+// paths allocate nothing) with the stable message "penstock/resp: "
+// followed by detail, matching classes under errors.Is, and records reply
+// as its text for [AppendProtocolError].
+func protocolError(detail, reply string, classes ...error) error {
+	err := codecs.NewError("penstock/resp: "+detail, classes...)
+	replies[err] = reply
+	return err
 }
 
+// sentinel returns a protocol error of the class ErrProtocol.
 func sentinel(detail, reply string) error {
-	return &protocolError{msg: "penstock/resp: " + detail, reply: reply, wraps: []error{ErrProtocol}}
+	return protocolError(detail, reply, ErrProtocol)
 }
 
+// cause returns a protocol error matching kind, one of the sentinels.
 func cause(kind error, detail, reply string) error {
-	return &protocolError{msg: "penstock/resp: " + detail, reply: reply, wraps: []error{kind}}
+	return protocolError(detail, reply, kind)
 }
-
-func (e *protocolError) Error() string { return e.msg }
-
-func (e *protocolError) Unwrap() []error { return e.wraps }
 
 // expectedBulkError reports a request argument that starts with the byte
 // it holds instead of '$'. Being a single byte, it converts to an error
@@ -158,8 +159,12 @@ func AppendProtocolError(dst []byte, err error) []byte {
 			dst = append(dst, ": expected '$', got '"...)
 			// redis-server turns CR and LF into spaces in error replies.
 			return append(dst, sanitize(byte(e)), '\'', '\r', '\n')
-		case *protocolError:
-			return append(append(append(dst, ": "...), e.reply...), '\r', '\n')
+		case *codecs.Error:
+			// A codecs.Error of another package has no reply, and
+			// errors.Unwrap ends the walk at it.
+			if reply, ok := replies[e]; ok {
+				return append(append(append(dst, ": "...), reply...), '\r', '\n')
+			}
 		}
 		err = errors.Unwrap(err)
 	}

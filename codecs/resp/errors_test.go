@@ -72,3 +72,17 @@ func TestErrors(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
+
+// TestAppendProtocolErrorAllocs checks that finding the reply text of a
+// protocol error, through the caller's wrapping too, allocates nothing.
+func TestAppendProtocolErrorAllocs(t *testing.T) {
+	buf := make([]byte, 0, 128)
+	wrapped := fmt.Errorf("conn 7: %w", errBulkTooLarge)
+	if allocs := testing.AllocsPerRun(100, func() {
+		b := AppendProtocolError(buf[:0], errBulkTooLarge)
+		b = AppendProtocolError(b, ErrTooLarge)
+		_ = AppendProtocolError(b, wrapped)
+	}); allocs != 0 {
+		t.Fatalf("%v allocations per run", allocs)
+	}
+}

@@ -18,10 +18,7 @@ var (
 	// ErrHeaderTooLarge reports a head longer than Limits.MaxHeaderBytes,
 	// or a trailer section longer than it; a server answers 431. It wraps
 	// [codecs.ErrTooLarge].
-	ErrHeaderTooLarge error = &protocolError{
-		msg:   "penstock/http1: header section exceeds Limits.MaxHeaderBytes",
-		wraps: []error{codecs.ErrTooLarge},
-	}
+	ErrHeaderTooLarge = codecs.NewError("penstock/http1: header section exceeds Limits.MaxHeaderBytes", codecs.ErrTooLarge)
 
 	// ErrTooManyHeaders reports more field lines than Limits.MaxHeaders in
 	// a head or trailer section; a server answers 431.
@@ -30,18 +27,12 @@ var (
 	// ErrURITooLong reports a request line longer than
 	// Limits.MaxLineBytes; a server answers 414. It wraps
 	// [codecs.ErrTooLarge].
-	ErrURITooLong error = &protocolError{
-		msg:   "penstock/http1: request line exceeds Limits.MaxLineBytes",
-		wraps: []error{codecs.ErrTooLarge},
-	}
+	ErrURITooLong = codecs.NewError("penstock/http1: request line exceeds Limits.MaxLineBytes", codecs.ErrTooLarge)
 
 	// ErrBodyTooLarge reports a Content-Length, or a running total of
 	// chunk sizes, above Limits.MaxBodyBytes; a server answers 413. It
 	// wraps [codecs.ErrTooLarge].
-	ErrBodyTooLarge error = &protocolError{
-		msg:   "penstock/http1: body exceeds Limits.MaxBodyBytes",
-		wraps: []error{codecs.ErrTooLarge},
-	}
+	ErrBodyTooLarge = codecs.NewError("penstock/http1: body exceeds Limits.MaxBodyBytes", codecs.ErrTooLarge)
 
 	// ErrUnsupportedTransferCoding reports a Transfer-Encoding that ends
 	// with chunked but also applies another coding, such as
@@ -170,21 +161,11 @@ var (
 	ErrMissingChunkCRLF = malformed("chunk data not followed by CRLF")
 )
 
-// protocolError is a static error value with a stable message that matches
-// more general sentinels under errors.Is, so that error paths allocate
-// nothing.
-type protocolError struct {
-	msg   string
-	wraps []error
-}
-
+// malformed returns a cause of ErrMalformed with the message
+// "penstock/http1: " followed by detail.
 func malformed(detail string) error {
-	return &protocolError{msg: "penstock/http1: " + detail, wraps: []error{ErrMalformed}}
+	return codecs.NewError("penstock/http1: "+detail, ErrMalformed)
 }
-
-func (e *protocolError) Error() string { return e.msg }
-
-func (e *protocolError) Unwrap() []error { return e.wraps }
 
 // StatusFor returns the status code a server answers a request with when
 // parsing it failed with err: 431 for [ErrHeaderTooLarge] and
