@@ -1,10 +1,13 @@
 package gen
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -37,80 +40,61 @@ func TestGolden(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, got, again, "output must be deterministic")
 			require.True(t, strings.HasPrefix(string(got), Header+"\n"))
+			requireReadsAsHandWritten(t, got)
 		})
 	}
 }
 
-// Every broken spec is refused with an error that names its line and key.
-func TestSpecErrors(t *testing.T) {
-	const base = "version: 1\nname: x\nlisten: [tcp://127.0.0.1:1]\n"
+// requireReadsAsHandWritten checks what a reviewer would: gofmt -s has
+// nothing to simplify, no zero field is spelled out, sizes are shifts, and
+// the Pipeline type's doc starts with its name.
+func requireReadsAsHandWritten(t *testing.T, src []byte) {
+	t.Helper()
+	if gofmt, err := exec.LookPath("gofmt"); err == nil {
+		cmd := exec.Command(gofmt, "-s", "-d")
+		cmd.Stdin = bytes.NewReader(src)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.Empty(t, string(out), "gofmt -s would change the generated code")
+	}
+	for _, re := range []string{`\w: (0|""|false|nil),`, `\w: (0|""|false)}`, `prefixes\(\)`, `(Bytes|Max|Size|[sS]pliceAfter)\s*[:=] \d{4,}\b`} {
+		require.NotRegexp(t, regexp.MustCompile(re), string(src))
+	}
+	require.Regexp(t, `(?m)^// Pipeline is the \w+ pipeline`, string(src))
+}
+
+// The problems only pipegen has: what it cannot generate, and a package
+// name that would clash with an import.
+func TestGeneratorErrors(t *testing.T) {
+	const head = "version: 1\npipelines:\n  - name: x\n    listen: tcp://127.0.0.1:1\n"
+	const group = "upstreams:\n  u: {endpoints: [\"127.0.0.1:2\"]}\n"
 	cases := []struct{ name, spec, want string }{
-		{"unknown kind", base + "stages:\n  - kind: frobnicate\n", "s.yaml:5: stages[0].kind: unknown stage kind \"frobnicate\""},
-		{"wrong order", base + "stages:\n  - kind: relay\n    upstream: u\n  - kind: match\n    routes: [{upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:5: stages[0].kind: relay is a terminal and must be the last stage"},
-		{"phase after framer", base + "stages:\n  - kind: line\n  - kind: match\n    routes: [{upstream: u}]\n  - kind: handle\n    type: T\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:6: stages[1].kind: match comes too late"},
-		{"stream framer on udp", "version: 1\nname: x\nlisten: [udp://127.0.0.1:1]\nstages:\n  - kind: length_field\n    length: 2\n  - kind: handle\n    type: T\n",
-			"s.yaml:5: stages[0].kind: length_field is a stream framer and this pipeline listens on UDP: use datagram"},
-		{"datagram on tcp", base + "stages:\n  - kind: datagram\n  - kind: handle\n    type: T\n", "s.yaml:5: stages[0].kind: datagram framing needs a UDP listener"},
-		{"missing group", base + "stages:\n  - kind: relay\n    upstream: nope\n", "s.yaml:6: stages[0].upstream: no upstream group named \"nope\""},
-		{"key of another kind", base + "stages:\n  - kind: relay\n    upstream: u\n    offset: 3\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:7: stages[0].offset: does not apply to a relay stage"},
-		{"no terminal", base + "stages:\n  - kind: line\n", "stages: no terminal stage"},
-		{"two framers", base + "stages:\n  - kind: line\n  - kind: fixed\n    size: 4\n  - kind: handle\n    type: T\n", "s.yaml:6: stages[1].kind: a second framer: stages[0] already has one"},
-		{"bad length", base + "stages:\n  - kind: length_field\n    length: 5\n  - kind: handle\n    type: T\n", "s.yaml:6: stages[0].length: the length field is 1, 2, 3, 4 or 8 bytes, not 5"},
-		{"relay after framer", base + "stages:\n  - kind: line\n  - kind: relay\n    upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n", "s.yaml:6: stages[1].kind: relay moves raw bytes"},
-		{"handle without framer", base + "stages:\n  - kind: handle\n    type: T\n", "s.yaml:5: stages[0].kind: handle needs a framer"},
-		{"bad type", base + "stages:\n  - kind: line\n  - kind: handle\n    type: lower\n", "s.yaml:7: stages[1].type: \"lower\" is not a Go type"},
-		{"unknown top key", base + "stagez: []\n", "s.yaml:4: stagez: unknown key"},
-		{"bad version", "version: 2\nname: x\nlisten: [tcp://127.0.0.1:1]\nstages: [{kind: line}, {kind: handle, type: T}]\n", "s.yaml:1: version: unsupported spec version 2"},
-		{"mixed networks", "version: 1\nname: x\nlisten: [tcp://127.0.0.1:1, udp://127.0.0.1:2]\nstages: [{kind: relay, upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n", "s.yaml:3: listen[1]: mixes udp with tcp"},
-		{"default route first", base + "stages:\n  - kind: match\n    routes:\n      - upstream: u\n      - prefix: [a]\n        upstream: u\n  - kind: relay\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n", "s.yaml:7: stages[0].routes[0]: a default route"},
-		{"proxy after match", base + "stages:\n  - kind: match\n    routes: [{upstream: u}]\n  - kind: proxy_protocol\n    trusted: [10.0.0.0/8]\n  - kind: relay\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:7: stages[1].kind: proxy_protocol comes too late"},
-		{"proxy without trusted", base + "stages:\n  - kind: proxy_protocol\n  - kind: relay\n    upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:5: stages[0].trusted: name the load balancers"},
-		{"bad duration", base + "stages: [{kind: relay, upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\ntimeouts: {idle: soon}\n", "s.yaml:6: timeouts.idle: \"soon\" is not a duration"},
-		{"http on udp", "version: 1\nname: x\nlisten: [udp://127.0.0.1:1]\nstages:\n  - kind: http_proxy\n    upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:5: stages[0].kind: http_proxy serves streams: it needs tcp or unix listeners"},
-		{"http after framer", base + "stages:\n  - kind: line\n  - kind: http_proxy\n    upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:6: stages[1].kind: http_proxy frames HTTP itself: remove the line framer"},
-		{"http with match", base + "stages:\n  - kind: match\n    routes: [{upstream: u}]\n  - kind: http_proxy\n    upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:7: stages[1].kind: match routes to upstream groups: it works with relay, not http_proxy"},
-		{"http no upstream", base + "stages:\n  - kind: http_proxy\n    via: edge\n", "s.yaml:5: stages[0].upstream: missing: an http_proxy stage needs an upstream"},
-		{"http unknown group", base + "stages:\n  - kind: http_proxy\n    upstream: nope\n", "s.yaml:6: stages[0].upstream: no upstream group named \"nope\""},
-		{"http route group", base + "stages:\n  - kind: http_proxy\n    routes:\n      - path_prefix: /a\n        upstream: nope\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:8: stages[0].routes[0].upstream: no upstream group named \"nope\""},
-		{"http path prefix", base + "stages:\n  - kind: http_proxy\n    upstream: u\n    routes:\n      - path_prefix: api\n        upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:8: stages[0].routes[0].path_prefix: \"api\" must start with /"},
-		{"http route without match", base + "stages:\n  - kind: http_proxy\n    routes:\n      - upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:7: stages[0].routes[0]: a route needs host, path_prefix or both"},
-		{"http host with port", base + "stages:\n  - kind: http_proxy\n    routes:\n      - host: example.org:80\n        upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:7: stages[0].routes[0].host: \"example.org:80\" is not a host"},
-		{"http sni route", base + "stages:\n  - kind: http_proxy\n    routes:\n      - tls_sni: [a.example.org]\n        upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:7: stages[0].routes[0].tls_sni: tls_sni routes streams (match)"},
-		{"http shadowed route", base + "stages:\n  - kind: http_proxy\n    routes:\n      - path_prefix: /a\n        upstream: u\n      - host: x.example.org\n        path_prefix: /ab\n        upstream: u\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:9: stages[0].routes[1]: never matches: routes[0] comes first"},
-		{"match route with host", base + "stages:\n  - kind: match\n    routes:\n      - host: a.example.org\n        upstream: u\n  - kind: relay\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:7: stages[0].routes[0].host: host routes HTTP requests (http_proxy)"},
-		{"http bad via", base + "stages:\n  - kind: http_proxy\n    upstream: u\n    via: two words\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:7: stages[0].via: \"two words\" is not a Via pseudonym"},
-		{"http negative limit", base + "stages:\n  - kind: http_proxy\n    upstream: u\n    max_headers: -1\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:7: stages[0].max_headers: must not be negative"},
-		{"http key of relay", base + "stages:\n  - kind: http_proxy\n    upstream: u\n    splice_after: 1\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\n",
-			"s.yaml:7: stages[0].splice_after: does not apply to an http_proxy stage"},
-		{"response timeout on relay", base + "stages: [{kind: relay, upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\ntimeouts: {response: 1s}\n",
-			"s.yaml:6: timeouts.response: applies to http_proxy pipelines only"},
-		{"bad response timeout", base + "stages: [{kind: http_proxy, upstream: u}]\nupstreams: {u: {endpoints: [\"1.2.3.4:5\"]}}\ntimeouts: {response: soon}\n",
-			"s.yaml:6: timeouts.response: \"soon\" is not a duration"},
+		{"package clash", "version: 1\npipelines:\n  - name: edge\n    package: httpproxy\n    listen: tcp://127.0.0.1:1\n    stages: [{kind: http_proxy, upstream: u}]\n" + group,
+			"s.yaml:4: pipelines[0].package: package httpproxy has the name of github.com/penstock-proxy/penstock/l7/httpproxy, which the generated code imports: choose another package name, such as httpproxypipe"},
+		{"package clash from the name", "version: 1\npipelines:\n  - name: http_proxy\n    listen: tcp://127.0.0.1:1\n    stages: [{kind: http_proxy, upstream: u}]\n" + group,
+			"s.yaml:3: pipelines[0].name: package httpproxy has the name of github.com/penstock-proxy/penstock/l7/httpproxy"},
+		{"package clash with the standard library", "version: 1\npipelines:\n  - name: time\n    listen: tcp://127.0.0.1:1\n    stages: [{kind: relay, upstream: u}]\n" + group,
+			"s.yaml:3: pipelines[0].name: package time has the name of time"},
+		{"serve", head + "    stages: [{kind: serve, service: echo}]\n", "s.yaml:5: pipelines[0].stages[0].kind: serve runs the penstock daemon's built-in services"},
+		{"access log", head + "    stages:\n      - kind: http_proxy\n        upstream: u\n        access_log: stderr\n" + group,
+			"s.yaml:8: pipelines[0].stages[0].access_log: the penstock daemon writes access logs; in generated code set Pipeline.Proxy.Logging"},
+		{"two pipelines", "version: 1\npipelines:\n  - name: a\n    listen: 127.0.0.1:1\n    stages: [{kind: relay, upstream: u}]\n  - name: b\n    listen: 127.0.0.1:2\n    stages: [{kind: relay, upstream: u}]\n" + group,
+			"s.yaml:2: pipelines: pipegen generates one pipeline per file and this one has 2"},
+		// The schema's own problems come out as they do from the daemon.
+		{"schema problem", head + "    stages: [{kind: relay, upstream: u}]\n    timeouts: {idle: 20}\n" + group,
+			"s.yaml:6: pipelines[0].timeouts.idle: a duration needs a unit: did you mean 20s?"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Generate("s.yaml", []byte(tc.spec), "example.org/x")
 			require.Error(t, err)
+			var es Errors
+			require.True(t, errors.As(err, &es))
 			require.Contains(t, err.Error(), tc.want)
 		})
 	}
+	// Check validates a file of several pipelines as the daemon does.
+	require.NoError(t, Check("s.yaml", []byte("version: 1\npipelines:\n  - name: a\n    listen: 127.0.0.1:1\n    stages: [{kind: serve, service: echo}]\n  - name: b\n    listen: 127.0.0.1:2\n    stages: [{kind: relay, upstream: u}]\n"+group)))
 }
 
 func FuzzGenerate(f *testing.F) {

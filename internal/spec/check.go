@@ -304,7 +304,13 @@ func checkListenHostPort(hp string) string {
 
 // isScalar reports whether the node at path is a scalar.
 func (c *checker) isScalar(path string) bool {
-	n := c.root
+	n := lookup(c.root, path)
+	return n != nil && n.Kind == yaml.ScalarNode
+}
+
+// lookup returns the node a key path leads to, or nil.
+func lookup(root *yaml.Node, path string) *yaml.Node {
+	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
@@ -323,17 +329,17 @@ func (c *checker) isScalar(path string) bool {
 			}
 		}
 		if next == nil {
-			return false
+			return nil
 		}
 		n = next
 		if idx >= 0 {
 			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return false
+				return nil
 			}
 			n = n.Content[idx]
 		}
 	}
-	return n.Kind == yaml.ScalarNode
+	return n
 }
 
 func (c *checker) filters(path string, f Filters) {

@@ -190,6 +190,11 @@ func (p *Plan) Errorf(path, format string, args ...any) *Error {
 	return newError(p.File, p.root, path, format, args...)
 }
 
+// Written reports whether the file has a value at a key path.
+func (p *Plan) Written(path string) bool {
+	return p.root != nil && lookup(p.root, path) != nil
+}
+
 func newError(file string, root *yaml.Node, path, format string, args ...any) *Error {
 	line := 0
 	if root != nil {

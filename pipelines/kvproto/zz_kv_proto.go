@@ -8,31 +8,28 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"time"
 
 	"github.com/penstock-proxy/penstock/codecs"
 	"github.com/penstock-proxy/penstock/codecs/framing"
-	"github.com/penstock-proxy/penstock/l4"
 	"github.com/penstock-proxy/penstock/transport"
 )
 
 // Name is the pipeline's name in its spec.
 const Name = "kv_proto"
 
-// Config holds the values of the kv_proto pipeline that may change without
-// regenerating it; DefaultConfig returns the spec's.
+// Config holds the values of the kv_proto pipeline: what may change
+// without generating it again. DefaultConfig returns the spec's.
 type Config struct {
-	// Listen are the listener addresses (tcp://, udp://, unix://).
+	// Listen are the listen URLs (tcp://, tcp4://, tcp6://, udp://, unix://).
 	Listen []string
-	// Allow and Deny filter sources before any byte is read.
-	Allow, Deny                         []netip.Prefix
+	// Allow, when set, admits only these sources; Deny refuses these. Both
+	// run at accept, before any byte is read.
+	Allow, Deny []netip.Prefix
+	// MaxConns caps the open connections and MaxConnsPerIP those of one
+	// source; RatePerIP bounds a source's new connections per second, with
+	// bursts of BurstPerIP (0: no limit).
 	MaxConns, MaxConnsPerIP, BurstPerIP int
 	RatePerIP                           float64
-	// Upstreams are the endpoints of each upstream group.
-	Upstreams map[string][]string
-	// FailTimeout is how long a failed endpoint is tried last, per group.
-	FailTimeout          map[string]time.Duration
-	ConnectTimeout, Idle time.Duration
 	// Logger receives the pipeline's logs (slog.Default when nil).
 	Logger *slog.Logger
 }
@@ -40,59 +37,38 @@ type Config struct {
 // DefaultConfig returns the values written in the spec.
 func DefaultConfig() Config {
 	return Config{
-		Listen:         []string{"tcp://127.0.0.1:7000"},
-		Allow:          prefixes([]string{}),
-		Deny:           prefixes([]string{}),
-		MaxConns:       0,
-		MaxConnsPerIP:  1024,
-		BurstPerIP:     0,
-		RatePerIP:      0,
-		Upstreams:      map[string][]string{},
-		FailTimeout:    map[string]time.Duration{},
-		ConnectTimeout: 0,
-		Idle:           0,
+		Listen:        []string{"tcp://127.0.0.1:7000"},
+		MaxConnsPerIP: 1024,
 	}
 }
 
-// prefixes parses the spec's address lists, which pipegen has checked.
-func prefixes(ss []string) []netip.Prefix {
-	p, _ := transport.ParsePrefixes(ss)
-	return p
-}
-
+// Pipeline is the kv_proto pipeline, built by New. Its stages are
+// fields of concrete types, called directly.
+//
 // The kv_proto pipeline serves a length-prefixed key-value protocol with
 // Store.
-//
-// Pipeline is the kv_proto pipeline, built by New. Its stages are fields
-// of concrete types, called directly.
 type Pipeline struct {
 	cfg     Config
 	filters *transport.Filters
-	groups  map[string]*l4.Group
 	framer  framing.LengthField
 	// Handler serves each frame.
 	Handler *Store
 }
 
 // New builds the pipeline from cfg and the handler that serves its frames.
-// The Pipeline is safe from any goroutine; its Accept runs on each
-// stream's loop.
+// It is safe from any goroutine, and so is the Pipeline it returns; the
+// Pipeline's Accept runs on each stream's loop.
 func New(cfg Config, h *Store) (*Pipeline, error) {
 	p := &Pipeline{
 		cfg: cfg,
 		filters: &transport.Filters{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
 			MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP},
-		framer:  framing.LengthField{Offset: 0, Length: 4, Adjust: 0, Strip: 4, BigEndian: true, Max: 1048576, FailFast: true},
+		framer:  framing.LengthField{Length: 4, Strip: 4, BigEndian: true, Max: 1 << 20, FailFast: true},
 		Handler: h,
 	}
 	if h == nil {
 		return nil, fmt.Errorf("%s: no handler", Name)
 	}
-	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	p.groups = groups
 	return p, nil
 }
 
@@ -165,7 +141,7 @@ func (c *session) fail(s transport.Stream, what string, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	log.Info(Name+": closing connection", "remote", s.RemoteAddr(), "cause", what, "err", err)
+	log.Info(Name+": closing connection", "remote", s.RemoteAddr().String(), "cause", what, "err", err)
 	_ = s.Close()
 }
 

@@ -17,86 +17,62 @@ import (
 // Name is the pipeline's name in its spec.
 const Name = "redis_proxy"
 
-// Config holds the values of the redis_proxy pipeline that may change without
-// regenerating it; DefaultConfig returns the spec's.
+// Config holds the values of the redis_proxy pipeline: what may change
+// without generating it again. DefaultConfig returns the spec's.
 type Config struct {
-	// Listen are the listener addresses (tcp://, udp://, unix://).
+	// Listen are the listen URLs (tcp://, tcp4://, tcp6://, udp://, unix://).
 	Listen []string
-	// Allow and Deny filter sources before any byte is read.
-	Allow, Deny                         []netip.Prefix
+	// Allow, when set, admits only these sources; Deny refuses these. Both
+	// run at accept, before any byte is read.
+	Allow, Deny []netip.Prefix
+	// MaxConns caps the open connections and MaxConnsPerIP those of one
+	// source; RatePerIP bounds a source's new connections per second, with
+	// bursts of BurstPerIP (0: no limit).
 	MaxConns, MaxConnsPerIP, BurstPerIP int
 	RatePerIP                           float64
-	// Upstreams are the endpoints of each upstream group.
-	Upstreams map[string][]string
-	// FailTimeout is how long a failed endpoint is tried last, per group.
-	FailTimeout          map[string]time.Duration
-	ConnectTimeout, Idle time.Duration
-	// Logger receives the pipeline's logs (slog.Default when nil).
-	Logger *slog.Logger
+	// ConnectTimeout bounds each upstream connect (0: the runtime's
+	// default).
+	ConnectTimeout time.Duration
 	// Servers are the Redis shards, in twemproxy's order and naming.
 	Servers []l4.KetamaServer
 	// HashTag hashes only the part of a key between its two characters.
 	HashTag string
+	// Logger receives the pipeline's logs (slog.Default when nil).
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns the values written in the spec.
 func DefaultConfig() Config {
 	return Config{
-		Listen:        []string{"tcp://127.0.0.1:22121"},
-		Allow:         prefixes([]string{}),
-		Deny:          prefixes([]string{}),
-		MaxConns:      0,
-		MaxConnsPerIP: 0,
-		BurstPerIP:    0,
-		RatePerIP:     0,
-		Upstreams: map[string][]string{
-			"shards": []string{"127.0.0.1:6379", "127.0.0.1:6380"},
-		},
-		FailTimeout: map[string]time.Duration{
-			"shards": 0,
-		},
-		ConnectTimeout: 1 * time.Second,
-		Idle:           0,
+		Listen:         []string{"tcp://127.0.0.1:22121"},
+		ConnectTimeout: time.Second,
 		Servers: []l4.KetamaServer{
-			{Addr: "127.0.0.1:6379", Name: "", Weight: 1},
-			{Addr: "127.0.0.1:6380", Name: "", Weight: 1},
+			{Addr: "127.0.0.1:6379", Weight: 1},
+			{Addr: "127.0.0.1:6380", Weight: 1},
 		},
-		HashTag: "",
 	}
 }
 
-// prefixes parses the spec's address lists, which pipegen has checked.
-func prefixes(ss []string) []netip.Prefix {
-	p, _ := transport.ParsePrefixes(ss)
-	return p
-}
-
+// Pipeline is the redis_proxy pipeline, built by New. Its stages are
+// fields of concrete types, called directly.
+//
 // The redis_proxy pipeline shards Redis commands over its servers as
 // twemproxy does.
-//
-// Pipeline is the redis_proxy pipeline, built by New. Its stages are fields
-// of concrete types, called directly.
 type Pipeline struct {
 	cfg     Config
 	filters *transport.Filters
-	groups  map[string]*l4.Group
 	redis   *redis.Proxy
 }
 
 // New builds the pipeline from cfg.
-// The Pipeline is safe from any goroutine; its Accept runs on each
-// stream's loop.
+// It is safe from any goroutine, and so is the Pipeline it returns; the
+// Pipeline's Accept runs on each stream's loop.
 func New(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{
 		cfg: cfg,
 		filters: &transport.Filters{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
 			MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP},
 	}
-	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	p.groups = groups
 	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, ConnectTimeout: cfg.ConnectTimeout, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)

@@ -16,20 +16,34 @@ import (
 // Name is the pipeline's name in its spec.
 const Name = "sni_router"
 
-// Config holds the values of the sni_router pipeline that may change without
-// regenerating it; DefaultConfig returns the spec's.
+// sendProxy is the PROXY protocol version written to each upstream before
+// the client's bytes.
+const sendProxy = 2
+
+// Config holds the values of the sni_router pipeline: what may change
+// without generating it again. DefaultConfig returns the spec's.
 type Config struct {
-	// Listen are the listener addresses (tcp://, udp://, unix://).
+	// Listen are the listen URLs (tcp://, tcp4://, tcp6://, udp://, unix://).
 	Listen []string
-	// Allow and Deny filter sources before any byte is read.
-	Allow, Deny                         []netip.Prefix
+	// Allow, when set, admits only these sources; Deny refuses these. Both
+	// run at accept, before any byte is read.
+	Allow, Deny []netip.Prefix
+	// MaxConns caps the open connections and MaxConnsPerIP those of one
+	// source; RatePerIP bounds a source's new connections per second, with
+	// bursts of BurstPerIP (0: no limit).
 	MaxConns, MaxConnsPerIP, BurstPerIP int
 	RatePerIP                           float64
 	// Upstreams are the endpoints of each upstream group.
 	Upstreams map[string][]string
-	// FailTimeout is how long a failed endpoint is tried last, per group.
-	FailTimeout          map[string]time.Duration
-	ConnectTimeout, Idle time.Duration
+	// FailTimeout is how long a failed endpoint is tried last, per group
+	// (absent: l4's default).
+	FailTimeout map[string]time.Duration
+	// ConnectTimeout bounds each upstream connect (0: the runtime's
+	// default).
+	ConnectTimeout time.Duration
+	// Idle closes a connection that moved no byte for that long (0:
+	// never).
+	Idle time.Duration
 	// Logger receives the pipeline's logs (slog.Default when nil).
 	Logger *slog.Logger
 }
@@ -37,41 +51,22 @@ type Config struct {
 // DefaultConfig returns the values written in the spec.
 func DefaultConfig() Config {
 	return Config{
-		Listen:        []string{"tcp://127.0.0.1:8443"},
-		Allow:         prefixes([]string{}),
-		Deny:          prefixes([]string{}),
-		MaxConns:      0,
-		MaxConnsPerIP: 0,
-		BurstPerIP:    0,
-		RatePerIP:     0,
+		Listen: []string{"tcp://127.0.0.1:8443"},
 		Upstreams: map[string][]string{
-			"api":      []string{"127.0.0.1:9444"},
-			"fallback": []string{"127.0.0.1:9080"},
-			"org":      []string{"127.0.0.1:9443"},
-			"ssh":      []string{"127.0.0.1:9022"},
-		},
-		FailTimeout: map[string]time.Duration{
-			"api":      0,
-			"fallback": 0,
-			"org":      0,
-			"ssh":      0,
+			"api":      {"127.0.0.1:9444"},
+			"fallback": {"127.0.0.1:9080"},
+			"org":      {"127.0.0.1:9443"},
+			"ssh":      {"127.0.0.1:9022"},
 		},
 		ConnectTimeout: 2 * time.Second,
-		Idle:           0,
 	}
 }
 
-// prefixes parses the spec's address lists, which pipegen has checked.
-func prefixes(ss []string) []netip.Prefix {
-	p, _ := transport.ParsePrefixes(ss)
-	return p
-}
-
+// Pipeline is the sni_router pipeline, built by New. Its stages are
+// fields of concrete types, called directly.
+//
 // The sni_router pipeline routes TLS by SNI (and SSH by its banner) to
 // upstream groups without terminating TLS, sending PROXY v2 upstream.
-//
-// Pipeline is the sni_router pipeline, built by New. Its stages are fields
-// of concrete types, called directly.
 type Pipeline struct {
 	cfg     Config
 	filters *transport.Filters
@@ -81,8 +76,8 @@ type Pipeline struct {
 }
 
 // New builds the pipeline from cfg.
-// The Pipeline is safe from any goroutine; its Accept runs on each
-// stream's loop.
+// It is safe from any goroutine, and so is the Pipeline it returns; the
+// Pipeline's Accept runs on each stream's loop.
 func New(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{
 		cfg: cfg,
@@ -93,12 +88,17 @@ func New(cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	for _, name := range []string{"api", "fallback", "org", "ssh"} {
+		if groups[name] == nil {
+			return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
+		}
+	}
 	p.groups = groups
 	p.relays = map[string]*l4.TCPRelay{}
 	for name, g := range p.groups {
-		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SendProxy: 2, SpliceAfter: 0, Logger: cfg.Logger}
+		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SendProxy: sendProxy, Logger: cfg.Logger}
 	}
-	p.router = transport.PeekRouter{MaxBytes: 16384, Timeout: 3 * time.Second, Logger: cfg.Logger, Routes: []transport.PeekRoute{
+	p.router = transport.PeekRouter{MaxBytes: 16 << 10, Timeout: 3 * time.Second, Logger: cfg.Logger, Routes: []transport.PeekRoute{
 		{Name: "org", Match: transport.SNI{Names: []string{"*.example.org"}}, Accept: p.relay("org")},
 		{Name: "api", Match: transport.SNI{Names: []string{"api.example.net"}}, Accept: p.relay("api")},
 		{Name: "ssh", Match: transport.Prefix{[]byte("SSH-")}, Accept: p.relay("ssh")},

@@ -16,20 +16,34 @@ import (
 // Name is the pipeline's name in its spec.
 const Name = "tcp_relay"
 
-// Config holds the values of the tcp_relay pipeline that may change without
-// regenerating it; DefaultConfig returns the spec's.
+// spliceAfter is how many bytes a connection moves before it is relayed
+// with splice(2).
+const spliceAfter = 1 << 20
+
+// Config holds the values of the tcp_relay pipeline: what may change
+// without generating it again. DefaultConfig returns the spec's.
 type Config struct {
-	// Listen are the listener addresses (tcp://, udp://, unix://).
+	// Listen are the listen URLs (tcp://, tcp4://, tcp6://, udp://, unix://).
 	Listen []string
-	// Allow and Deny filter sources before any byte is read.
-	Allow, Deny                         []netip.Prefix
+	// Allow, when set, admits only these sources; Deny refuses these. Both
+	// run at accept, before any byte is read.
+	Allow, Deny []netip.Prefix
+	// MaxConns caps the open connections and MaxConnsPerIP those of one
+	// source; RatePerIP bounds a source's new connections per second, with
+	// bursts of BurstPerIP (0: no limit).
 	MaxConns, MaxConnsPerIP, BurstPerIP int
 	RatePerIP                           float64
 	// Upstreams are the endpoints of each upstream group.
 	Upstreams map[string][]string
-	// FailTimeout is how long a failed endpoint is tried last, per group.
-	FailTimeout          map[string]time.Duration
-	ConnectTimeout, Idle time.Duration
+	// FailTimeout is how long a failed endpoint is tried last, per group
+	// (absent: l4's default).
+	FailTimeout map[string]time.Duration
+	// ConnectTimeout bounds each upstream connect (0: the runtime's
+	// default).
+	ConnectTimeout time.Duration
+	// Idle closes a connection that moved no byte for that long (0:
+	// never).
+	Idle time.Duration
 	// Logger receives the pipeline's logs (slog.Default when nil).
 	Logger *slog.Logger
 }
@@ -38,14 +52,10 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:        []string{"tcp://127.0.0.1:8000"},
-		Allow:         prefixes([]string{"127.0.0.0/8", "::1"}),
-		Deny:          prefixes([]string{}),
-		MaxConns:      0,
+		Allow:         prefixes("127.0.0.0/8", "::1"),
 		MaxConnsPerIP: 256,
-		BurstPerIP:    0,
-		RatePerIP:     0,
 		Upstreams: map[string][]string{
-			"backends": []string{"127.0.0.1:9001", "127.0.0.1:9002"},
+			"backends": {"127.0.0.1:9001", "127.0.0.1:9002"},
 		},
 		FailTimeout: map[string]time.Duration{
 			"backends": 10 * time.Second,
@@ -56,15 +66,15 @@ func DefaultConfig() Config {
 }
 
 // prefixes parses the spec's address lists, which pipegen has checked.
-func prefixes(ss []string) []netip.Prefix {
+func prefixes(ss ...string) []netip.Prefix {
 	p, _ := transport.ParsePrefixes(ss)
 	return p
 }
 
-// The tcp_relay pipeline relays TCP connections to an upstream group.
+// Pipeline is the tcp_relay pipeline, built by New. Its stages are
+// fields of concrete types, called directly.
 //
-// Pipeline is the tcp_relay pipeline, built by New. Its stages are fields
-// of concrete types, called directly.
+// The tcp_relay pipeline relays TCP connections to an upstream group.
 type Pipeline struct {
 	cfg     Config
 	filters *transport.Filters
@@ -73,8 +83,8 @@ type Pipeline struct {
 }
 
 // New builds the pipeline from cfg.
-// The Pipeline is safe from any goroutine; its Accept runs on each
-// stream's loop.
+// It is safe from any goroutine, and so is the Pipeline it returns; the
+// Pipeline's Accept runs on each stream's loop.
 func New(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{
 		cfg: cfg,
@@ -85,13 +95,15 @@ func New(cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	for _, name := range []string{"backends"} {
+		if groups[name] == nil {
+			return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
+		}
+	}
 	p.groups = groups
 	p.relays = map[string]*l4.TCPRelay{}
 	for name, g := range p.groups {
-		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SendProxy: 0, SpliceAfter: 1048576, Logger: cfg.Logger}
-	}
-	if p.relays["backends"] == nil {
-		return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, "backends")
+		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SpliceAfter: spliceAfter, Logger: cfg.Logger}
 	}
 	return p, nil
 }

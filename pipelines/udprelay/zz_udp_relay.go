@@ -16,59 +16,49 @@ import (
 // Name is the pipeline's name in its spec.
 const Name = "udp_relay"
 
-// Config holds the values of the udp_relay pipeline that may change without
-// regenerating it; DefaultConfig returns the spec's.
+// Config holds the values of the udp_relay pipeline: what may change
+// without generating it again. DefaultConfig returns the spec's.
 type Config struct {
-	// Listen are the listener addresses (tcp://, udp://, unix://).
+	// Listen are the listen URLs (tcp://, tcp4://, tcp6://, udp://, unix://).
 	Listen []string
-	// Allow and Deny filter sources before any byte is read.
-	Allow, Deny                         []netip.Prefix
+	// Allow, when set, admits only these sources; Deny refuses these. Both
+	// run at accept, before any byte is read.
+	Allow, Deny []netip.Prefix
+	// MaxConns caps the open connections and MaxConnsPerIP those of one
+	// source; RatePerIP bounds a source's new connections per second, with
+	// bursts of BurstPerIP (0: no limit).
 	MaxConns, MaxConnsPerIP, BurstPerIP int
 	RatePerIP                           float64
 	// Upstreams are the endpoints of each upstream group.
 	Upstreams map[string][]string
-	// FailTimeout is how long a failed endpoint is tried last, per group.
-	FailTimeout          map[string]time.Duration
-	ConnectTimeout, Idle time.Duration
-	// Logger receives the pipeline's logs (slog.Default when nil).
-	Logger      *slog.Logger
+	// FailTimeout is how long a failed endpoint is tried last, per group
+	// (absent: l4's default).
+	FailTimeout map[string]time.Duration
+	// SessionIdle expires a UDP session without a datagram either way for
+	// that long, and MaxSessions caps the live sessions (0: transport's
+	// defaults).
 	SessionIdle time.Duration
 	MaxSessions int
+	// Logger receives the pipeline's logs (slog.Default when nil).
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns the values written in the spec.
 func DefaultConfig() Config {
 	return Config{
-		Listen:        []string{"udp://127.0.0.1:8053"},
-		Allow:         prefixes([]string{}),
-		Deny:          prefixes([]string{}),
-		MaxConns:      0,
-		MaxConnsPerIP: 0,
-		BurstPerIP:    0,
-		RatePerIP:     0,
+		Listen: []string{"udp://127.0.0.1:8053"},
 		Upstreams: map[string][]string{
-			"dns": []string{"127.0.0.1:53"},
+			"dns": {"127.0.0.1:53"},
 		},
-		FailTimeout: map[string]time.Duration{
-			"dns": 0,
-		},
-		ConnectTimeout: 0,
-		Idle:           0,
-		SessionIdle:    30 * time.Second,
-		MaxSessions:    65536,
+		SessionIdle: 30 * time.Second,
+		MaxSessions: 65536,
 	}
 }
 
-// prefixes parses the spec's address lists, which pipegen has checked.
-func prefixes(ss []string) []netip.Prefix {
-	p, _ := transport.ParsePrefixes(ss)
-	return p
-}
-
-// The udp_relay pipeline relays UDP datagrams to an upstream group.
+// Pipeline is the udp_relay pipeline, built by New. Its stages are
+// fields of concrete types, called directly.
 //
-// Pipeline is the udp_relay pipeline, built by New. Its stages are fields
-// of concrete types, called directly.
+// The udp_relay pipeline relays UDP datagrams to an upstream group.
 type Pipeline struct {
 	cfg     Config
 	filters *transport.Filters
@@ -77,8 +67,8 @@ type Pipeline struct {
 }
 
 // New builds the pipeline from cfg.
-// The Pipeline is safe from any goroutine; its Accept runs on each
-// stream's loop.
+// It is safe from any goroutine, and so is the Pipeline it returns; the
+// Pipeline's Accept runs on each stream's loop.
 func New(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{
 		cfg: cfg,
@@ -89,13 +79,15 @@ func New(cfg Config) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	for _, name := range []string{"dns"} {
+		if groups[name] == nil {
+			return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
+		}
+	}
 	p.groups = groups
 	p.relays = map[string]*l4.UDPRelay{}
 	for name, g := range p.groups {
 		p.relays[name] = &l4.UDPRelay{Upstreams: g, Logger: cfg.Logger}
-	}
-	if p.relays["dns"] == nil {
-		return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, "dns")
 	}
 	return p, nil
 }

@@ -4,7 +4,7 @@
 //	//go:generate go run github.com/penstock-proxy/penstock/gen/cmd/pipegen -spec tcp_relay.yaml
 //
 // It writes zz_<name>.go next to the spec (or -out), and exits 1 listing
-// every problem of a broken spec, each with its line.
+// every problem of a broken spec, each with its line and key path.
 package main
 
 import (
@@ -22,7 +22,7 @@ import (
 func main() {
 	spec := flag.String("spec", "", "pipeline spec file (YAML or JSON)")
 	out := flag.String("out", "", "output file (default: zz_<spec base name>.go beside the spec)")
-	check := flag.Bool("check", false, "only validate the spec")
+	check := flag.Bool("check", false, "only validate the file, as penstock check does (it may hold several pipelines)")
 	flag.Parse()
 	if *spec == "" {
 		fmt.Fprintln(os.Stderr, "pipegen: -spec FILE is required")
@@ -39,6 +39,9 @@ func run(spec, out string, check bool) error {
 	if err != nil {
 		return err
 	}
+	if check {
+		return gen.Check(filepath.Base(spec), data)
+	}
 	dir, err := filepath.Abs(filepath.Dir(spec))
 	if err != nil {
 		return err
@@ -50,9 +53,6 @@ func run(spec, out string, check bool) error {
 	src, err := gen.Generate(filepath.Base(spec), data, importPath)
 	if err != nil {
 		return err
-	}
-	if check {
-		return nil
 	}
 	if out == "" {
 		base := strings.TrimSuffix(filepath.Base(spec), filepath.Ext(spec))

@@ -1,4 +1,4 @@
-package httpproxy
+package webproxy
 
 import (
 	"bytes"

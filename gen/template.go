@@ -1,0 +1,462 @@
+package gen
+
+// tmplText is the template of a generated pipeline; its input is a view.
+const tmplText = `{{- /* the generated pipeline */ -}}
+` + Header + `
+// Source: {{.SpecFile}}
+
+package {{.Shape.Package}}
+
+import (
+{{- range imports .}}{{if not (dotted .Path)}}
+	{{if .Alias}}{{.Alias}} {{end}}{{q .Path}}
+{{- end}}{{end}}
+{{range imports .}}{{if dotted .Path}}
+	{{if .Alias}}{{.Alias}} {{end}}{{q .Path}}
+{{- end}}{{end}}
+)
+
+// Name is the pipeline's name in its spec.
+const Name = {{q .Shape.Name}}
+{{- with .Values.Relay}}
+{{- if .SendProxy}}
+
+// sendProxy is the PROXY protocol version written to each upstream before
+// the client's bytes.
+const sendProxy = {{.SendProxy}}
+{{- end}}
+{{- if .SpliceAfter}}
+
+// spliceAfter is how many bytes a connection moves before it is relayed
+// with splice(2).
+const spliceAfter = {{size .SpliceAfter}}
+{{- end}}
+{{- end}}
+
+// Config holds the values of the {{.Shape.Name}} pipeline: what may change
+// without generating it again. DefaultConfig returns the spec's.
+type Config struct {
+	// Listen are the listen URLs (tcp://, tcp4://, tcp6://, udp://, unix://).
+	Listen []string
+	// Allow, when set, admits only these sources; Deny refuses these. Both
+	// run at accept, before any byte is read.
+	Allow, Deny []netip.Prefix
+{{- with .Values.ProxyProtocol}}
+	// Trusted are the load balancers whose PROXY header is read.
+	Trusted []netip.Prefix
+{{- end}}
+	// MaxConns caps the open connections and MaxConnsPerIP those of one
+	// source; RatePerIP bounds a source's new connections per second, with
+	// bursts of BurstPerIP (0: no limit).
+	MaxConns, MaxConnsPerIP, BurstPerIP int
+	RatePerIP                           float64
+{{- if .HasGroups}}
+	// Upstreams are the endpoints of each upstream group.
+	Upstreams map[string][]string
+	// FailTimeout is how long a failed endpoint is tried last, per group
+	// (absent: l4's default).
+	FailTimeout map[string]time.Duration
+{{- end}}
+{{- if .ConnectApplies}}
+	// ConnectTimeout bounds each upstream connect (0: the runtime's
+	// default).
+	ConnectTimeout time.Duration
+{{- end}}
+{{- if .IdleApplies}}
+	// Idle closes a connection that moved no byte for that long{{if .Values.HTTP}} (for
+	// http_proxy: a client's keep-alive connection between requests; 0:
+	// httpd's default){{else}} (0:
+	// never){{end}}.
+	Idle time.Duration
+{{- end}}
+{{- if .Shape.UDP}}
+	// SessionIdle expires a UDP session without a datagram either way for
+	// that long, and MaxSessions caps the live sessions (0: transport's
+	// defaults).
+	SessionIdle time.Duration
+	MaxSessions int
+{{- end}}
+{{- with .Values.Redis}}
+	// Servers are the Redis shards, in twemproxy's order and naming.
+	Servers []l4.KetamaServer
+	// HashTag hashes only the part of a key between its two characters.
+	HashTag string
+{{- end}}
+{{- with .Values.HTTP}}
+	// ResponseTimeout bounds the wait for an upstream's response head,
+	// ReadTimeout every wait for upstream bytes, HeaderTimeout the wait for
+	// a client's request head, ClientBodyTimeout every wait for request
+	// body bytes, and SendTimeout a client that takes none of a congested
+	// response (0: the runtime's defaults).
+	ResponseTimeout, ReadTimeout, HeaderTimeout, ClientBodyTimeout, SendTimeout time.Duration
+	// Limits bound the request heads and bodies clients send (zero fields:
+	// http1's defaults).
+	Limits http1.Limits
+	// MaxIdle bounds the idle upstream connections kept per endpoint on each
+	// event loop (0: httpproxy's default; negative: none kept).
+	MaxIdle int
+	// Via is the pseudonym in the Via field (empty: penstock).
+	Via string
+{{- end}}
+	// Logger receives the pipeline's logs (slog.Default when nil).
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the values written in the spec.
+func DefaultConfig() Config {
+	return Config{
+		Listen: []string{ {{- strs .Values.Listen}} },
+{{- with .Values.Filters}}
+{{- if .Allow}}
+		Allow: prefixes({{strs .Allow}}),
+{{- end}}
+{{- if .Deny}}
+		Deny: prefixes({{strs .Deny}}),
+{{- end}}
+{{- if .MaxConns}}
+		MaxConns: {{.MaxConns}},
+{{- end}}
+{{- if .MaxConnsPerIP}}
+		MaxConnsPerIP: {{.MaxConnsPerIP}},
+{{- end}}
+{{- if .BurstPerIP}}
+		BurstPerIP: {{.BurstPerIP}},
+{{- end}}
+{{- if .RatePerIP}}
+		RatePerIP: {{.RatePerIP}},
+{{- end}}
+{{- end}}
+{{- with .Values.ProxyProtocol}}
+		Trusted: prefixes({{strs .Trusted}}),
+{{- end}}
+{{- if .HasGroups}}
+		Upstreams: map[string][]string{
+{{- range .Groups}}
+			{{q .Name}}: { {{- strs .Endpoints -}} },
+{{- end}}
+		},
+{{- with .FailTimeouts}}
+		FailTimeout: map[string]time.Duration{
+{{- range .}}
+			{{q .Name}}: {{dur .FailTimeout}},
+{{- end}}
+		},
+{{- end}}
+{{- end}}
+{{- with .Values.Timeouts}}
+{{- if and $.ConnectApplies .Connect}}
+		ConnectTimeout: {{dur .Connect}},
+{{- end}}
+{{- if and $.IdleApplies .Idle}}
+		Idle: {{dur .Idle}},
+{{- end}}
+{{- end}}
+{{- with .Values.Session}}
+{{- if .Idle}}
+		SessionIdle: {{dur .Idle}},
+{{- end}}
+{{- if .MaxSessions}}
+		MaxSessions: {{.MaxSessions}},
+{{- end}}
+{{- end}}
+{{- with .Values.Redis}}
+		Servers: []l4.KetamaServer{
+{{- $g := $.RedisGroup}}{{range $i, $ep := $g.Endpoints}}
+			{{server $g $i}},
+{{- end}}
+		},
+{{- if .HashTag}}
+		HashTag: {{q .HashTag}},
+{{- end}}
+{{- end}}
+{{- with .Values.HTTP}}
+{{- with $.Values.Timeouts}}
+{{- if .Response}}
+		ResponseTimeout: {{dur .Response}},
+{{- end}}
+{{- if .Read}}
+		ReadTimeout: {{dur .Read}},
+{{- end}}
+{{- if .Header}}
+		HeaderTimeout: {{dur .Header}},
+{{- end}}
+{{- if .ClientBody}}
+		ClientBodyTimeout: {{dur .ClientBody}},
+{{- end}}
+{{- if .Send}}
+		SendTimeout: {{dur .Send}},
+{{- end}}
+{{- end}}
+{{- with $.Limits}}
+		Limits: {{.}},
+{{- end}}
+{{- if .MaxIdle}}
+		MaxIdle: {{.MaxIdle}},
+{{- end}}
+{{- if .Via}}
+		Via: {{q .Via}},
+{{- end}}
+{{- end}}
+	}
+}
+{{- if .Prefixes}}
+
+// prefixes parses the spec's address lists, which pipegen has checked.
+func prefixes(ss ...string) []netip.Prefix {
+	p, _ := transport.ParsePrefixes(ss)
+	return p
+}
+{{- end}}
+
+// Pipeline is the {{.Shape.Name}} pipeline, built by New. Its stages are
+// fields of concrete types, called directly.
+{{- with .Shape.Doc}}
+//
+{{comment .}}
+{{- end}}
+type Pipeline struct {
+	cfg     Config
+	filters *transport.Filters
+{{- if .HasGroups}}
+	groups map[string]*l4.Group
+{{- end}}
+{{- with .Values.ProxyProtocol}}
+	proxy transport.ProxyHeader
+{{- end}}
+{{- with .Values.Match}}
+	router transport.PeekRouter
+{{- end}}
+{{- with .Values.Relay}}
+	relays map[string]*l4.{{if $.Shape.UDP}}UDPRelay{{else}}TCPRelay{{end}}
+{{- end}}
+{{- with .Shape.Framer}}
+	framer {{framerType .Kind}}
+{{- end}}
+{{- with .Values.Redis}}
+	redis *redis.Proxy
+{{- end}}
+{{- with .Handler}}
+	// Handler serves each frame.
+	Handler *{{.}}
+{{- end}}
+{{- with .Values.HTTP}}
+	// Proxy forwards each request to the group its routes pick. Set its
+	// hooks (RequestFilter, UpstreamRequestFilter, ResponseFilter, Logging,
+	// ...) after New and before the listeners start; its fields must not
+	// change once it serves.
+	Proxy *httpproxy.Proxy
+	// Server reads the HTTP/1.1 requests of each stream and hands them to
+	// Proxy, its Handler. The same rule holds for its fields.
+	Server *httpd.Server
+{{- end}}
+}
+
+// New builds the pipeline from cfg{{if .Handler}} and the handler that serves its frames{{end}}.
+// It is safe from any goroutine, and so is the Pipeline it returns; the
+// Pipeline's Accept runs on each stream's loop.
+func New(cfg Config{{with .Handler}}, h *{{.}}{{end}}) (*Pipeline, error) {
+	p := &Pipeline{
+		cfg: cfg,
+		filters: &transport.Filters{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
+			MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP},
+{{- with .Shape.Framer}}
+		framer: {{framer .}},
+{{- end}}
+{{- with .Handler}}
+		Handler: h,
+{{- end}}
+	}
+{{- with .Handler}}
+	if h == nil {
+		return nil, fmt.Errorf("%s: no handler", Name)
+	}
+{{- end}}
+{{- if .HasGroups}}
+	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	for _, name := range []string{ {{- strs .Values.Groups -}} } {
+		if groups[name] == nil {
+			return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
+		}
+	}
+	p.groups = groups
+{{- end}}
+{{- with .Values.Relay}}
+	p.relays = map[string]*l4.{{if $.Shape.UDP}}UDPRelay{{else}}TCPRelay{{end}}{}
+	for name, g := range p.groups {
+{{- if $.Shape.UDP}}
+		p.relays[name] = &l4.UDPRelay{Upstreams: g, Logger: cfg.Logger}
+{{- else}}
+		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle,
+			{{- if .SendProxy}} SendProxy: sendProxy,{{end}}{{if .SpliceAfter}} SpliceAfter: spliceAfter,{{end}} Logger: cfg.Logger}
+{{- end}}
+	}
+{{- end}}
+{{- with .Values.Match}}
+	p.router = transport.PeekRouter{ {{- fields "MaxBytes" (size (int64 .MaxBytes)) "Timeout" (dur0 .Timeout)}}{{if or .MaxBytes .Timeout}}, {{end}}Logger: cfg.Logger, Routes: []transport.PeekRoute{
+{{- range .Routes}}
+		{Name: {{q .Upstream}}, {{if .TLSSNI}}Match: transport.SNI{Names: []string{ {{- strs .TLSSNI -}} }}, {{else if .Prefix}}Match: {{prefix .Prefix}}, {{end}}Accept: p.relay({{q .Upstream}})},
+{{- end}}
+	}}
+{{- end}}
+{{- with .Values.Redis}}
+	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, ConnectTimeout: cfg.ConnectTimeout, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	p.redis = rp
+{{- end}}
+{{- with .Values.HTTP}}
+	p.Proxy = &httpproxy.Proxy{
+{{- if .Upstream}}
+		Upstreams: p.groups[{{q .Upstream}}],
+{{- end}}
+{{- if .Routes}}
+		Routes: []httpproxy.Route{
+{{- range .Routes}}
+			{ {{- fields "Host" (q .Host) "PathPrefix" (q .PathPrefix)}}, Upstreams: p.groups[{{q .Upstream}}]},
+{{- end}}
+		},
+{{- end}}
+		ConnectTimeout: cfg.ConnectTimeout, ResponseTimeout: cfg.ResponseTimeout, ReadTimeout: cfg.ReadTimeout,
+		MaxIdle: cfg.MaxIdle, Via: cfg.Via, Logger: cfg.Logger,
+	}
+	p.Server = &httpd.Server{Handler: p.Proxy, Limits: cfg.Limits, HeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.Idle,
+		SendTimeout: cfg.SendTimeout, BodyTimeout: cfg.ClientBodyTimeout, Logger: cfg.Logger}
+{{- end}}
+{{- with .Values.ProxyProtocol}}
+	p.proxy = transport.ProxyHeader{Trusted: cfg.Trusted, {{- fields "RejectV1" (str (not .V1)) "RejectV2" (str (not .V2)) "Timeout" (dur0 .Timeout)}}{{if or (not .V1) (not .V2) .Timeout}},{{end}} Logger: cfg.Logger, Next: p.accept}
+{{- end}}
+	return p, nil
+}
+{{- with .Values.Relay}}
+
+// relay returns the Accept func relaying to an upstream group.
+func (p *Pipeline) relay(group string) func(transport.Stream) {
+	r := p.relays[group]
+	if r == nil {
+		return func(s transport.Stream) { _ = s.Close() }
+	}
+	return r.Accept
+}
+{{- end}}
+
+// Listeners returns the transport listeners that run the pipeline. It is
+// safe from any goroutine.
+func (p *Pipeline) Listeners() []transport.Listener {
+	var out []transport.Listener
+	for _, addr := range p.cfg.Listen {
+		out = append(out, transport.Listener{
+			Name: Name + " " + addr, Addr: addr, Filters: p.filters, Accept: p.Accept,
+{{- if .Shape.UDP}}
+			MaxSessions: p.cfg.MaxSessions, SessionIdle: p.cfg.SessionIdle,
+{{- end}}
+{{- if .Values.HTTP}}
+			// A graceful Shutdown closes idle keep-alive connections and
+			// the others after their response.
+			Drain: p.Server.Drain,
+{{- end}}
+		})
+	}
+	return out
+}
+
+// Accept takes a new stream from a listener; it runs on the stream's loop.
+func (p *Pipeline) Accept(s transport.Stream) {
+{{- if .Values.ProxyProtocol}}
+	p.proxy.Accept(s)
+}
+
+// accept takes a stream whose PROXY header, if any, has been read.
+func (p *Pipeline) accept(s transport.Stream) {
+{{- end}}
+{{- if .Values.Match}}
+	p.router.Accept(s)
+{{- else if .Values.Relay}}
+	p.relay({{q .Values.Relay.Upstream}})(s)
+{{- else if .Values.Redis}}
+	p.redis.Accept(s)
+{{- else if .Values.HTTP}}
+	p.Server.Accept(s)
+{{- else}}
+	s.SetHandler(&session{p: p})
+{{- end}}
+}
+{{- if .Handler}}
+
+// session is one stream's state: the scratch buffers for replies.
+type session struct {
+	p       *Pipeline
+	payload []byte
+	out     []byte
+}
+
+// OnData decodes every complete frame in in, serves it, and writes the
+// framed replies at once. It runs on the stream's loop.
+func (c *session) OnData(s transport.Stream, in []byte) int {
+	n := 0
+	c.out = c.out[:0]
+	framer, handler := c.p.framer, c.p.Handler
+	for n < len(in) {
+		frame, m, err := framer.Decode(in[n:])
+		if errors.Is(err, codecs.ErrNeedMore) {
+			break
+		}
+		if err != nil {
+			c.fail(s, "bad frame", err)
+			return len(in)
+		}
+		n += m
+		reply, err := handler.ServeFrame(s, frame, c.payload[:0])
+		if err != nil {
+			c.fail(s, "handler", err)
+			return len(in)
+		}
+		if len(reply) > 0 {
+			if c.out, err = framer.Append(c.out, reply); err != nil {
+				c.fail(s, "reply", err)
+				return len(in)
+			}
+		}
+		c.payload = reply[:0]
+{{- if .Shape.UDP}}
+		if len(c.out) > 0 {
+			_, _ = s.Write(c.out)
+			c.out = c.out[:0]
+		}
+{{- end}}
+	}
+	if len(c.out) > 0 {
+		if _, err := s.Write(c.out); err != nil {
+			return len(in)
+		}
+		if !s.Writable() {
+			s.PauseRead()
+		}
+	}
+	return n
+}
+
+func (c *session) fail(s transport.Stream, what string, err error) {
+	log := c.p.cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Info(Name+": closing connection", "remote", s.RemoteAddr().String(), "cause", what, "err", err)
+	_ = s.Close()
+}
+
+// OnReadEOF answers the client's EOF with ours once the replies are out.
+func (c *session) OnReadEOF(s transport.Stream) { _ = s.CloseWrite() }
+
+// OnDrained resumes reading once the replies have drained.
+func (c *session) OnDrained(s transport.Stream) { s.ResumeRead() }
+
+// OnClose releases nothing: the session holds only buffers.
+func (c *session) OnClose(transport.Stream, error) {}
+
+var _ transport.Handler = (*session)(nil)
+{{- end}}
+`
