@@ -73,4 +73,19 @@
 //	{"kind": "http1", "max_header_bytes": 65536, "max_headers": 100, "max_line_bytes": 8192, "max_body_bytes": 0}
 //
 // sets every limit to its default. The fields map one to one onto [Limits].
+//
+// # Where it belongs
+//
+// By the rule of package codecs (bytes in, frames out, no I/O), http1 is a
+// pure codec: it imports only codecs and bytes, encoding/binary, errors,
+// strconv and unsafe from the standard library, reads borrowed bytes,
+// appends into caller-owned buffers, and keeps its state across reads
+// ([ChunkedDecoder], [HeadScan]) in values its caller owns; it reads no
+// connection, starts no goroutine and sets no timer. It therefore belongs
+// in codecs/http1, beside resp, and l7 keeps what runs HTTP on a stream:
+// httpd and httpproxy. It still lives here only because moving it
+// rewrites the imports of httpproxy, the generator's templates and
+// goldens, and the generated web proxy pipeline while those are being
+// changed; the move is a rename of the directory and its import path,
+// with no change to the code.
 package http1
