@@ -1,0 +1,365 @@
+package redis
+
+// This file is a client connection's handler: it parses the client's
+// requests as they arrive, answers the ones the proxy serves itself, sends
+// the others to their shards, split by key where the command allows, and
+// writes the replies back in request order.
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/penstock-proxy/penstock/codecs"
+	"github.com/penstock-proxy/penstock/codecs/resp"
+	"github.com/penstock-proxy/penstock/transport"
+)
+
+// client is one client connection's handler.
+type client struct {
+	p       *Proxy
+	ls      *loopState
+	s       transport.Stream
+	cmd     resp.Command
+	q       []*slot
+	head    int
+	out     []byte
+	req     []byte
+	shardOf []int
+	// pending holds input the client took over from the stream: an
+	// unfinished request of takeOver bytes or more, and what was read after
+	// it. The stream hands unconsumed input back ahead of each read by
+	// copying all of it, so a large request left there would be copied
+	// again on every read; here each read is appended once. While pending
+	// holds bytes, every read is appended to it and served from it.
+	pending []byte
+	dirty   bool
+	paused  bool
+	kicked  bool // a task to serve pending after a resume is queued
+	quit    bool // QUIT was served: the rest of the input is ignored
+	eof     bool // the client sent EOF: serve what came before it, then close
+	broken  bool
+	closed  bool
+}
+
+const (
+	// takeOver is the size from which an unfinished request is kept in
+	// client.pending rather than left with the stream, which copies what
+	// it is left on every read.
+	takeOver = 4 << 10
+	// maxKeptPending is the most capacity pending keeps once it no longer
+	// holds a large request.
+	maxKeptPending = 64 << 10
+	// maxKeptKeys is the most keys whose storage a client or a free slot
+	// keeps for the next split command.
+	maxKeptKeys = 4096
+)
+
+func (c *client) OnData(s transport.Stream, in []byte) int {
+	if c.broken || c.quit {
+		return len(in)
+	}
+	if len(c.pending) > 0 {
+		if need := len(c.pending) + len(in); need > cap(c.pending) {
+			// Double, rather than grow by append's quarter, so that a
+			// large request is copied about once as it builds up, but not
+			// far past the longest request the limits let it become.
+			c.pending = append(make([]byte, 0, max(need, min(2*cap(c.pending)+len(in), c.p.pendingCap))), c.pending...)
+		}
+		c.pending = append(c.pending, in...)
+		c.servePending()
+		return len(in)
+	}
+	off := c.serve(in)
+	if len(in)-off >= takeOver && !c.paused && !c.broken && !c.quit {
+		// An unfinished request, large enough that the stream's copying
+		// of it on every read would cost more than keeping it here.
+		c.pending = append(c.pending[:0], in[off:]...)
+		off = len(in)
+	}
+	c.endEvent()
+	return off
+}
+
+// serve decodes and dispatches the requests at the start of in and returns
+// the bytes it consumed: up to the first unfinished request, or to where
+// MaxPending paused the client, or all of in after QUIT or a protocol
+// error.
+func (c *client) serve(in []byte) int {
+	off := 0
+	for off < len(in) {
+		if len(c.q)-c.head >= c.p.cfg.MaxPending {
+			c.paused = true
+			c.s.PauseRead()
+			break
+		}
+		// Decode resumes a request left unfinished by the last call, which
+		// comes back at the start of in, so a request that arrives in many
+		// reads is not parsed again from its start on each.
+		n, err := c.cmd.Decode(in[off:])
+		if errors.Is(err, codecs.ErrNeedMore) {
+			break
+		}
+		if err != nil {
+			// As redis-server: answer the protocol error, then close.
+			c.local(resp.AppendProtocolError(nil, err))
+			c.broken = true
+			return len(in)
+		}
+		c.dispatch(in[off : off+n])
+		off += n
+		if c.quit {
+			return len(in)
+		}
+	}
+	return off
+}
+
+// servePending serves the requests in pending and keeps what is left of
+// it: an unfinished request, or requests MaxPending held back.
+func (c *client) servePending() {
+	off := c.serve(c.pending)
+	switch {
+	case c.broken || c.quit || off == len(c.pending) || c.eof && !c.paused:
+		// Nothing left to serve: an unfinished request after EOF never
+		// finishes.
+		if cap(c.pending) > maxKeptPending {
+			c.pending = nil
+		} else {
+			c.pending = c.pending[:0]
+		}
+	case off > 0:
+		// Move the rest to the front; off is 0 while one request is still
+		// arriving, so each byte moves at most once.
+		if rest := c.pending[off:]; cap(c.pending) > maxKeptPending && len(rest) < takeOver {
+			c.pending = append([]byte(nil), rest...)
+		} else {
+			c.pending = c.pending[:copy(c.pending, rest)]
+		}
+	}
+	c.endEvent()
+}
+
+// resumed serves, from a loop task, what pending holds once the client is
+// read again: the stream delivers only new input.
+func (c *client) resumed() {
+	if len(c.pending) == 0 || c.kicked {
+		return
+	}
+	c.kicked = true
+	c.ls.loop.Execute(func() {
+		c.kicked = false
+		if c.closed || c.paused || c.broken || c.quit || len(c.pending) == 0 {
+			return
+		}
+		c.servePending()
+	})
+}
+
+func (c *client) endEvent() {
+	c.markDirty()
+	c.ls.flush()
+}
+
+func (c *client) markDirty() {
+	if !c.dirty {
+		c.dirty = true
+		c.ls.dirtyClients = append(c.ls.dirtyClients, c)
+	}
+}
+
+// push queues sl for the client's replies, in request order.
+func (c *client) push(sl *slot) {
+	sl.refs++
+	c.q = append(c.q, sl)
+}
+
+// local queues a reply the proxy makes itself.
+func (c *client) local(reply []byte) {
+	sl := c.ls.newSlot(c, 0)
+	sl.reply = append(sl.reply[:0], reply...)
+	sl.done = true
+	c.push(sl)
+}
+
+func (c *client) dispatch(raw []byte) {
+	args := c.cmd.Args()
+	name := c.cmd.Name()
+	if len(args) == 0 {
+		return // an empty request: redis-server ignores it too
+	}
+	kind := commands[string(name)]
+	switch kind {
+	case 0:
+		c.local(resp.AppendError(nil, fmt.Sprintf("ERR unsupported command '%s'", printable(name))))
+	case kindPing:
+		if len(args) > 1 {
+			c.local(resp.AppendBulk(nil, args[1]))
+		} else {
+			c.local(resp.AppendSimple(nil, "PONG"))
+		}
+	case kindQuit:
+		c.local(resp.AppendSimple(nil, "OK"))
+		c.quit = true
+	case kindSingle:
+		if len(args) < 2 {
+			c.wrongArgs(name)
+			return
+		}
+		sl := c.ls.newSlot(c, kindSingle)
+		c.push(sl)
+		c.ls.shards[c.p.pick(args[1])].enqueue(sl, raw)
+	case kindMGet, kindSum:
+		if len(args) < 2 {
+			c.wrongArgs(name)
+			return
+		}
+		c.split(kind, name, args[1:], 1)
+	case kindMSet:
+		if len(args) < 3 || len(args)%2 == 0 {
+			c.wrongArgs(name)
+			return
+		}
+		c.split(kind, name, args[1:], 2)
+	}
+}
+
+func (c *client) wrongArgs(name []byte) {
+	c.local(resp.AppendError(nil, fmt.Sprintf("ERR wrong number of arguments for '%s' command", printable(name))))
+}
+
+// split sends a multi-key command as one command per shard holding some of
+// its keys; step is 2 for key-value pairs.
+func (c *client) split(kind cmdKind, name []byte, args [][]byte, step int) {
+	parent := c.ls.newSlot(c, kind)
+	c.push(parent)
+	parent.waiting = 1
+	nkeys := len(args) / step
+	if kind == kindMGet {
+		if cap(parent.vals) >= nkeys {
+			parent.vals = parent.vals[:nkeys]
+		} else {
+			parent.vals = make([][]byte, nkeys)
+		}
+	}
+	shardOf := slices.Grow(c.shardOf[:0], nkeys)
+	for i := range nkeys {
+		shardOf = append(shardOf, c.p.pick(args[i*step]))
+	}
+	c.shardOf = shardOf
+	for sh := range c.ls.shards {
+		child := (*slot)(nil)
+		req := c.req[:0]
+		n := 0
+		for i := range nkeys {
+			if shardOf[i] != sh {
+				continue
+			}
+			if child == nil {
+				child = c.ls.newSlot(nil, kind)
+				child.parent = parent
+				parent.waiting++
+			}
+			child.pos = append(child.pos, i)
+			n++
+		}
+		if child == nil {
+			continue
+		}
+		req = resp.AppendArrayHeader(req, 1+n*step)
+		req = resp.AppendBulk(req, name)
+		for _, i := range child.pos {
+			req = resp.AppendBulk(req, args[i*step])
+			if step == 2 {
+				req = resp.AppendBulk(req, args[i*step+1])
+			}
+		}
+		c.req = req
+		c.ls.shards[sh].enqueue(child, req)
+	}
+	parent.childDone()
+	// Keep no huge command's scratch for the connection's life.
+	if cap(c.shardOf) > maxKeptKeys {
+		c.shardOf = nil
+	}
+	if cap(c.req) > maxKeptPending {
+		c.req = nil
+	}
+}
+
+// flush writes the replies that are ready, in request order.
+func (c *client) flush() {
+	if c.closed {
+		return
+	}
+	for c.head < len(c.q) && c.q[c.head].done {
+		sl := c.q[c.head]
+		c.out = append(c.out, sl.reply...)
+		c.q[c.head] = nil
+		c.head++
+		sl.c = nil
+		c.ls.release(sl)
+	}
+	if c.head == len(c.q) {
+		c.q, c.head = c.q[:0], 0
+	} else if c.head > 1024 && c.head*2 > len(c.q) {
+		n := copy(c.q, c.q[c.head:])
+		c.q, c.head = c.q[:n], 0
+	}
+	if len(c.out) > 0 {
+		_, _ = c.s.Write(c.out)
+		c.out = c.out[:0]
+	}
+	if c.head == len(c.q) && (c.broken || c.quit || c.eof && len(c.pending) == 0) {
+		_ = c.s.CloseWrite()
+		return
+	}
+	if c.paused && len(c.q)-c.head < c.p.cfg.MaxPending/2 && c.s.Writable() {
+		c.paused = false
+		c.s.ResumeRead()
+		c.resumed()
+	}
+}
+
+func (c *client) OnReadEOF(s transport.Stream) {
+	c.eof = true
+	if len(c.pending) > 0 && !c.paused && !c.broken && !c.quit {
+		c.servePending() // requests held back before the EOF
+	}
+	if c.head == len(c.q) && len(c.pending) == 0 {
+		_ = s.CloseWrite()
+	}
+}
+
+func (c *client) OnDrained(s transport.Stream) {
+	if c.paused && len(c.q)-c.head < c.p.cfg.MaxPending/2 {
+		c.paused = false
+		s.ResumeRead()
+		c.resumed()
+	}
+}
+
+func (c *client) OnClose(transport.Stream, error) {
+	c.closed = true
+	c.pending = nil
+	for i := c.head; i < len(c.q); i++ {
+		sl := c.q[i]
+		sl.c = nil
+		c.ls.release(sl)
+	}
+	c.q, c.head = nil, 0
+}
+
+// printable keeps a command name safe to echo in an error line.
+func printable(b []byte) string {
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c >= 0x20 && c < 0x7f {
+			out = append(out, c)
+		}
+	}
+	return string(out)
+}

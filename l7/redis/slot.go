@@ -1,0 +1,147 @@
+package redis
+
+// This file is the slot, one reply a client waits for: taken from and
+// given back to its loop's free list, completed by a shard's reply, and,
+// for a command split across shards, merged from its children's replies.
+
+import "github.com/penstock-proxy/penstock/codecs/resp"
+
+// slot is one reply a client waits for, in request order. A split command
+// has a parent slot for the client and one child per shard.
+type slot struct {
+	c      *client
+	parent *slot
+	kind   cmdKind
+	done   bool
+	// refs counts the queues that hold the slot (the client's, a
+	// shard's); it returns to the loop's free list at zero.
+	refs  int8
+	reply []byte
+	// Split commands: children still waiting, merged values by key
+	// position (MGET), the running sum, and the first error.
+	waiting int
+	pos     []int
+	vals    [][]byte
+	sum     int64
+	err     []byte
+}
+
+func (ls *loopState) newSlot(c *client, kind cmdKind) *slot {
+	var sl *slot
+	if n := len(ls.free); n > 0 {
+		sl = ls.free[n-1]
+		ls.free = ls.free[:n-1]
+	} else {
+		sl = &slot{}
+	}
+	sl.c, sl.kind = c, kind
+	return sl
+}
+
+func (ls *loopState) release(sl *slot) {
+	sl.refs--
+	if sl.refs > 0 {
+		return
+	}
+	*sl = slot{reply: sl.reply[:0], pos: sl.pos[:0], vals: sl.vals[:0]}
+	// A slot of a huge command goes back without its storage, so that the
+	// free list does not pin it.
+	if cap(sl.reply) > maxKeptPending || cap(sl.pos) > maxKeptKeys || cap(sl.vals) > maxKeptKeys {
+		*sl = slot{}
+	}
+	if len(ls.free) < 4096 {
+		ls.free = append(ls.free, sl)
+	}
+}
+
+// complete records a shard's reply (borrowed) for sl.
+func (sl *slot) complete(reply []byte) {
+	if p := sl.parent; p != nil {
+		p.merge(sl, reply)
+		return
+	}
+	sl.reply = append(sl.reply[:0], reply...)
+	sl.finish()
+}
+
+// fail completes sl with an error reply.
+func (sl *slot) fail(msg string) {
+	sl.complete(resp.AppendError(nil, msg))
+}
+
+func (sl *slot) finish() {
+	sl.done = true
+	if c := sl.c; c != nil && !c.closed && !c.dirty {
+		c.dirty = true
+		c.ls.dirtyClients = append(c.ls.dirtyClients, c)
+	}
+}
+
+// merge folds a child's reply into its parent and finishes the parent when
+// the last child is in.
+func (p *slot) merge(child *slot, reply []byte) {
+	if resp.IsError(reply) {
+		if p.err == nil {
+			p.err = append([]byte(nil), reply...)
+		}
+	} else {
+		switch p.kind {
+		case kindMGet:
+			p.mergeArray(child, reply)
+		case kindSum:
+			if v, _, err := resp.ReadInteger(reply); err == nil {
+				p.sum += v
+			} else if p.err == nil {
+				p.err = resp.AppendError(nil, "ERR unexpected reply from shard")
+			}
+		case kindMSet:
+		}
+	}
+	p.childDone()
+}
+
+// childDone counts one child in and, after the last, writes the merged
+// reply. split holds one count of its own while it creates the children,
+// so a child answered at once cannot finish the parent early.
+func (p *slot) childDone() {
+	p.waiting--
+	if p.waiting > 0 {
+		return
+	}
+	switch {
+	case p.err != nil:
+		p.reply = append(p.reply[:0], p.err...)
+	case p.kind == kindMGet:
+		p.reply = resp.AppendArrayHeader(p.reply[:0], len(p.vals))
+		for _, v := range p.vals {
+			p.reply = append(p.reply, v...)
+		}
+	case p.kind == kindSum:
+		p.reply = resp.AppendInt(p.reply[:0], p.sum)
+	default:
+		p.reply = resp.AppendSimple(p.reply[:0], "OK")
+	}
+	p.finish()
+}
+
+func (p *slot) mergeArray(child *slot, reply []byte) {
+	count, _, n, err := resp.ReadArrayHeader(reply)
+	if err != nil || count != len(child.pos) {
+		if p.err == nil {
+			p.err = resp.AppendError(nil, "ERR unexpected reply from shard")
+		}
+		return
+	}
+	off := n
+	for _, pos := range child.pos {
+		m, err := resp.ScanValue(reply[off:], nil)
+		if err != nil {
+			if p.err == nil {
+				p.err = resp.AppendError(nil, "ERR unexpected reply from shard")
+			}
+			return
+		}
+		p.vals[pos] = append(p.vals[pos][:0], reply[off:off+m]...)
+		off += m
+	}
+}
