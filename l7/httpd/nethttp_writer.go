@@ -1,9 +1,10 @@
 package httpd
 
-// This file is the http.ResponseWriter of an adapted handler, used on the
-// handler's goroutine: the header map turned into a head, the response
-// buffer, Flush, Hijack and the deadlines of http.ResponseController. What
-// it writes goes to the loop as ops (nethttp_loop.go).
+// This file is the http.ResponseWriter of an adapted handler: the header
+// map turned into a head, the response buffer, Flush, Hijack and the
+// deadlines of http.ResponseController. Its methods run on the handler's
+// goroutine, but for SetReadDeadline, which is safe from any. What it
+// writes goes to the loop as ops (nethttp_loop.go).
 
 import (
 	"bufio"
