@@ -44,14 +44,16 @@ func TestDaemonAccessLogUnderLoad(t *testing.T) {
 	logPath := filepath.Join(dir, "access.log")
 	listen := testutil.FreePort(t, "tcp")
 	cfg := filepath.Join(dir, "penstock.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`log: {format: json}
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+log: {format: json}
 loops: 2
-listeners:
+pipelines:
   - name: web
     listen: %q
-    protocol: http
-    upstream: app
-    access_log: %q
+    stages:
+      - kind: http_proxy
+        upstream: app
+        access_log: %q
 upstreams:
   app: {endpoints: [%q]}
 `, listen, logPath, strings.TrimPrefix(be.URL, "http://"))), 0o644))

@@ -1,199 +1,423 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/penstock-proxy/penstock/codecs"
+	"github.com/penstock-proxy/penstock/codecs/framing"
+	"github.com/penstock-proxy/penstock/internal/spec"
 	"github.com/penstock-proxy/penstock/l4"
 	"github.com/penstock-proxy/penstock/l7/httpd"
 	"github.com/penstock-proxy/penstock/l7/httpproxy"
-	"github.com/penstock-proxy/penstock/pipelines/redisproxy"
-	"github.com/penstock-proxy/penstock/pipelines/tcprelay"
-	"github.com/penstock-proxy/penstock/pipelines/udprelay"
+	"github.com/penstock-proxy/penstock/l7/redis"
+	"github.com/penstock-proxy/penstock/pipelines/kvproto"
 	"github.com/penstock-proxy/penstock/transport"
 )
 
-// build turns a checked config into transport listeners. Plain relays and
-// Redis listeners come from the generated pipelines; routes (whose shape a
-// config decides) and built-ins are assembled here.
-//
-// logs opens the HTTP listeners' access logs; nil opens none (for checks).
-func build(cfg *Config, log *slog.Logger, logs *accessLogs) ([]transport.Listener, error) {
-	var out []transport.Listener
-	for _, lc := range cfg.Listeners {
-		f := filterValues(lc.Filters)
-		llog := log.With("listener", lc.Name)
-		var ls []transport.Listener
-		switch {
-		case lc.Serve == "http":
-			ls = []transport.Listener{{Accept: demoHTTP.Accept, Drain: demoHTTP.Drain}}
-		case lc.Serve != "":
-			ls = []transport.Listener{{Accept: builtin(lc.Serve)}}
-		case lc.Protocol == "http":
-			srv, err := buildHTTP(cfg, lc, llog, logs)
-			if err != nil {
-				return nil, err
-			}
-			ls = []transport.Listener{{Accept: srv.Accept, Drain: srv.Drain}}
-		case len(lc.Routes) > 0:
-			endpoints := map[string][]string{}
-			failTimeout := map[string]time.Duration{}
-			for _, rc := range lc.Routes {
-				u := cfg.Upstreams[rc.Upstream]
-				endpoints[rc.Upstream], failTimeout[rc.Upstream] = u.Endpoints, u.FailTimeout
-			}
-			groups, err := l4.NewGroups(endpoints, failTimeout)
-			if err != nil {
-				return nil, err
-			}
-			r := &transport.PeekRouter{Timeout: lc.PeekTimeout, MaxBytes: lc.PeekMaxBytes, Logger: llog}
-			for _, rc := range lc.Routes {
-				relay := &l4.TCPRelay{Upstreams: groups[rc.Upstream], DialTimeout: lc.ConnectTimeout, Idle: lc.IdleTimeout, Logger: llog}
-				rt := transport.PeekRoute{Name: rc.Upstream, Accept: relay.Accept}
-				switch {
-				case len(rc.SNI) > 0:
-					rt.Match = transport.SNI{Names: rc.SNI}
-				case len(rc.Prefix) > 0:
-					var p transport.Prefix
-					for _, s := range rc.Prefix {
-						p = append(p, []byte(s))
-					}
-					rt.Match = p
-				}
-				r.Routes = append(r.Routes, rt)
-			}
-			ls = []transport.Listener{{Accept: r.Accept}}
-		case lc.Protocol == "redis":
-			u := cfg.Upstreams[lc.Upstream]
-			rc := redisproxy.DefaultConfig()
-			rc.Listen = []string{lc.Listen}
-			rc.Servers = rc.Servers[:0]
-			for i, ep := range u.Endpoints {
-				srv := l4.KetamaServer{Addr: ep, Weight: 1}
-				if i < len(u.Names) {
-					srv.Name = u.Names[i]
-				}
-				if i < len(u.Weights) {
-					srv.Weight = u.Weights[i]
-				}
-				rc.Servers = append(rc.Servers, srv)
-			}
-			rc.HashTag, rc.Logger = lc.HashTag, llog
-			if lc.ConnectTimeout > 0 {
-				rc.ConnectTimeout = lc.ConnectTimeout
-			}
-			p, err := redisproxy.New(rc)
-			if err != nil {
-				return nil, err
-			}
-			ls = p.Listeners()
-		case strings.HasPrefix(lc.Listen, "udp"):
-			u := cfg.Upstreams[lc.Upstream]
-			uc := udprelay.DefaultConfig()
-			uc.Listen = []string{lc.Listen}
-			uc.Upstreams = map[string][]string{"dns": u.Endpoints}
-			uc.SessionIdle, uc.MaxSessions, uc.Logger = lc.SessionIdle, lc.MaxSessions, llog
-			p, err := udprelay.New(uc)
-			if err != nil {
-				return nil, err
-			}
-			ls = p.Listeners()
-		default:
-			u := cfg.Upstreams[lc.Upstream]
-			tc := tcprelay.DefaultConfig()
-			tc.Listen = []string{lc.Listen}
-			tc.Upstreams = map[string][]string{"backends": u.Endpoints}
-			tc.FailTimeout = map[string]time.Duration{"backends": u.FailTimeout}
-			tc.ConnectTimeout, tc.Idle, tc.Logger = lc.ConnectTimeout, lc.IdleTimeout, llog
-			p, err := tcprelay.New(tc)
-			if err != nil {
-				return nil, err
-			}
-			ls = p.Listeners()
-		}
-		for _, l := range ls {
-			l.Name, l.Addr, l.Filters = lc.Name, lc.Listen, f
-			out = append(out, l)
-		}
-	}
-	return out, nil
+// quiet is a logger for builds that only check.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// built is a checked plan built into transport listeners, one pipeline
+// per entry of the plan.
+type built struct {
+	plan      *spec.Plan
+	pipelines []*pipeline
+	// listeners are the transport listeners, in the order of the
+	// pipelines and their listen addresses.
+	listeners []transport.Listener
 }
 
-// buildHTTP assembles an HTTP reverse proxy listener: the listener's
-// upstream is the default group and routes pick others by host and path.
-func buildHTTP(cfg *Config, lc ListenerConfig, log *slog.Logger, logs *accessLogs) (*httpd.Server, error) {
+// build turns a checked plan into transport listeners. It knows the stage
+// kinds, never a group's or a pipeline's name: each pipeline's groups are
+// the ones its stages name.
+//
+// logs opens the access logs of http_proxy stages; nil opens none (for
+// checks). A problem is returned as spec.Errors at the key path it comes
+// from.
+func build(plan *spec.Plan, log *slog.Logger, logs *accessLogs) (*built, error) {
+	d := &built{plan: plan}
+	var errs spec.Errors
+	for _, pl := range plan.Pipelines {
+		p, err := newPipeline(plan, pl, log, logs)
+		if err != nil {
+			errs = append(errs, asErrors(err)...)
+			continue
+		}
+		d.pipelines = append(d.pipelines, p)
+		v := pl.Values
+		for _, addr := range v.Listen {
+			name := pl.Shape.Name
+			if len(v.Listen) > 1 {
+				name += " " + addr
+			}
+			d.listeners = append(d.listeners, transport.Listener{
+				Name: name, Addr: addr, Filters: filters(v.Filters), Accept: p.Accept, Drain: p.Drain,
+				MaxSessions: v.Session.MaxSessions, SessionIdle: v.Session.Idle,
+			})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return d, nil
+}
+
+// pipeline runs one pipeline of a plan. Its shape (stage kinds and order,
+// framer, handler) is fixed when it is built; its values are held in a
+// snapshot, built whole from a spec.Values and swapped atomically, that
+// serves the streams accepted while it is current. Streams already
+// accepted stay with the snapshot that took them.
+//
+// Listen addresses, filters and UDP session limits are values too, but the
+// transport takes them when it binds: they change with the listeners.
+type pipeline struct {
+	plan    *spec.Plan
+	shape   spec.Shape
+	path    string
+	log     *slog.Logger
+	logs    *accessLogs
+	framer  frameCodec   // handle: the framer, from the shape
+	handler frameHandler // handle: the handler, kept across snapshots
+
+	cur atomic.Pointer[snapshot]
+
+	mu     sync.Mutex
+	drains []func() // of every snapshot that had a service to drain
+}
+
+// snapshot is what one Values builds: immutable once stored.
+type snapshot struct {
+	values spec.Values
+	accept func(transport.Stream)
+}
+
+func newPipeline(plan *spec.Plan, pl *spec.Pipeline, log *slog.Logger, logs *accessLogs) (*pipeline, error) {
+	p := &pipeline{plan: plan, shape: pl.Shape, path: pl.Path, log: log.With("pipeline", pl.Shape.Name), logs: logs}
+	if f := pl.Shape.Framer; f != nil {
+		codec, err := newFramer(f)
+		if err != nil {
+			return nil, spec.Errors{plan.Errorf(p.stagePath(f.Kind), "%v", err)}
+		}
+		p.framer = codec
+	}
+	if pl.Shape.Terminal == "handle" {
+		p.handler = handlers[pl.Shape.HandlerType]()
+	}
+	if err := p.Swap(plan, pl.Values); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// stagePath is the key path of the pipeline's stage of that kind.
+func (p *pipeline) stagePath(kind string) string {
+	for i, k := range p.shape.Kinds {
+		if k == kind {
+			return fmt.Sprintf("%s.stages[%d]", p.path, i)
+		}
+	}
+	return p.path
+}
+
+// Accept hands a new stream to the current snapshot. It runs on the
+// stream's loop.
+func (p *pipeline) Accept(s transport.Stream) { p.cur.Load().accept(s) }
+
+// Values returns the values that serve new streams. It is safe from any
+// goroutine.
+func (p *pipeline) Values() spec.Values { return p.cur.Load().values }
+
+// Swap builds a snapshot from v, the values of a pipeline of this shape in
+// plan (whose groups are the ones v names), and makes it serve the streams
+// accepted from now on. It is safe from any goroutine; on an error the
+// current snapshot stays.
+func (p *pipeline) Swap(plan *spec.Plan, v spec.Values) error {
+	s, drain, err := p.snapshot(plan, v)
+	if err != nil {
+		return err
+	}
+	if drain != nil {
+		p.mu.Lock()
+		p.drains = append(p.drains, drain)
+		p.mu.Unlock()
+	}
+	p.cur.Store(s)
+	return nil
+}
+
+// Drain ends what would otherwise wait out a graceful shutdown (idle HTTP
+// keep-alive connections) in every snapshot's service. It runs on the
+// goroutine that calls Transport.Shutdown; it is safe from any goroutine.
+func (p *pipeline) Drain() {
+	p.mu.Lock()
+	drains := append([]func(){}, p.drains...)
+	p.mu.Unlock()
+	for _, d := range drains {
+		d()
+	}
+}
+
+// snapshot builds the services of v: the upstream groups its stages
+// name, then the terminal, then the phases before it.
+func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), error) {
+	fail := func(kind, format string, args ...any) (*snapshot, func(), error) {
+		return nil, nil, spec.Errors{plan.Errorf(p.stagePath(kind), format, args...)}
+	}
 	endpoints := map[string][]string{}
 	failTimeout := map[string]time.Duration{}
-	use := func(name string) {
-		u := cfg.Upstreams[name]
-		endpoints[name], failTimeout[name] = u.Endpoints, u.FailTimeout
-	}
-	if lc.Upstream != "" {
-		use(lc.Upstream)
-	}
-	for _, rc := range lc.Routes {
-		use(rc.Upstream)
+	for _, name := range v.Groups {
+		g := plan.Group(name)
+		endpoints[name], failTimeout[name] = g.Endpoints, g.FailTimeout
 	}
 	groups, err := l4.NewGroups(endpoints, failTimeout)
 	if err != nil {
-		return nil, err
+		return fail(p.shape.Terminal, "%v", err)
 	}
-	p := &httpproxy.Proxy{ConnectTimeout: lc.ConnectTimeout, ResponseTimeout: lc.ResponseTimeout, ReadTimeout: lc.ReadTimeout, Logger: log}
-	if lc.Upstream != "" {
-		p.Upstreams = groups[lc.Upstream]
-	}
-	for _, rc := range lc.Routes {
-		p.Routes = append(p.Routes, httpproxy.Route{Host: rc.Host, PathPrefix: rc.PathPrefix, Upstreams: groups[rc.Upstream]})
-	}
-	srv := &httpd.Server{Handler: p, IdleTimeout: lc.IdleTimeout, SendTimeout: lc.SendTimeout,
-		BodyTimeout: lc.ClientBodyTimeout, Logger: log}
-	if lc.AccessLog != "" && logs != nil {
-		w, err := logs.writer(lc.Name, lc.AccessLog)
-		if err != nil {
-			return nil, fmt.Errorf("listener %s: access log: %w", lc.Name, err)
-		}
-		p.Logging = w.request
-		srv.OnReject = w.reject
-	}
-	return srv, nil
-}
-
-// filterValues builds a listener's connection filters.
-func filterValues(fc FilterConfig) *transport.Filters {
-	f := &transport.Filters{
-		MaxConns:      fc.MaxConns,
-		MaxConnsPerIP: fc.MaxConnsPerIP,
-		RatePerIP:     fc.RatePerIP,
-		BurstPerIP:    fc.BurstPerIP,
-	}
-	// The config check has parsed these already.
-	f.Allow, _ = transport.ParsePrefixes(fc.Allow)
-	f.Deny, _ = transport.ParsePrefixes(fc.Deny)
-	return f
-}
-
-// demoHTTP is the built-in HTTP service: /echo streams the request body
-// back; anything else gets a greeting naming the request.
-var demoHTTP = &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
-	if strings.HasPrefix(string(x.Req.Path), "/echo") {
-		_ = x.WriteHead(200, httpd.Field{Name: []byte("Content-Type"), Value: []byte("application/octet-stream")})
-		x.OnDrained(x.ResumeBody)
-		x.ReadBody(func(p []byte, end bool) {
-			_, _ = x.Write(p)
-			if end {
-				_ = x.End()
-			} else if !x.Writable() {
-				x.PauseBody()
+	t := v.Timeouts
+	var accept func(transport.Stream)
+	var drain func()
+	switch p.shape.Terminal {
+	case "relay":
+		relays := map[string]func(transport.Stream){}
+		for name, g := range groups {
+			if p.shape.UDP {
+				relays[name] = (&l4.UDPRelay{Upstreams: g, Logger: p.log}).Accept
+			} else {
+				relays[name] = (&l4.TCPRelay{Upstreams: g, DialTimeout: t.Connect, Idle: t.Idle,
+					SendProxy: v.Relay.SendProxy, SpliceAfter: v.Relay.SpliceAfter, Logger: p.log}).Accept
 			}
-		})
-		return
+		}
+		if m := v.Match; m != nil {
+			r := &transport.PeekRouter{MaxBytes: m.MaxBytes, Timeout: m.Timeout, Logger: p.log}
+			for _, rt := range m.Routes {
+				pr := transport.PeekRoute{Name: rt.Upstream, Accept: relays[rt.Upstream]}
+				switch {
+				case len(rt.TLSSNI) > 0:
+					pr.Match = transport.SNI{Names: rt.TLSSNI}
+				case len(rt.Prefix) > 0:
+					var pre transport.Prefix
+					for _, s := range rt.Prefix {
+						pre = append(pre, []byte(s))
+					}
+					pr.Match = pre
+				}
+				r.Routes = append(r.Routes, pr)
+			}
+			accept = r.Accept
+		} else {
+			accept = relays[v.Relay.Upstream]
+		}
+	case "redis_proxy":
+		g := plan.Group(v.Redis.Upstream)
+		servers := make([]l4.KetamaServer, len(g.Endpoints))
+		for i, ep := range g.Endpoints {
+			servers[i] = l4.KetamaServer{Addr: ep, Weight: 1}
+			if i < len(g.Names) {
+				servers[i].Name = g.Names[i]
+			}
+			if i < len(g.Weights) {
+				servers[i].Weight = g.Weights[i]
+			}
+		}
+		rp, err := redis.New(redis.Config{Servers: servers, HashTag: v.Redis.HashTag, ConnectTimeout: t.Connect, Logger: p.log})
+		if err != nil {
+			return fail("redis_proxy", "%v", err)
+		}
+		accept = rp.Accept
+	case "http_proxy":
+		h := v.HTTP
+		proxy := &httpproxy.Proxy{Upstreams: groups[h.Upstream], ConnectTimeout: t.Connect, ResponseTimeout: t.Response,
+			ReadTimeout: t.Read, MaxIdle: h.MaxIdle, Via: h.Via, Logger: p.log}
+		for _, r := range h.Routes {
+			proxy.Routes = append(proxy.Routes, httpproxy.Route{Host: r.Host, PathPrefix: r.PathPrefix, Upstreams: groups[r.Upstream]})
+		}
+		srv := &httpd.Server{Handler: proxy, HeaderTimeout: t.Header, IdleTimeout: t.Idle, SendTimeout: t.Send, BodyTimeout: t.ClientBody,
+			Logger: p.log}
+		srv.Limits.MaxHeaderBytes, srv.Limits.MaxHeaders, srv.Limits.MaxLineBytes, srv.Limits.MaxBodyBytes =
+			h.MaxHeaderBytes, h.MaxHeaders, h.MaxLineBytes, h.MaxBodyBytes
+		if h.AccessLog != "" && p.logs != nil {
+			w, err := p.logs.writer(p.shape.Name, h.AccessLog)
+			if err != nil {
+				return fail("http_proxy", "access log: %v", err)
+			}
+			proxy.Logging = w.request
+			srv.OnReject = w.reject
+		}
+		accept, drain = srv.Accept, srv.Drain
+	case "serve":
+		if p.shape.Service == "http" {
+			srv := demoHTTP()
+			accept, drain = srv.Accept, srv.Drain
+		} else {
+			accept = builtin(p.shape.Service)
+		}
+	case "handle":
+		f, h, udp := p.framer, p.handler, p.shape.UDP
+		log := p.log
+		accept = func(s transport.Stream) { s.SetHandler(&frameSession{framer: f, handler: h, udp: udp, log: log}) }
+	default:
+		return fail(p.shape.Terminal, "the daemon cannot run %s stages", p.shape.Terminal)
 	}
-	xff, _ := x.Req.Header("X-Forwarded-For")
-	_ = x.Respond(200, fmt.Appendf(nil, "hello from penstock: %s %s (X-Forwarded-For: %s)\n", x.Req.Method, x.Req.Target, xff),
-		httpd.Field{Name: []byte("Content-Type"), Value: []byte("text/plain; charset=utf-8")})
-})}
+	if pp := v.ProxyProtocol; pp != nil {
+		trusted, _ := transport.ParsePrefixes(pp.Trusted) // checked by spec
+		ph := &transport.ProxyHeader{Trusted: trusted, RejectV1: !pp.V1, RejectV2: !pp.V2, Timeout: pp.Timeout, Logger: p.log, Next: accept}
+		accept = ph.Accept
+	}
+	return &snapshot{values: v, accept: accept}, drain, nil
+}
+
+// filters builds a listener's connection filters (checked by spec).
+func filters(f spec.Filters) *transport.Filters {
+	allow, _ := transport.ParsePrefixes(f.Allow)
+	deny, _ := transport.ParsePrefixes(f.Deny)
+	return &transport.Filters{Allow: allow, Deny: deny, MaxConns: f.MaxConns, MaxConnsPerIP: f.MaxConnsPerIP,
+		RatePerIP: f.RatePerIP, BurstPerIP: f.BurstPerIP}
+}
+
+// frameHandler is what a handle stage's type implements.
+type frameHandler interface {
+	ServeFrame(s transport.Stream, req, out []byte) ([]byte, error)
+}
+
+// handlers are the handle stage types compiled into the daemon, by the Go
+// type a spec names; each pipeline gets its own.
+var handlers = map[string]func() frameHandler{
+	"github.com/penstock-proxy/penstock/pipelines/kvproto.Store": func() frameHandler { return kvproto.NewStore() },
+}
+
+func handlerNames() string {
+	var names []string
+	for n := range handlers {
+		names = append(names, n)
+	}
+	return strings.Join(names, ", ")
+}
+
+// frameCodec is what every framer of codecs/framing implements.
+type frameCodec interface {
+	Decode(in []byte) (frame []byte, n int, err error)
+	Append(dst, payload []byte) ([]byte, error)
+}
+
+// newFramer builds a framer stage's codec and checks it as the codec does.
+func newFramer(f *spec.Framer) (frameCodec, error) {
+	var delims [][]byte
+	for _, d := range f.Delimiters {
+		delims = append(delims, []byte(d))
+	}
+	var c interface {
+		frameCodec
+		Validate() error
+	}
+	switch f.Kind {
+	case "length_field":
+		c = framing.LengthField{Offset: f.Offset, Length: f.Length, Adjust: f.Adjust, Strip: f.Strip, BigEndian: f.BigEndian, Max: f.Max, FailFast: f.FailFast}
+	case "delimiter":
+		c = framing.Delimiter{Delimiters: delims, Strip: f.StripDelimiter, Max: f.Max}
+	case "line":
+		c = framing.Line{Max: f.Max, Strip: f.StripDelimiter}
+	case "fixed":
+		c = framing.Fixed{Size: f.Size}
+	case "datagram":
+		c = framing.Datagram{Max: f.Max}
+	default:
+		return nil, fmt.Errorf("the daemon has no %s framer", f.Kind)
+	}
+	return c, c.Validate()
+}
+
+// frameSession is one stream of a handle pipeline: it decodes each frame,
+// has the handler serve it, and writes the framed replies of one read at
+// once (each datagram's at once on UDP). Its methods run on the stream's
+// loop.
+type frameSession struct {
+	framer  frameCodec
+	handler frameHandler
+	udp     bool
+	log     *slog.Logger
+	payload []byte
+	out     []byte
+}
+
+func (c *frameSession) OnData(s transport.Stream, in []byte) int {
+	n := 0
+	c.out = c.out[:0]
+	for n < len(in) {
+		frame, m, err := c.framer.Decode(in[n:])
+		if errors.Is(err, codecs.ErrNeedMore) {
+			break
+		}
+		if err != nil {
+			c.fail(s, "bad frame", err)
+			return len(in)
+		}
+		n += m
+		reply, err := c.handler.ServeFrame(s, frame, c.payload[:0])
+		if err != nil {
+			c.fail(s, "handler", err)
+			return len(in)
+		}
+		if len(reply) > 0 {
+			if c.out, err = c.framer.Append(c.out, reply); err != nil {
+				c.fail(s, "reply", err)
+				return len(in)
+			}
+		}
+		c.payload = reply[:0]
+		if c.udp && len(c.out) > 0 {
+			_, _ = s.Write(c.out)
+			c.out = c.out[:0]
+		}
+	}
+	if len(c.out) > 0 {
+		if _, err := s.Write(c.out); err != nil {
+			return len(in)
+		}
+		if !s.Writable() {
+			s.PauseRead()
+		}
+	}
+	return n
+}
+
+func (c *frameSession) fail(s transport.Stream, what string, err error) {
+	c.log.Info("closing connection", "remote", s.RemoteAddr(), "cause", what, "err", err)
+	_ = s.Close()
+}
+
+func (c *frameSession) OnReadEOF(s transport.Stream)    { _ = s.CloseWrite() }
+func (c *frameSession) OnDrained(s transport.Stream)    { s.ResumeRead() }
+func (c *frameSession) OnClose(transport.Stream, error) {}
+
+// demoHTTP returns the built-in HTTP service: /echo streams the request
+// body back; anything else gets a greeting naming the request.
+func demoHTTP() *httpd.Server {
+	return &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+		if strings.HasPrefix(string(x.Req.Path), "/echo") {
+			_ = x.WriteHead(200, httpd.Field{Name: []byte("Content-Type"), Value: []byte("application/octet-stream")})
+			x.OnDrained(x.ResumeBody)
+			x.ReadBody(func(p []byte, end bool) {
+				_, _ = x.Write(p)
+				if end {
+					_ = x.End()
+				} else if !x.Writable() {
+					x.PauseBody()
+				}
+			})
+			return
+		}
+		xff, _ := x.Req.Header("X-Forwarded-For")
+		_ = x.Respond(200, fmt.Appendf(nil, "hello from penstock: %s %s (X-Forwarded-For: %s)\n", x.Req.Method, x.Req.Target, xff),
+			httpd.Field{Name: []byte("Content-Type"), Value: []byte("text/plain; charset=utf-8")})
+	})}
+}
 
 // builtin returns the Accept func of a built-in service, for demos and
 // benchmarks: echo writes back what it reads (each datagram on UDP) and

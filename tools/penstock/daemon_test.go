@@ -179,12 +179,12 @@ func TestDaemonCheckAndBrokenConfig(t *testing.T) {
 	require.Contains(t, string(out), "config ok")
 
 	bad := filepath.Join(dir, "bad.yaml")
-	require.NoError(t, os.WriteFile(bad, []byte("listeners:\n  - listen: tcp://127.0.0.1:1\n    upstream: missing\n"), 0o600))
+	require.NoError(t, os.WriteFile(bad, []byte("version: 1\npipelines:\n  - name: x\n    listen: tcp://127.0.0.1:1\n    stages: [{kind: relay, upstream: missing}]\n"), 0o600))
 	for _, cmd := range []string{"check", "run"} {
 		out, err = exec.Command(buildBinary(t), cmd, "-c", bad).CombinedOutput()
 		require.Error(t, err)
 		require.Equal(t, 2, err.(*exec.ExitError).ExitCode())
-		require.Contains(t, string(out), "bad.yaml:3: listeners[0].upstream: no upstream group named \"missing\"")
+		require.Contains(t, string(out), "bad.yaml:5: pipelines[0].stages[0].upstream: no upstream group named \"missing\"")
 	}
 }
 
@@ -303,13 +303,15 @@ func TestDaemonHTTPAccessLog(t *testing.T) {
 	logPath := filepath.Join(dir, "access.log")
 	listen := testutil.FreePort(t, "tcp")
 	cfg := filepath.Join(dir, "penstock.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`log: {format: json}
-listeners:
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+log: {format: json}
+pipelines:
   - name: web
     listen: %q
-    protocol: http
-    upstream: app
-    access_log: %q
+    stages:
+      - kind: http_proxy
+        upstream: app
+        access_log: %q
 upstreams:
   app: {endpoints: [%q]}
 `, listen, logPath, strings.TrimPrefix(be.URL, "http://"))), 0o644))

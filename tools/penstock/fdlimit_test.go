@@ -122,11 +122,13 @@ func TestDaemonTCPAtTheOpenFileLimit(t *testing.T) {
 func TestDaemonUDPAtTheOpenFileLimit(t *testing.T) {
 	listen := testutil.FreePort(t, "udp")
 	cfg := filepath.Join(t.TempDir(), "udp.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`loops: 1
-listeners:
-  - listen: udp://%s
-    upstream: echo
-    session_idle: 2s
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+loops: 1
+pipelines:
+  - name: udp
+    listen: udp://%s
+    stages: [{kind: relay, upstream: echo}]
+    session: {idle: 2s}
 upstreams:
   echo:
     endpoints: [%s]

@@ -1,18 +1,19 @@
-// Command penstock runs Penstock's L4 relays from a config file or a
+// Command penstock runs Penstock's pipelines from a config file (the
+// schema of internal/spec, the one pipegen generates code from) or a
 // one-line command.
 //
 //	penstock                      run the embedded demo config
-//	penstock run -c FILE          run a config file
-//	penstock check -c FILE        validate a config file
-//	penstock tcp --listen ADDR --to ADDR[,ADDR...] [--allow CIDR] [--deny CIDR]
-//	penstock udp --listen ADDR --to ADDR[,ADDR...]
-//	penstock redis --listen ADDR --to ADDR[,ADDR...] [--hash-tag {}]
+//	penstock run -c FILE          run a config file, or any pipeline spec
+//	penstock check -c FILE        check it as run would, without binding
+//	penstock tcp|udp|redis|http --listen ADDR --to ADDR[,ADDR...] [flags]
+//	penstock version              print the version, commit and Go version
 //
 // SIGTERM drains (stop accepting, let connections finish until the drain
 // timeout); SIGINT stops at once.
 package main
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -20,15 +21,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/penstock-proxy/penstock/internal/spec"
 	"github.com/penstock-proxy/penstock/transport"
 )
 
@@ -51,22 +54,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
-	var cfg *Config
+	var plan *spec.Plan
 	var err error
 	demo := false
 	switch cmd {
 	case "":
 		demo = true
-		cfg, err = ParseConfig("(embedded default config)", defaultConfig)
+		plan, err = ParseConfig("(embedded default config)", defaultConfig)
 	case "run", "check":
-		cfg, err = loadFlagConfig(cmd, args, stderr)
+		plan, err = loadFlagConfig(cmd, args, stderr)
 		if err == nil && cmd == "check" {
-			fmt.Fprintf(stdout, "config ok: %d listeners, %d upstream groups\n", len(cfg.Listeners), len(cfg.Upstreams))
+			fmt.Fprintf(stdout, "config ok: %d pipelines, %d upstream groups\n", len(plan.Pipelines), len(plan.Groups))
 			return 0
 		}
 	case "tcp", "udp", "redis", "http":
-		cfg, err = oneLiner(cmd, args, stderr)
-	case "-h", "--help", "help":
+		plan, err = oneLiner(modes[cmd], args, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, version())
+		return 0
+	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0
 	default:
@@ -76,35 +82,74 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0 // the flag package has printed the command's flags
+			return 0 // the command has printed its help
 		}
-		fmt.Fprintf(stderr, "penstock: %v\n", err)
+		if es := asErrors(err); es != nil {
+			fmt.Fprintln(stderr, es.Error())
+		} else {
+			fmt.Fprintf(stderr, "penstock: %v\n", err)
+		}
 		return 2
 	}
-	return serve(cfg, demo, stdout, stderr)
+	return serve(plan, demo, stdout, stderr)
 }
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   penstock                      run the embedded demo config
-  penstock run -c FILE          run a config file
-  penstock check -c FILE        validate a config file
-  penstock tcp --listen ADDR --to ADDR[,ADDR...] [--allow CIDR] [--deny CIDR]
-  penstock udp --listen ADDR --to ADDR[,ADDR...]
-  penstock redis --listen ADDR --to ADDR[,ADDR...] [--hash-tag {}]
-  penstock http --listen ADDR --to ADDR[,ADDR...] [--idle DURATION]
+  penstock run -c FILE          run a config file (several pipelines, or a pipeline spec)
+  penstock check -c FILE        check a config file as run would, without binding
+  penstock tcp|udp|redis|http --listen ADDR --to ADDR[,ADDR...] [flags]
+                                relay or proxy one address (penstock MODE --help)
+  penstock version              print the version, commit and Go version
 `)
 }
 
-func loadFlagConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
+// version says which penstock this is, from the build information Go
+// records in the binary.
+func version() string {
+	v, commit, modified, goVersion := "(devel)", "unknown", "", runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		goVersion = bi.GoVersion
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					modified = ", modified"
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("penstock %s (commit %s%s) %s %s/%s", v, commit, modified, goVersion, runtime.GOOS, runtime.GOARCH)
+}
+
+func loadFlagConfig(cmd string, args []string, stderr io.Writer) (*spec.Plan, error) {
 	fs := flag.NewFlagSet("penstock "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("c", "", "config file (YAML or JSON)")
+	file := fs.String("c", "", "config file (YAML or JSON): several pipelines, or one pipeline spec")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage of penstock %s:\n  penstock %s -c FILE\n\n", cmd, cmd)
+		if cmd == "check" {
+			fmt.Fprint(stderr, "Checks FILE as run would, without binding a port: every problem, each with its line and key path.\n\n")
+		} else {
+			fmt.Fprint(stderr, "Runs the pipelines of FILE until SIGTERM (drain) or SIGINT.\n\n")
+		}
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nExample:\n  penstock %s -c pipelines/tcprelay/tcp_relay.yaml\n", cmd)
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if *file == "" {
 		return nil, errors.New(cmd + ": -c FILE is required")
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%s: unexpected argument %q", cmd, fs.Arg(0))
 	}
 	data, err := os.ReadFile(*file)
 	if err != nil {
@@ -113,104 +158,37 @@ func loadFlagConfig(cmd string, args []string, stderr io.Writer) (*Config, error
 	return ParseConfig(*file, data)
 }
 
-// listFlag collects a repeatable, comma-separated flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
-	}
-	return nil
-}
-
-func oneLiner(proto string, args []string, stderr io.Writer) (*Config, error) {
-	fs := flag.NewFlagSet("penstock "+proto, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "", "address to listen on, host:port")
-	var to, allow, deny listFlag
-	fs.Var(&to, "to", "upstream host:port, several separated by commas (round robin with failover)")
-	fs.Var(&allow, "allow", "admit only these source CIDRs (repeatable, comma-separated)")
-	fs.Var(&deny, "deny", "refuse these source CIDRs (repeatable, comma-separated)")
-	loops := fs.Int("loops", 0, "event loops (0: one per CPU)")
-	idle := fs.Duration("idle", 0, "close connections idle for this long (tcp; 0: never)")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	hashTag := fs.String("hash-tag", "", "redis: hash only the part of a key between these two characters, e.g. {}")
-	accessLog := fs.String("access-log", "", "http: a line per request to stdout, stderr or this file (SIGUSR1 reopens it)")
-	readTimeout := fs.Duration("read-timeout", 0, "http: bound every wait for upstream bytes, head and body (0: 60s)")
-	bodyTimeout := fs.Duration("client-body-timeout", 0, "http: bound every wait for request body bytes (0: 60s)")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if *listen == "" || len(to) == 0 {
-		return nil, fmt.Errorf("%s: --listen and --to are required", proto)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%s: unexpected argument %q", proto, fs.Arg(0))
-	}
-	// The one-liner is a config like any other, so it gets the same checks.
-	scheme := proto
-	if proto == "redis" || proto == "http" {
-		scheme = "tcp"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "log: {level: %q}\nloops: %d\nlisteners:\n  - name: %s\n    listen: %q\n    upstream: up\n",
-		*level, *loops, proto, scheme+"://"+*listen)
-	if proto == "http" {
-		fmt.Fprintf(&b, "    protocol: http\n")
-		if *readTimeout > 0 {
-			fmt.Fprintf(&b, "    read_timeout: %s\n", readTimeout)
-		}
-		if *bodyTimeout > 0 {
-			fmt.Fprintf(&b, "    client_body_timeout: %s\n", bodyTimeout)
-		}
-	}
-	if *accessLog != "" {
-		fmt.Fprintf(&b, "    access_log: %q\n", *accessLog)
-	}
-	if proto == "redis" {
-		fmt.Fprintf(&b, "    protocol: redis\n")
-		if *hashTag != "" {
-			fmt.Fprintf(&b, "    hash_tag: %q\n", *hashTag)
-		}
-	}
-	if *idle > 0 && (proto == "tcp" || proto == "http") {
-		fmt.Fprintf(&b, "    idle_timeout: %s\n", idle)
-	}
-	fmt.Fprintf(&b, "    filters: {allow: %s, deny: %s}\n", yamlList(allow), yamlList(deny))
-	fmt.Fprintf(&b, "upstreams:\n  up:\n    endpoints: %s\n", yamlList(to))
-	return ParseConfig("penstock "+proto, []byte(b.String()))
-}
-
-func yamlList(l []string) string {
-	q := make([]string, len(l))
-	for i, s := range l {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
-}
-
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+// newLogger returns the daemon's logger. Addresses are written as
+// host:port and durations as a person reads them (1.5s), in JSON as in
+// text, rather than as objects and nanoseconds.
+func newLogger(level, format string, w io.Writer) *slog.Logger {
 	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(cmpOr(c.Level, "info")))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "json" {
+	_ = lvl.UnmarshalText([]byte(cmp.Or(level, "info")))
+	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: readable}
+	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
+func readable(_ []string, a slog.Attr) slog.Attr {
+	switch a.Value.Kind() {
+	case slog.KindDuration:
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	case slog.KindAny:
+		if addr, ok := a.Value.Any().(net.Addr); ok {
+			s := "<nil>"
+			if v := reflect.ValueOf(addr); v.Kind() != reflect.Pointer || !v.IsNil() {
+				s = addr.String()
+			}
+			a.Value = slog.StringValue(s)
+		}
 	}
-	return s
+	return a
 }
 
-func serve(cfg *Config, demo bool, stdout, stderr io.Writer) int {
-	log := newLogger(cfg.Log, stderr)
+func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
+	log := newLogger(plan.Daemon.LogLevel, plan.Daemon.LogFormat, stderr)
 	if os.Getenv("PENSTOCK_HEAPPROFILE") != "" {
 		runtime.MemProfileRate = 1 // every allocation, for per-connection sizes
 	}
@@ -225,11 +203,11 @@ func serve(cfg *Config, demo bool, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	logs := newAccessLogs(cfg.Log.Format, stdout, stderr)
+	logs := newAccessLogs(plan.Daemon.LogFormat, stdout, stderr)
 	defer logs.Close() // after the transport has stopped: the last lines too
-	listeners, err := build(cfg, log, logs)
+	d, err := build(plan, log, logs)
 	if err != nil {
-		log.Error("config", "err", err)
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	// Signals are caught before the listeners open, so a SIGTERM that
@@ -258,13 +236,13 @@ func serve(cfg *Config, demo bool, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	tr, err := transport.Start(transport.Options{Loops: cfg.Loops, Logger: log}, listeners...)
+	tr, err := transport.Start(transport.Options{Loops: plan.Daemon.Loops, Logger: log}, d.listeners...)
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return 1
 	}
 	for i, a := range tr.Addrs() {
-		log.Info("listening", "listener", cfg.Listeners[i].Name, "addr", a)
+		log.Info("listening", "listener", d.listeners[i].Name, "addr", a)
 	}
 	if demo {
 		fmt.Fprint(stdout, demoHelp)
@@ -278,8 +256,8 @@ func serve(cfg *Config, demo bool, stdout, stderr io.Writer) int {
 			tr.Stop()
 			return 0
 		}
-		log.Info("SIGTERM: draining", "open", tr.Active(), "timeout", cfg.DrainTimeout)
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+		log.Info("SIGTERM: draining", "open", tr.Active(), "timeout", plan.Daemon.DrainTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), plan.Daemon.DrainTimeout)
 		defer cancel()
 		go func() {
 			// A second signal during the drain stops at once.

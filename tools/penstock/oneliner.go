@@ -1,0 +1,212 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/penstock-proxy/penstock/internal/spec"
+)
+
+// mode is a one-liner subcommand: a pipeline of one stage, with the flags
+// that apply to it and no others.
+type mode struct {
+	name, summary, example string
+	// scheme is the listen scheme a bare host:port gets.
+	scheme string
+	// stage is the terminal stage's kind.
+	stage string
+	// flags are the mode's own flags beyond --listen, --to, --allow,
+	// --deny, --loops, --log-level and --log-format.
+	flags []modeFlag
+}
+
+// modeFlag is a flag and where its value goes in the pipeline: a
+// timeouts key, a session key, or a key of the stage.
+type modeFlag struct {
+	name, usage string
+	// key is the key path under the pipeline, such as timeouts.idle or
+	// stages[0].hash_tag.
+	key      string
+	duration bool
+	integer  bool
+}
+
+var modes = map[string]*mode{
+	"tcp": {name: "tcp", scheme: "tcp", stage: "relay",
+		summary: "Relays TCP connections to the upstreams, round robin, failing over to the next when a connect fails.",
+		example: "penstock tcp --listen 127.0.0.1:8000 --to 127.0.0.1:9001,127.0.0.1:9002 --allow 127.0.0.0/8",
+		flags: []modeFlag{
+			{name: "connect-timeout", usage: "bound each upstream connect (0: 5s)", key: "timeouts.connect", duration: true},
+			{name: "idle", usage: "close connections that moved no byte for this long (0: never)", key: "timeouts.idle", duration: true},
+		}},
+	"udp": {name: "udp", scheme: "udp", stage: "relay",
+		summary: "Relays UDP datagrams to the upstreams, one upstream socket per client address.",
+		example: "penstock udp --listen 127.0.0.1:5353 --to 127.0.0.1:53",
+		flags: []modeFlag{
+			{name: "session-idle", usage: "expire a client's session after this long without a datagram (0: 60s)", key: "session.idle", duration: true},
+			{name: "max-sessions", usage: "cap the live sessions (0: what the open-file limit leaves room for)", key: "session.max_sessions", integer: true},
+		}},
+	"redis": {name: "redis", scheme: "tcp", stage: "redis_proxy",
+		summary: "Shards Redis commands over the upstreams as twemproxy does (fnv1a_64, ketama): a drop-in for it.",
+		example: "penstock redis --listen 127.0.0.1:22121 --to 127.0.0.1:6379,127.0.0.1:6380 --hash-tag {}",
+		flags: []modeFlag{
+			{name: "hash-tag", usage: "hash only the part of a key between these two characters, e.g. {}", key: "stages[0].hash_tag"},
+			{name: "connect-timeout", usage: "bound each shard connect (0: 1s)", key: "timeouts.connect", duration: true},
+		}},
+	"http": {name: "http", scheme: "tcp", stage: "http_proxy",
+		summary: "Proxies HTTP/1.1 to the upstreams: keep-alive upstream connections, X-Forwarded-*, WebSocket, 502/504.",
+		example: "penstock http --listen 127.0.0.1:8080 --to 127.0.0.1:9080,127.0.0.1:9081 --access-log stdout",
+		flags: []modeFlag{
+			{name: "access-log", usage: "a line per request to stdout, stderr or this file (SIGUSR1 reopens it)", key: "stages[0].access_log"},
+			{name: "connect-timeout", usage: "bound each upstream connect (0: 5s)", key: "timeouts.connect", duration: true},
+			{name: "response-timeout", usage: "bound the wait for an upstream's response head (0: 60s)", key: "timeouts.response", duration: true},
+			{name: "read-timeout", usage: "bound every wait for upstream bytes, head and body (0: 60s)", key: "timeouts.read", duration: true},
+			{name: "client-body-timeout", usage: "bound every wait for request body bytes (0: 60s)", key: "timeouts.client_body", duration: true},
+			{name: "send-timeout", usage: "close a client that takes none of a congested response for this long (0: 60s)", key: "timeouts.send", duration: true},
+			{name: "idle", usage: "close idle keep-alive client connections after this long (0: 60s)", key: "timeouts.idle", duration: true},
+		}},
+}
+
+// durationFlag is a duration flag that says what a bare number lacks.
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string { return time.Duration(*d).String() }
+func (d *durationFlag) Set(v string) error {
+	t, err := time.ParseDuration(v)
+	switch {
+	case err != nil && strings.Trim(v, "0123456789.") == "":
+		return fmt.Errorf("a duration needs a unit: did you mean %ss?", v)
+	case err != nil:
+		return fmt.Errorf("%q is not a duration such as 5s, 250ms or 1m30s", v)
+	case t < 0:
+		return errors.New("must not be negative")
+	}
+	*d = durationFlag(t)
+	return nil
+}
+
+// listFlag collects a repeatable, comma-separated flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// oneLiner parses a mode's flags into a config like any other, checked by
+// the same code; a problem is reported against the flag that set it.
+func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
+	fs := flag.NewFlagSet("penstock "+m.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "", "address to listen on, host:port")
+	var to, allow, deny listFlag
+	fs.Var(&to, "to", "upstream host:port, several separated by commas")
+	fs.Var(&allow, "allow", "admit only these source CIDRs (repeatable, comma-separated)")
+	fs.Var(&deny, "deny", "refuse these source CIDRs (repeatable, comma-separated)")
+	loops := fs.Int("loops", 0, "event loops (0: one per CPU)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "text", "text or json")
+	durations := map[string]*time.Duration{}
+	ints := map[string]*int{}
+	strs := map[string]*string{}
+	for _, f := range m.flags {
+		switch {
+		case f.duration:
+			d := new(time.Duration)
+			fs.Var((*durationFlag)(d), f.name, f.usage)
+			durations[f.name] = d
+		case f.integer:
+			ints[f.name] = fs.Int(f.name, 0, f.usage)
+		default:
+			strs[f.name] = fs.String(f.name, "", f.usage)
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage of penstock %s:\n  penstock %s --listen ADDR --to ADDR[,ADDR...] [flags]\n\n%s\n\nFlags:\n", m.name, m.name, m.summary)
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nExample:\n  %s\n", m.example)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if *listen == "" || len(to) == 0 {
+		return nil, fmt.Errorf("%s: --listen and --to are required (penstock %s --help)", m.name, m.name)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%s: unexpected argument %q", m.name, fs.Arg(0))
+	}
+	addr := *listen
+	if !strings.Contains(addr, "://") {
+		addr = m.scheme + "://" + addr
+	}
+	stage := map[string]any{"kind": m.stage, "upstream": "up"}
+	pipe := map[string]any{"name": m.name, "listen": addr, "stages": []any{stage},
+		"filters": map[string]any{"allow": []string(allow), "deny": []string(deny)}}
+	// where maps a key path of the built config to the flag that set it.
+	where := map[string]string{"pipelines[0].listen": "--listen", "upstreams.up.endpoints": "--to", "pipelines[0].filters.allow": "--allow",
+		"pipelines[0].filters.deny": "--deny", "loops": "--loops", "log.level": "--log-level", "log.format": "--log-format"}
+	set := func(key string, v any) {
+		if k, ok := strings.CutPrefix(key, "stages[0]."); ok {
+			stage[k] = v
+			return
+		}
+		section, k, _ := strings.Cut(key, ".")
+		sub, _ := pipe[section].(map[string]any)
+		if sub == nil {
+			sub = map[string]any{}
+			pipe[section] = sub
+		}
+		sub[k] = v
+	}
+	for _, f := range m.flags {
+		switch {
+		case f.duration && *durations[f.name] != 0:
+			set(f.key, durations[f.name].String())
+		case f.integer && *ints[f.name] != 0:
+			set(f.key, *ints[f.name])
+		case !f.duration && !f.integer && *strs[f.name] != "":
+			set(f.key, *strs[f.name])
+		}
+		where["pipelines[0]."+f.key] = "--" + f.name
+	}
+	cfg := map[string]any{"version": 1, "log": map[string]any{"level": *level, "format": *format}, "loops": *loops,
+		"pipelines": []any{pipe}, "upstreams": map[string]any{"up": map[string]any{"endpoints": []string(to)}}}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := ParseConfig("penstock "+m.name, data)
+	if es := asErrors(err); es != nil {
+		return nil, flagErrors(m, es, where)
+	}
+	return plan, err
+}
+
+// flagErrors reports a one-liner's config problems against its flags.
+func flagErrors(m *mode, es spec.Errors, where map[string]string) error {
+	var msgs []string
+	for _, e := range es {
+		flagName := ""
+		for key, f := range where {
+			if f != "" && (e.Path == key || strings.HasPrefix(e.Path, key+".") || strings.HasPrefix(e.Path, key+"[")) {
+				flagName = f
+			}
+		}
+		if flagName == "" {
+			msgs = append(msgs, e.Path+": "+e.Msg)
+		} else {
+			msgs = append(msgs, flagName+": "+e.Msg)
+		}
+	}
+	return fmt.Errorf("%s: %s", m.name, strings.Join(msgs, "\n"+"penstock: "+m.name+": "))
+}
