@@ -123,3 +123,40 @@ func FuzzGenerate(f *testing.F) {
 		}
 	})
 }
+
+// yamlBlock returns the first ```yaml block of a markdown file after a
+// marker, dedented.
+func yamlBlock(t *testing.T, file, after string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	s := string(data)
+	i := strings.Index(s, after)
+	require.GreaterOrEqual(t, i, 0, "%s has no %q", file, after)
+	s = s[i:]
+	start := strings.Index(s, "```yaml\n")
+	require.GreaterOrEqual(t, start, 0)
+	indent := s[strings.LastIndexByte(s[:start], '\n')+1 : start]
+	s = s[start+len("```yaml\n"):]
+	s = s[:strings.Index(s, "```")]
+	var out []string
+	for _, line := range strings.Split(strings.TrimRight(s, " \n"), "\n") {
+		out = append(out, strings.TrimPrefix(line, indent))
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+// The README's spec generates, and the error it shows for it is the one
+// pipegen gives, line number included.
+func TestReadmeSpecExample(t *testing.T) {
+	spec := yamlBlock(t, "../README.md", "1. Write the spec")
+	_, err := Generate("kv_proto.yaml", []byte(spec), "example.org/app/kv")
+	require.NoError(t, err)
+	_, err = Generate("kv_proto.yaml", []byte(strings.Replace(spec, "tcp://127.0.0.1:7000", "udp://127.0.0.1:7000", 1)), "example.org/app/kv")
+	require.Error(t, err)
+	for _, doc := range []string{"../README.md", "../docs/pipeline-spec.md"} {
+		data, rerr := os.ReadFile(doc)
+		require.NoError(t, rerr)
+		require.Contains(t, string(data), err.Error(), doc)
+	}
+}

@@ -136,3 +136,21 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// The README's config example is valid, and the error it quotes for a
+// misspelt key is the daemon's.
+func TestReadmeConfigExample(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	s := string(data)
+	start := strings.Index(s, "```yaml\nversion: 1\npipelines:\n  - name: web\n")
+	require.GreaterOrEqual(t, start, 0)
+	cfg := s[start+len("```yaml\n"):]
+	cfg = cfg[:strings.Index(cfg, "```")]
+	_, err = ParseConfig("penstock.yaml", []byte(cfg))
+	require.NoError(t, err)
+	_, err = ParseConfig("penstock.yaml", []byte(strings.Replace(cfg, "path_prefix", "path_prefx", 1)))
+	require.Error(t, err)
+	line := strings.SplitN(err.Error(), " (valid here", 2)[0]
+	require.Contains(t, s, "`"+line+"`")
+}
