@@ -76,10 +76,10 @@ func TestDaemonJSONLogs(t *testing.T) {
 	d := startDaemon(t, "tcp", "--listen", listen, "--to", dead, "--log-format", "json")
 	d.waitLog(t, `"msg":"listening"`)
 	_ = roundTrip(t, listen, "x")
-	d.waitLog(t, "upstream")
+	d.waitLog(t, `"group":"up"`)
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, d.wait(t))
-	var sawAddr, sawTimeout bool
+	var sawAddr, sawTimeout, sawGroup bool
 	for _, line := range strings.Split(strings.TrimSpace(d.stderr.String()), "\n") {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
@@ -97,9 +97,10 @@ func TestDaemonJSONLogs(t *testing.T) {
 		}
 		if g, ok := m["group"]; ok {
 			require.Equal(t, "up", g, "the one-liner's group: %s", line)
+			sawGroup = true
 		}
 	}
-	require.True(t, sawAddr && sawTimeout, d.stderr.String())
+	require.True(t, sawAddr && sawTimeout && sawGroup, d.stderr.String())
 }
 
 // A pipeline's values are swapped whole at run time: new connections go
