@@ -64,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run", "check":
 		plan, err = loadFlagConfig(cmd, args, stderr)
 		if err == nil && cmd == "check" {
-			fmt.Fprintf(stdout, "config ok: %d pipelines, %d upstream groups\n", len(plan.Pipelines), len(plan.Groups))
+			fmt.Fprintf(stdout, "config ok: %s, %s\n", count(len(plan.Pipelines), "pipeline"), count(len(plan.Groups), "upstream group"))
 			return 0
 		}
 	case "tcp", "udp", "redis", "http":
@@ -92,6 +92,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return serve(plan, demo, stdout, stderr)
+}
+
+// count writes n things, in the plural unless n is 1.
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 func usage(w io.Writer) {
