@@ -206,10 +206,45 @@ func (l *EventLoop) Attach(nc net.Conn, done func(Stream, error)) { l.attach(nc,
 // attach is Attach; filtered says that a UDP socket has a socket filter
 // of its own, which enroll must not replace with dropEmptyDatagrams.
 func (l *EventLoop) attach(nc net.Conn, filtered bool, done func(Stream, error)) {
-	ch := l.enroll(nc, filtered, done)
-	if ch != nil {
-		go l.awaitEnroll(ch, nc.RemoteAddr(), done)
+	select {
+	case l.tr.attaching <- struct{}{}:
+	default:
+		// attachMax are under way: wait for a turn off the loop.
+		go func() {
+			if l.takeTurn() {
+				l.attachHeld(nc, filtered, done)
+			} else {
+				_ = nc.Close() // stopped: done is not called
+			}
+		}()
+		return
 	}
+	l.attachHeld(nc, filtered, done)
+}
+
+// takeTurn waits for a turn to attach a socket; false when the transport
+// stopped first.
+func (l *EventLoop) takeTurn() bool {
+	select {
+	case l.tr.attaching <- struct{}{}:
+		return true
+	case <-l.tr.done:
+		return false
+	}
+}
+
+// attachHeld is attach with a turn taken, which the registration's end
+// gives back.
+func (l *EventLoop) attachHeld(nc net.Conn, filtered bool, done func(Stream, error)) {
+	ch := l.enroll(nc, filtered, done)
+	if ch == nil {
+		<-l.tr.attaching
+		return
+	}
+	go func() {
+		l.awaitEnroll(ch, nc.RemoteAddr(), done)
+		<-l.tr.attaching
+	}()
 }
 
 // AttachWait is Attach for a goroutine that may block: it waits for the
@@ -217,6 +252,11 @@ func (l *EventLoop) attach(nc net.Conn, filtered bool, done func(Stream, error))
 // not be called on an event loop, whose turn the registration needs.
 func (l *EventLoop) AttachWait(nc net.Conn, done func(Stream, error)) {
 	raddr := nc.RemoteAddr()
+	if !l.takeTurn() {
+		_ = nc.Close() // stopped: done is not called
+		return
+	}
+	defer func() { <-l.tr.attaching }()
 	if ch := l.enroll(nc, false, done); ch != nil {
 		l.awaitEnroll(ch, raddr, done)
 	}
@@ -248,7 +288,14 @@ func (l *EventLoop) enroll(nc net.Conn, filtered bool, done func(Stream, error))
 // awaitEnroll reports a failed registration to done on the loop; a
 // successful one has already called done from OnOpen.
 func (l *EventLoop) awaitEnroll(ch <-chan gnet.RegisteredResult, raddr net.Addr, done func(Stream, error)) {
-	if r, ok := <-ch; !ok || r.Err != nil || r.Conn == nil {
+	var r gnet.RegisteredResult
+	var ok bool
+	select {
+	case r, ok = <-ch:
+	case <-l.tr.done:
+		return // stopped: the loop runs nothing more
+	}
+	if !ok || r.Err != nil || r.Conn == nil {
 		err := fmt.Errorf("penstock/transport: attach %s failed", raddr)
 		if ok && r.Err != nil {
 			err = fmt.Errorf("penstock/transport: attach %s: %w", raddr, r.Err)

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"os"
 	"sync/atomic"
 	"syscall"
 
@@ -22,6 +23,21 @@ import (
 // Go raises the soft RLIMIT_NOFILE to the hard limit when a program
 // starts (since Go 1.19), as nginx's worker_rlimit_nofile lets its
 // operators do; the limit read at start is the one rationed.
+
+// Counting descriptors by number alone does not bound how many are open:
+// a closed one leaves a hole that the next socket fills with a low number
+// while the rest stay open. So admission also counts. Every accepted
+// stream and UDP session reserves three descriptors from a budget shared
+// by the process: its own, an upstream's (for a relay or proxy), and one
+// that comes and goes (the kept descriptor of a parked or half-closed
+// stream, a drainer's, the copy gnet makes of a socket it attaches). The
+// budget is the open-file limit less the descriptors open when a
+// Transport started (listeners, epoll, logs) and a headroom of limit/16
+// (32 to 1024); at most attachMax sockets are being attached at once, so
+// their copies stay within it. Past the budget a new connection or
+// session is refused (ReasonFDLimit). So a relay at its limit runs about
+// (limit - open - headroom) / 3 connections, where nginx, which keeps no
+// such copies, runs limit / 2: raise the hard limit for more.
 
 // ErrFDLimit is the error of a socket refused because the process is near
 // its open-file limit.
@@ -48,6 +64,49 @@ func currentFDLimit() int {
 func setFDLimit(limit int) {
 	h := min(max(limit/16, 32), 256)
 	fdLimit.Store(&fdLimits{limit: limit, own: limit - 2*h, accept: limit - h})
+}
+
+// fdPerUnit is the descriptors an admitted stream or session reserves.
+const fdPerUnit = 3
+
+// attachMax bounds the sockets a Transport attaches to its loops at once:
+// gnet copies each (a dup) before it closes the original.
+const attachMax = 16
+
+// fdUnits counts the admitted streams and UDP sessions of every
+// Transport of the process; fdBase is the descriptors open besides them.
+var fdUnits, fdBase atomic.Int64
+
+// fdReserve takes an admitted stream's or session's share of the budget,
+// or reports that none is left. It is safe from any goroutine.
+func fdReserve() bool {
+	l := fdLimit.Load()
+	headroom := int64(min(max(l.limit/16, 32), 1024))
+	if fdPerUnit*fdUnits.Add(1)+fdBase.Load()+headroom+attachMax > int64(l.limit) {
+		fdUnits.Add(-1)
+		return false
+	}
+	return true
+}
+
+// fdUnreserve gives a share back.
+func fdUnreserve() { fdUnits.Add(-1) }
+
+// noteFDBase records the descriptors the process holds besides its
+// streams' and sessions' (counted in /proc/self/fd), as a Transport
+// starts.
+func noteFDBase() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	base := int64(len(ents)) - fdPerUnit*fdUnits.Load()
+	for {
+		old := fdBase.Load()
+		if base <= old || fdBase.CompareAndSwap(old, base) {
+			return
+		}
+	}
 }
 
 // FDLimit returns the open-file limit the transport rations descriptors

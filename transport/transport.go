@@ -101,6 +101,9 @@ type Transport struct {
 
 	// udpSessions finds a UDP client's session across loops.
 	udpSessions *udpTable
+	// attaching holds a turn for each socket being attached to a loop
+	// (at most attachMax; see fdlimit.go).
+	attaching chan struct{}
 	// refusals rate-limits the logs of refusals that can come once per
 	// connection or datagram.
 	refusals ratelog.Limiter
@@ -126,6 +129,7 @@ func Start(opts Options, listeners ...Listener) (*Transport, error) {
 		ready:       make(chan struct{}),
 		done:        make(chan struct{}),
 		udpSessions: newUDPTable(),
+		attaching:   make(chan struct{}, attachMax),
 	}
 	t.loops.Store(&map[gnet.EventLoop]*EventLoop{})
 	var addrs []string
@@ -206,6 +210,7 @@ func Start(opts Options, listeners ...Listener) (*Transport, error) {
 	for _, ln := range t.listeners {
 		ln.bound = t.boundAddr(ln)
 	}
+	noteFDBase()
 	return t, nil
 }
 
@@ -534,6 +539,11 @@ func (t *Transport) admit(ln *listener, ci ConnInfo) bool {
 		t.log.Debug("connection refused", "listener", ln.Name, "remote", ci.Remote, "reason", r.String(), "err", err)
 		return false
 	}
+	if !fdReserve() {
+		ln.Filters.Release(ci)
+		t.refuse(ln, ci, ErrFDLimit)
+		return false
+	}
 	if ln.network != "udp" {
 		t.active.Add(1)
 	}
@@ -551,12 +561,14 @@ func (t *Transport) refuse(ln *listener, ci ConnInfo, err error) {
 }
 
 // DefaultMaxSessions is a UDP listener's session cap when it sets none:
-// what the open-file limit leaves room for at two descriptors a session
-// (its own socket and an upstream's), at most 65536.
-func DefaultMaxSessions() int { return max(1, min(65536, MaxOwnFDs()/2)) }
+// what the open-file limit leaves room for at three descriptors a session
+// (its own socket, an upstream's, and one being attached; see CheckFD),
+// at most 65536.
+func DefaultMaxSessions() int { return max(1, min(65536, MaxOwnFDs()/fdPerUnit)) }
 
 func (t *Transport) release(ln *listener, ci ConnInfo) {
 	ln.Filters.Release(ci)
+	fdUnreserve()
 	if ln.network != "udp" {
 		t.active.Add(-1)
 	}
