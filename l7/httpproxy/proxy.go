@@ -16,19 +16,39 @@
 //  6. ResponseBodyFilter sees (and may replace) each response body piece.
 //  7. Logging runs once per request with its outcome.
 //
-// FailToConnect and ErrorWhileProxy decide retries. By default a failed
-// connect moves to the group's next endpoint, and a request that found its
-// reused connection closed before any response byte is sent again on a new
-// connection when that is safe: the method is idempotent, or no body byte
-// had been sent.
+// An Upgrade (WebSocket or any other) that the upstream accepts with 101
+// turns the pair into a byte relay.
 //
-// Upstream faults become 502 (connect refused, reset, malformed response)
-// or 504 (no response head within ResponseTimeout, or no upstream byte
-// within ReadTimeout); a fault after the
-// response head went out closes the client connection, since HTTP/1.1 has
-// no other way to say the body is incomplete. An Upgrade (WebSocket or any
-// other) that the upstream accepts with 101 turns the pair into a byte
-// relay.
+// # Errors and retries
+//
+// Every failure is an [*Error]: its [Source] (Downstream, Upstream,
+// Internal), its [Kind], and whether a retry is safe ([RetrySafety]: the
+// request is idempotent or no body byte of it went upstream, and the
+// proxy can still send it whole). [Decide] is the one policy: it gives
+// the status, and allows a retry only for an Upstream failure that is
+// RetrySafe, wanted (by the default or by the hook), and within its limit.
+// FailToConnect and ErrorWhileProxy only say what they want; a hook that
+// asks for a retry past MaxConnectRetries or MaxReuseRetries is refused.
+//
+//	failure                        source      status   retry (default; limit)
+//	no route, no group             downstream  404      no
+//	CONNECT                        downstream  501      no
+//	UpstreamPeer's error           internal    502      no
+//	no endpoint left to try        upstream    502      no
+//	connect refused, timed out     upstream    502      next endpoint while untried ones remain; MaxConnectRetries (16)
+//	upstream closed or reset       upstream    502      on a reused connection, when safe; MaxReuseRetries (1)
+//	Response/ReadTimeout passed    upstream    504      no (a hook may ask, when safe); MaxReuseRetries
+//	malformed response             upstream    502      no (a hook may ask, when safe); MaxReuseRetries
+//	client body timeout, bad body  downstream  408/400  no (the server answers)
+//	client closed                  downstream  none     no (nobody to answer)
+//
+// Any failure after the response head went downstream closes the client's
+// connection instead, since HTTP/1.1 has no other way to say the body is
+// incomplete. Logging gets the *Error, whose Err matches the package's
+// sentinel errors (and l4.ErrNoUpstream, httpd.ErrBodyTimeout,
+// *ClientClosedError) through errors.Is and errors.As. The kinds and
+// Decide name no HTTP/1.1 detail, so that other protocols' proxies reuse
+// them.
 //
 // # What goes upstream
 //
@@ -79,6 +99,10 @@ const (
 	DefaultReadTimeout     = 60 * time.Second
 	DefaultMaxIdle         = 64
 	DefaultIdleTimeout     = 60 * time.Second
+	// DefaultMaxConnectRetries is MaxConnectRetries' default.
+	DefaultMaxConnectRetries = 16
+	// DefaultMaxReuseRetries is MaxReuseRetries' default.
+	DefaultMaxReuseRetries = 1
 )
 
 // Route sends requests for Host (any host when empty) whose path starts
@@ -141,12 +165,26 @@ type Proxy struct {
 	// Logging runs once per request when it is over, with its error (nil
 	// for a complete exchange).
 	Logging func(s *Session, err error)
-	// FailToConnect decides whether a failed connect is retried on another
-	// endpoint (default: yes while the group has untried ones).
+	// FailToConnect says whether a failed connect is retried on another
+	// endpoint (default: yes while the group has untried ones). err is an
+	// *Error of KindConnect. A retry past MaxConnectRetries is refused
+	// whatever it says.
 	FailToConnect func(s *Session, err error) (retry bool)
-	// ErrorWhileProxy decides whether an upstream failure before any
-	// response byte is retried (default: when safe, once).
+	// ErrorWhileProxy says whether a request whose upstream failed before
+	// any response byte went downstream is sent again on a new connection
+	// (default: when the failed connection was a reused one and it
+	// closed). err is an *Error of Source Upstream. A retry that is not
+	// RetrySafe, or past MaxReuseRetries, is refused whatever it says.
 	ErrorWhileProxy func(s *Session, err error) (retry bool)
+
+	// MaxConnectRetries bounds the connects retried for one request after
+	// a connect failed (default 16; negative: none).
+	MaxConnectRetries int
+	// MaxReuseRetries bounds the times one request is sent again after
+	// an upstream failed it before any response byte (default 1, which a
+	// reused connection that the upstream had closed takes; negative:
+	// none).
+	MaxReuseRetries int
 
 	Logger *slog.Logger
 
@@ -207,6 +245,26 @@ func (p *Proxy) idleTimeout() time.Duration {
 	return DefaultIdleTimeout
 }
 
+func (p *Proxy) maxConnectRetries() int {
+	switch {
+	case p.MaxConnectRetries < 0:
+		return 0
+	case p.MaxConnectRetries == 0:
+		return DefaultMaxConnectRetries
+	}
+	return p.MaxConnectRetries
+}
+
+func (p *Proxy) maxReuseRetries() int {
+	switch {
+	case p.MaxReuseRetries < 0:
+		return 0
+	case p.MaxReuseRetries == 0:
+		return DefaultMaxReuseRetries
+	}
+	return p.MaxReuseRetries
+}
+
 func (p *Proxy) via() string {
 	if p.Via != "" {
 		return p.Via
@@ -241,12 +299,12 @@ func (p *Proxy) ServeHTTP(x *httpd.Exchange) {
 		return
 	}
 	if string(x.Req.Method) == "CONNECT" {
-		s.fail(501, ErrConnect)
+		s.fail(&Error{Source: Downstream, Kind: KindNotProxied, Retry: RetryUnsafe, Err: ErrConnect})
 		return
 	}
 	s.Group = p.route(&x.Req)
 	if s.Group == nil || len(s.Group.Endpoints) == 0 {
-		s.fail(404, ErrNoRoute)
+		s.fail(&Error{Source: Downstream, Kind: KindNoRoute, Retry: RetryUnsafe, Err: ErrNoRoute})
 		return
 	}
 	s.prepareUpstreamRequest()

@@ -42,9 +42,12 @@ type Session struct {
 	Status         int
 	ResponseHeader Header
 	// Reused says the upstream connection came from the pool; Retries
-	// counts the times the request was sent again.
-	Reused  bool
-	Retries int
+	// counts the times the request was tried again (after a failed
+	// connect or a failed send), ConnectRetries and ReuseRetries those
+	// times by limit (MaxConnectRetries, MaxReuseRetries).
+	Reused                       bool
+	Retries                      int
+	ConnectRetries, ReuseRetries int
 	// RequestBytes and ResponseBytes count body bytes moved.
 	RequestBytes, ResponseBytes int64
 	// Start is when the request head arrived.
@@ -54,7 +57,7 @@ type Session struct {
 
 	p    *Proxy
 	up   *upConn
-	err  error // what the session ends with, for Logging
+	err  error // what the session ends with, for Logging: nil or an *Error
 	gen  uint64
 	head []byte
 	path []byte // UpstreamPath when it had to be rebuilt
@@ -85,6 +88,7 @@ func (s *Session) reset(x *httpd.Exchange) {
 	s.UpstreamHeader.reset()
 	s.ResponseHeader.reset()
 	s.Status, s.Reused, s.Retries, s.RequestBytes, s.ResponseBytes = 0, false, 0, 0, 0
+	s.ConnectRetries, s.ReuseRetries = 0, 0
 	s.Start = time.Now()
 	s.User = nil
 	s.up = nil
@@ -256,14 +260,15 @@ func (s *Session) connect() {
 	if s.p.UpstreamPeer != nil {
 		var err error
 		if ep, err = s.p.UpstreamPeer(s); err != nil {
-			s.fail(502, err)
+			s.fail(newError(Internal, KindInternal, RetryUnsafe, err))
 			return
 		}
 	} else {
 		ep = s.Group.Pick(s.Tried)
 	}
 	if ep == nil {
-		s.fail(502, fmt.Errorf("%w: group %q", l4.ErrNoUpstream, s.Group.Name))
+		s.fail(&Error{Source: Upstream, Kind: KindNoUpstream, Retry: RetryUnsafe,
+			Err: fmt.Errorf("%w: group %q", l4.ErrNoUpstream, s.Group.Name)})
 		return
 	}
 	s.Upstream = ep
@@ -311,19 +316,23 @@ func (s *Session) connect() {
 	}()
 }
 
+// connectFailed handles a failed connect: nothing of the request went
+// out, so another endpoint may be tried (Decide, MaxConnectRetries).
 func (s *Session) connectFailed(err error) {
 	s.Group.MarkFailed(s.Upstream)
 	s.p.log().Warn("upstream connect failed", "group", s.Group.Name, "upstream", s.Upstream.Addr, "err", err)
-	retry := len(s.Tried) < len(s.Group.Endpoints)
+	e := &Error{Source: Upstream, Kind: KindConnect, Retry: RetrySafe, Err: fmt.Errorf("%w: %w", l4.ErrNoUpstream, err)}
+	want := len(s.Tried) < len(s.Group.Endpoints)
 	if s.p.FailToConnect != nil {
-		retry = s.p.FailToConnect(s, err)
+		want = s.p.FailToConnect(s, e)
 	}
-	if retry && s.Retries < 16 {
+	if _, retry := Decide(e, want, s.ConnectRetries, s.p.maxConnectRetries()); retry {
 		s.Retries++
+		s.ConnectRetries++
 		s.connect()
 		return
 	}
-	s.fail(502, fmt.Errorf("%w: %w", l4.ErrNoUpstream, err))
+	s.fail(e)
 }
 
 // send writes the request head on c and streams the body after it.
@@ -407,34 +416,44 @@ func (s *Session) upstreamFailed(c *upConn, err error) {
 		// The head did not leave (it waits for body bytes): answer 502.
 		s.respStarted = false
 	}
+	e := newError(Upstream, upstreamKind(err), s.retrySafety(), err)
 	if s.respStarted {
 		// The head went out: HTTP/1.1 can only say "incomplete" by closing.
 		s.p.log().Info("upstream failed mid-response; closing client", "upstream", s.Upstream.Addr, "err", err)
-		s.closeClient(err)
+		e.Retry = RetryUnsafe
+		s.closeClient(e)
 		return
 	}
-	safe := s.X.Req.Idempotent() || !s.bodyStarted
-	retry := safe && s.Reused && s.Retries < 1 && !errors.Is(err, ErrUpstreamTimeout) && !errors.Is(err, ErrBadResponse)
+	want := s.Reused && e.Kind == KindClosed
 	if s.p.ErrorWhileProxy != nil {
-		retry = safe && s.p.ErrorWhileProxy(s, err)
+		want = s.p.ErrorWhileProxy(s, e)
 	}
-	if retry && (!s.bodyStarted || s.X.BodyDone() && !s.chunkUp && s.RequestBytes == 0) {
+	if _, retry := Decide(e, want, s.ReuseRetries, s.p.maxReuseRetries()); retry {
 		s.Retries++
+		s.ReuseRetries++
 		s.fresh = true
 		s.Tried = s.Tried[:0]
 		s.connect()
 		return
 	}
-	status := 502
-	if errors.Is(err, ErrUpstreamTimeout) {
-		status = 504
-	}
-	s.fail(status, err)
+	s.fail(e)
 }
 
-// fail answers with status unless the response has started, and ends the
-// session. The exchange is handed back: the caller touches s no more.
-func (s *Session) fail(status int, err error) {
+// retrySafety says whether the request may be sent again: it is
+// idempotent or no body byte went upstream, and the proxy still has the
+// whole of it to send (no body byte was consumed).
+func (s *Session) retrySafety() RetrySafety {
+	safe := s.X.Req.Idempotent() || !s.bodyStarted
+	if safe && (!s.bodyStarted || s.X.BodyDone() && !s.chunkUp && s.RequestBytes == 0) {
+		return RetrySafe
+	}
+	return RetryUnsafe
+}
+
+// fail answers with e's status (Decide) unless the response has
+// started, and ends the session. The exchange is handed back: the caller
+// touches s no more.
+func (s *Session) fail(e *Error) {
 	if s.done {
 		return
 	}
@@ -446,11 +465,12 @@ func (s *Session) fail(status int, err error) {
 		s.respStarted = false
 	}
 	if s.respStarted {
-		s.closeClient(err)
+		s.closeClient(e)
 		return
 	}
+	status, _ := Decide(e, false, 0, 0)
 	s.done = true
-	s.err = err
+	s.err = e
 	s.Status = status
 	_ = s.X.Respond(status, nil)
 }
@@ -458,7 +478,7 @@ func (s *Session) fail(status int, err error) {
 // closeClient ends the session by closing the client's connection, the
 // one way HTTP/1.1 has to say that a response is incomplete. The exchange
 // is handed back (its OnAbort func runs): the caller touches s no more.
-func (s *Session) closeClient(err error) {
+func (s *Session) closeClient(e *Error) {
 	if s.done {
 		return // the write that failed closed the stream: OnAbort ran
 	}
@@ -467,7 +487,7 @@ func (s *Session) closeClient(err error) {
 		s.up = nil
 	}
 	s.done = true
-	s.err = err
+	s.err = e
 	_ = s.X.Stream().Close()
 }
 
@@ -489,11 +509,13 @@ func (s *Session) onEnd() {
 func (s *Session) onAbort(err error) {
 	if s.err == nil {
 		if errors.Is(err, httpd.ErrClientClosed) {
-			s.err = &ClientClosedError{Phase: s.phase(), Err: err}
+			s.err = &Error{Source: Downstream, Kind: KindClientClosed, Retry: RetryUnsafe,
+				Err: &ClientClosedError{Phase: s.phase(), Err: err}}
 		} else {
 			// The server ended it for a client fault: a body that timed
 			// out or went bad, answered by the server itself.
-			s.err = fmt.Errorf("%w (while %s)", err, s.phase())
+			s.err = &Error{Source: Downstream, Kind: KindClientBody, Retry: RetryUnsafe,
+				Err: fmt.Errorf("%w (while %s)", err, s.phase())}
 		}
 	}
 	s.done = true
@@ -594,7 +616,7 @@ func (s *Session) onResponseBody(p []byte, end bool, trailers []httpd.Field) {
 	if len(p) > 0 {
 		if _, err := s.X.Write(p); err != nil {
 			// The client is gone; the upstream connection goes too.
-			s.closeClient(err)
+			s.closeClient(&Error{Source: Downstream, Kind: KindClientClosed, Retry: RetryUnsafe, Err: err})
 			return
 		}
 	}
