@@ -19,7 +19,6 @@ type sinkStream struct {
 
 func (s *sinkStream) Loop() transport.Loop           { return transport.NewSerialLoop() }
 func (s *sinkStream) SetHandler(h transport.Handler) { s.h = h }
-func (s *sinkStream) Handler() transport.Handler     { return s.h }
 func (s *sinkStream) Write(p []byte) (int, error)    { s.written += len(p); return len(p), nil }
 func (s *sinkStream) Queued() int                    { return 0 }
 func (s *sinkStream) Writable() bool                 { return true }
@@ -29,8 +28,6 @@ func (s *sinkStream) CloseWrite() error              { return nil }
 func (s *sinkStream) Close() error                   { return nil }
 func (s *sinkStream) LocalAddr() net.Addr            { return nil }
 func (s *sinkStream) RemoteAddr() net.Addr           { return nil }
-func (s *sinkStream) Context() any                   { return nil }
-func (s *sinkStream) SetContext(any)                 {}
 
 var _ transport.Stream = (*sinkStream)(nil)
 

@@ -32,7 +32,6 @@ type detachedStream struct {
 
 	// Loop only.
 	h        Handler
-	ctx      any
 	pending  []byte
 	readEOF  bool
 	shutReq  bool
@@ -254,12 +253,6 @@ func (s *detachedStream) LocalAddr() net.Addr { return s.nc.LocalAddr() }
 
 // RemoteAddr returns the peer's address. Loop only.
 func (s *detachedStream) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
-
-// Context returns the per-stream value. Loop only.
-func (s *detachedStream) Context() any { return s.ctx }
-
-// SetContext stores a per-stream value. Loop only.
-func (s *detachedStream) SetContext(v any) { s.ctx = v }
 
 // connTarget writes to a net.Conn for an asyncWriter.
 type connTarget struct{ c net.Conn }

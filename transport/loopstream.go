@@ -58,10 +58,9 @@ type loopStream struct {
 }
 
 // streamExtra holds what a stream needs only once it has been congested,
-// parked or given a PROXY header or a context. Keeping it out of loopStream
+// parked or given a PROXY header. Keeping it out of loopStream
 // keeps an idle connection's stream in a 112-byte allocation instead of 176.
 type streamExtra struct {
-	ctx   any
 	w     *asyncWriter
 	carry []byte // input left unconsumed when the stream parked
 	// admitted is the address the stream was admitted with, when a PROXY
@@ -127,22 +126,6 @@ func (s *loopStream) setRemoteAddr(a net.Addr) {
 		s.extra().admitted = s.raddr
 	}
 	s.raddr = a
-}
-
-// Context returns the per-stream value. Loop only.
-func (s *loopStream) Context() any {
-	if s.x == nil {
-		return nil
-	}
-	return s.x.ctx
-}
-
-// SetContext stores the per-stream value. Loop only.
-func (s *loopStream) SetContext(v any) {
-	if v == nil && s.x == nil {
-		return
-	}
-	s.extra().ctx = v
 }
 
 func (s *loopStream) fd() int {

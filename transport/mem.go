@@ -30,7 +30,6 @@ type memStream struct {
 
 	// Loop only.
 	h         Handler
-	ctx       any
 	paused    bool
 	eofSeen   bool
 	shutDone  bool
@@ -216,11 +215,5 @@ func (s *memStream) LocalAddr() net.Addr { return s.name }
 
 // RemoteAddr returns the other end's name. Loop only.
 func (s *memStream) RemoteAddr() net.Addr { return s.peer.name }
-
-// Context returns the per-stream value. Loop only.
-func (s *memStream) Context() any { return s.ctx }
-
-// SetContext stores a per-stream value. Loop only.
-func (s *memStream) SetContext(v any) { s.ctx = v }
 
 var _ Stream = (*memStream)(nil)

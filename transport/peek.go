@@ -206,7 +206,7 @@ func (ps *peekState) handOver(s Stream, rt *PeekRoute) {
 	buf := ps.buf
 	ps.buf = nil
 	if len(buf) > 0 {
-		h := s.Handler()
+		h := HandlerOf(s)
 		if h == nil {
 			return
 		}
@@ -218,7 +218,7 @@ func (ps *peekState) handOver(s Stream, rt *PeekRoute) {
 		}
 	}
 	if ps.eof {
-		if h := s.Handler(); h != nil {
+		if h := HandlerOf(s); h != nil {
 			h.OnReadEOF(s)
 		}
 	}

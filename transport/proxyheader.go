@@ -95,7 +95,7 @@ func (st *proxyHeaderState) OnData(s Stream, in []byte) int {
 		st.p.OnHeader(s, &st.h)
 	}
 	st.p.Next(s)
-	if h := s.Handler(); h != nil && h != Handler(st) && n < len(in) {
+	if h := HandlerOf(s); h != nil && h != Handler(st) && n < len(in) {
 		// The bytes after the header are the client's first bytes.
 		if m := h.OnData(s, in[n:]); n+m < len(in) {
 			s.SetHandler(&prepend{h: h, buf: append([]byte(nil), in[n+m:]...)})

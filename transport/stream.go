@@ -9,6 +9,11 @@ import (
 // whatever carries it. All methods except Loop are loop only: call them from
 // a callback of a stream on the same Loop, or from a func passed to
 // Loop().Execute.
+//
+// The interface holds what every carrier must do. Rarer capabilities are
+// offered by type assertion, as net/http offers Flusher and Hijacker: a
+// loop stream can leave its loop ([Detach]), and every carrier of this
+// package reports the handler set last ([HandlerOf]).
 type Stream interface {
 	// Loop returns the loop that runs this stream's callbacks. It is safe
 	// from any goroutine.
@@ -16,8 +21,6 @@ type Stream interface {
 	// SetHandler sets the handler that receives the stream's events from now
 	// on. Loop only.
 	SetHandler(h Handler)
-	// Handler returns the handler set last. Loop only.
-	Handler() Handler
 	// Write sends p, queueing what the peer does not take now. It never
 	// retains p and never blocks. On a datagram stream p is one datagram.
 	// Loop only.
@@ -46,10 +49,16 @@ type Stream interface {
 	// LocalAddr and RemoteAddr return the stream's addresses. Loop only.
 	LocalAddr() net.Addr
 	RemoteAddr() net.Addr
-	// Context returns what SetContext stored. Loop only.
-	Context() any
-	// SetContext stores a per-stream value. Loop only.
-	SetContext(v any)
+}
+
+// HandlerOf returns the handler set last on s, or nil when s does not say
+// (a Stream from outside this package that has no Handler method). The
+// PeekRouter and ProxyHeader hand bytes they read ahead to it. Loop only.
+func HandlerOf(s Stream) Handler {
+	if hs, ok := s.(interface{ Handler() Handler }); ok {
+		return hs.Handler()
+	}
+	return nil
 }
 
 // Handler receives a stream's events, always on the stream's loop.

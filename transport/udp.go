@@ -30,7 +30,6 @@ type udpSession struct {
 	lfd     int
 	sa      unix.Sockaddr
 	h       Handler
-	ctx     any
 	laddr   net.Addr
 	raddr   net.Addr
 	idle    *Timer
@@ -433,12 +432,6 @@ func (s *udpSession) LocalAddr() net.Addr { return s.laddr }
 // RemoteAddr returns the client's address. Loop only.
 func (s *udpSession) RemoteAddr() net.Addr { return s.raddr }
 
-// Context returns the per-session value. Loop only.
-func (s *udpSession) Context() any { return s.ctx }
-
-// SetContext stores a per-session value. Loop only.
-func (s *udpSession) SetContext(v any) { s.ctx = v }
-
 func (s *udpSession) finish(err error) {
 	if s.closed {
 		return
@@ -464,7 +457,6 @@ type udpConn struct {
 	el     *EventLoop
 	c      gnet.Conn
 	h      Handler
-	ctx    any
 	laddr  net.Addr
 	raddr  net.Addr
 	paused bool
@@ -619,12 +611,6 @@ func (u *udpConn) LocalAddr() net.Addr { return u.laddr }
 
 // RemoteAddr returns the connected peer's address. Loop only.
 func (u *udpConn) RemoteAddr() net.Addr { return u.raddr }
-
-// Context returns the per-socket value. Loop only.
-func (u *udpConn) Context() any { return u.ctx }
-
-// SetContext stores a per-socket value. Loop only.
-func (u *udpConn) SetContext(v any) { u.ctx = v }
 
 func (u *udpConn) finish(err error) {
 	if u.closed {

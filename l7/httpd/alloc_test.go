@@ -14,13 +14,11 @@ import (
 type fakeStream struct {
 	loop transport.Loop
 	h    transport.Handler
-	ctx  any
 	out  bytes.Buffer
 }
 
 func (f *fakeStream) Loop() transport.Loop           { return f.loop }
 func (f *fakeStream) SetHandler(h transport.Handler) { f.h = h }
-func (f *fakeStream) Handler() transport.Handler     { return f.h }
 func (f *fakeStream) Write(p []byte) (int, error)    { return f.out.Write(p) }
 func (f *fakeStream) Queued() int                    { return 0 }
 func (f *fakeStream) Writable() bool                 { return true }
@@ -32,9 +30,6 @@ func (f *fakeStream) LocalAddr() net.Addr            { return fakeAddr }
 func (f *fakeStream) RemoteAddr() net.Addr           { return fakeAddr }
 
 var fakeAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-
-func (f *fakeStream) Context() any     { return f.ctx }
-func (f *fakeStream) SetContext(v any) { f.ctx = v }
 
 // A keep-alive request answered with Respond allocates nothing in steady
 // state: the head copy, the exchange and the output buffer are reused.

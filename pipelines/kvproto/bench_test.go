@@ -15,7 +15,6 @@ type nullStream struct{ h transport.Handler }
 
 func (s *nullStream) Loop() transport.Loop           { return nil }
 func (s *nullStream) SetHandler(h transport.Handler) { s.h = h }
-func (s *nullStream) Handler() transport.Handler     { return s.h }
 func (s *nullStream) Write(p []byte) (int, error)    { return len(p), nil }
 func (s *nullStream) Queued() int                    { return 0 }
 func (s *nullStream) Writable() bool                 { return true }
@@ -25,8 +24,6 @@ func (s *nullStream) CloseWrite() error              { return nil }
 func (s *nullStream) Close() error                   { return nil }
 func (s *nullStream) LocalAddr() net.Addr            { return nil }
 func (s *nullStream) RemoteAddr() net.Addr           { return nil }
-func (s *nullStream) Context() any                   { return nil }
-func (s *nullStream) SetContext(any)                 {}
 
 // input is 16 pipelined requests, as one read delivers them.
 func input() []byte {
