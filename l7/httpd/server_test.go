@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,6 +34,56 @@ func start(t *testing.T, srv *httpd.Server) string {
 	require.NoError(t, err)
 	t.Cleanup(tr.Stop)
 	return tr.Addrs()[0].String()
+}
+
+// startOne is start on a single loop, for tests that wait on the
+// transport's state and on that loop (see settle).
+func startOne(t *testing.T, srv *httpd.Server) (*transport.Transport, transport.Loop, string) {
+	t.Helper()
+	if srv.Logger == nil {
+		srv.Logger = quiet()
+	}
+	loops := make(chan transport.Loop, 1)
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quiet()},
+		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: func(s transport.Stream) {
+			select {
+			case loops <- s.Loop():
+			default:
+			}
+			srv.Accept(s)
+		}})
+	require.NoError(t, err)
+	t.Cleanup(tr.Stop)
+	addr := tr.Addrs()[0].String()
+	// One connection to learn the loop, closed again before the test's own.
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	var loop transport.Loop
+	select {
+	case loop = <-loops:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the probe connection was never accepted")
+	}
+	c.Close()
+	settle(t, tr, loop, 0)
+	return tr, loop, addr
+}
+
+// settle waits until the transport has open streams left and then until
+// the loop has finished what it was running: the transport counts a stream
+// closed just before the stream's OnClose runs, in the same loop callback,
+// so once a func queued after that has run the server has seen the close.
+func settle(t *testing.T, tr *transport.Transport, loop transport.Loop, open int64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return tr.Active() == open }, 10*time.Second, time.Millisecond,
+		"the server never got down to %d open streams", open)
+	done := make(chan struct{})
+	require.True(t, loop.Execute(func() { close(done) }))
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop never ran a queued func")
+	}
 }
 
 // hello answers every request with its method and path.
@@ -232,11 +283,21 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	require.Equal(t, "GET /ok", string(b))
 }
 
+// A handler answers from another goroutine through the loop; the pipelined
+// request behind it reaches the handler only once that answer has ended.
 func TestAsyncResponseFromGoroutine(t *testing.T) {
+	release := make(chan struct{})
+	var inFlight, overlaps atomic.Int32
 	h := httpd.HandlerFunc(func(x *httpd.Exchange) {
+		if inFlight.Add(1) != 1 {
+			overlaps.Add(1)
+		}
 		go func() {
-			time.Sleep(10 * time.Millisecond)
-			x.Loop().Execute(func() { hello(x) })
+			<-release // both requests have been sent
+			x.Loop().Execute(func() {
+				inFlight.Add(-1)
+				hello(x)
+			})
 		}()
 	})
 	addr := start(t, &httpd.Server{Handler: h})
@@ -244,6 +305,7 @@ func TestAsyncResponseFromGoroutine(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	_, _ = c.Write([]byte("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"))
+	close(release)
 	br := bufio.NewReader(c)
 	for _, want := range []string{"GET /1", "GET /2"} {
 		resp, err := http.ReadResponse(br, nil)
@@ -251,6 +313,7 @@ func TestAsyncResponseFromGoroutine(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		require.Equal(t, want, string(b))
 	}
+	require.Zero(t, overlaps.Load(), "a pipelined request reached the handler before the answer ahead of it")
 }
 
 // curl sends "Expect: 100-continue" for bodies over 1 MiB and waits for the
@@ -275,8 +338,10 @@ func TestCurlExpectContinueUpload(t *testing.T) {
 // after their response.
 func TestDrainClosesKeepAlive(t *testing.T) {
 	release := make(chan struct{})
+	arrived := make(chan struct{})
 	h := httpd.HandlerFunc(func(x *httpd.Exchange) {
 		if string(x.Req.Path) == "/slow" {
+			close(arrived)
 			go func() {
 				<-release
 				x.Loop().Execute(func() { hello(x) })
@@ -300,7 +365,11 @@ func TestDrainClosesKeepAlive(t *testing.T) {
 	require.NoError(t, err)
 	defer busy.Close()
 	_, _ = busy.Write([]byte("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"))
-	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-arrived: // the request is in flight when the server drains
+	case <-time.After(10 * time.Second):
+		t.Fatal("the /slow request never reached the handler")
+	}
 
 	srv.Drain()
 	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -322,7 +391,7 @@ func TestDrainClosesKeepAlive(t *testing.T) {
 // closed around them (the server links its open connections in a list).
 func TestDrainAfterChurn(t *testing.T) {
 	srv := &httpd.Server{Handler: hello}
-	addr := start(t, srv)
+	tr, loop, addr := startOne(t, srv)
 	var open []*bufio.Reader
 	for i := 0; i < 7; i++ {
 		c, err := net.Dial("tcp", addr)
@@ -340,7 +409,7 @@ func TestDrainAfterChurn(t *testing.T) {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		open = append(open, br)
 	}
-	time.Sleep(50 * time.Millisecond) // the closes reach the server first
+	settle(t, tr, loop, int64(len(open))) // the closes reach the server first
 	srv.Drain()
 	for i, br := range open {
 		_, err := br.ReadByte()
