@@ -72,6 +72,8 @@ func TestRecyclerDropsWhatItDidNotNeed(t *testing.T) {
 			r.Put(loop, b)
 			r.Put(loop, a)
 		})
+		// Pacing, not ordering: the uses are spread over the period, as
+		// a steady load would make them.
 		time.Sleep(2 * time.Millisecond)
 	}
 	require.Eventually(t, func() bool {

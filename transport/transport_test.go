@@ -226,10 +226,21 @@ func TestPeekRouterPrefix(t *testing.T) {
 			}})
 		}
 	}
+	// The first route's matcher sees every peek (the routes after it wait
+	// for its verdict) and tells the test how many bytes each one held.
+	peeked := make(chan int, 64)
+	ssh := transport.Prefix{[]byte("SSH-")}
+	sshMatch := transport.MatcherFunc(func(p []byte) transport.Verdict {
+		select {
+		case peeked <- len(p):
+		default:
+		}
+		return ssh.Match(p)
+	})
 	router := &transport.PeekRouter{
 		Timeout: 300 * time.Millisecond,
 		Routes: []transport.PeekRoute{
-			{Name: "ssh", Match: transport.Prefix{[]byte("SSH-")}, Accept: reply("ssh")},
+			{Name: "ssh", Match: sshMatch, Accept: reply("ssh")},
 			{Name: "http", Match: transport.Prefix{[]byte("GET "), []byte("POST ")}, Accept: reply("http")},
 		},
 	}
@@ -239,9 +250,25 @@ func TestPeekRouterPrefix(t *testing.T) {
 		c, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
 		defer c.Close()
-		for _, p := range parts {
+		for len(peeked) > 0 {
+			<-peeked // the last ask's
+		}
+		sent := 0
+		for i, p := range parts {
 			_, _ = c.Write([]byte(p))
-			time.Sleep(20 * time.Millisecond)
+			sent += len(p)
+			if i == len(parts)-1 {
+				break
+			}
+			// The router peeked at this part before the next is sent, so
+			// the parts arrive in separate reads.
+			for n := 0; n < sent; {
+				select {
+				case n = <-peeked:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("the router never peeked at %q", p)
+				}
+			}
 		}
 		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
 		b, _ := io.ReadAll(c)
@@ -540,7 +567,10 @@ func TestTimerHeapMany(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("not every armed timer fired")
 	}
-	time.Sleep(300 * time.Millisecond) // room for any wrong extra fire
+	// A negative check, so a sleep: every armed deadline has passed, and
+	// this leaves a wrong extra fire (of a stopped, disarmed or moved
+	// timer) time to show; nothing signals that none will come.
+	time.Sleep(300 * time.Millisecond)
 	for i, r := range recs {
 		if wantFire[i] {
 			require.EqualValues(t, 1, r.fired.Load(), "timer %d", i)
@@ -578,7 +608,9 @@ func TestStopReachesEveryStream(t *testing.T) {
 	var mu sync.Mutex
 	closed := map[string]error{}
 	ready := make(chan string, 3)
+	loops := make(chan transport.Loop, 3)
 	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quiet()}, transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: func(s transport.Stream) {
+		loops <- s.Loop()
 		var kind string
 		s.SetHandler(transport.HandlerFuncs{
 			Data: func(s transport.Stream, p []byte) int {
@@ -618,7 +650,17 @@ func TestStopReachesEveryStream(t *testing.T) {
 			t.Fatalf("no %s event", want)
 		}
 	}
-	time.Sleep(50 * time.Millisecond) // the parked stream's gnet conn closes
+	// The park stream's PauseRead, in OnData, has its gnet connection
+	// closed as that callback returns, in the same turn of the loop: once a
+	// func queued now has run, the stream is parked.
+	loop := <-loops
+	parked := make(chan struct{})
+	require.True(t, loop.Execute(func() { close(parked) }))
+	select {
+	case <-parked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop never ran a queued func")
+	}
 	tr.Stop()
 	mu.Lock()
 	defer mu.Unlock()
