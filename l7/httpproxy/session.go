@@ -405,7 +405,10 @@ func (s *Session) onRequestBody(p []byte, end bool) {
 	}
 }
 
-// upstreamFailed handles a failure of c before the response ended.
+// upstreamFailed handles a failure of c before the response ended: an
+// *Error as it is, any other error as an Upstream one of the kind its
+// sentinel says (upstreamKind). Decide says whether the request is sent
+// again (MaxReuseRetries).
 func (s *Session) upstreamFailed(c *upConn, err error) {
 	if s.done || c == nil || s.up != c {
 		return
@@ -419,7 +422,9 @@ func (s *Session) upstreamFailed(c *upConn, err error) {
 	e := newError(Upstream, upstreamKind(err), s.retrySafety(), err)
 	if s.respStarted {
 		// The head went out: HTTP/1.1 can only say "incomplete" by closing.
-		s.p.log().Info("upstream failed mid-response; closing client", "upstream", s.Upstream.Addr, "err", err)
+		if e.Source == Upstream {
+			s.p.log().Info("upstream failed mid-response; closing client", "upstream", s.Upstream.Addr, "err", err)
+		}
 		e.Retry = RetryUnsafe
 		s.closeClient(e)
 		return
@@ -544,8 +549,9 @@ func (s *Session) phase() string {
 	return "before the request went upstream"
 }
 
-// ClientClosedError is the error a session ends with when its client
-// closed the connection before the response ended.
+// ClientClosedError is the Err of the *Error (Downstream,
+// KindClientClosed) a session ends with when its client closed the
+// connection before the response ended.
 type ClientClosedError struct {
 	// Phase is what the proxy was doing, such as "waiting for the
 	// response head".
@@ -586,7 +592,8 @@ func (s *Session) forwardInterim(r *http1.Response) {
 	s.ResponseHeader.Fields = fields[:0]
 }
 
-// onResponseHead sends the response head downstream.
+// onResponseHead sends the response head downstream; its error is a
+// Downstream *Error.
 func (s *Session) onResponseHead(r *http1.Response) error {
 	s.Status = r.StatusCode
 	for _, f := range r.Headers() {
@@ -605,7 +612,11 @@ func (s *Session) onResponseHead(r *http1.Response) error {
 		f(s)
 	}
 	s.respStarted = true
-	return s.X.WriteHead(s.Status, s.ResponseHeader.Fields...)
+	if err := s.X.WriteHead(s.Status, s.ResponseHeader.Fields...); err != nil {
+		// The client's side failed, not the upstream's.
+		return &Error{Source: Downstream, Kind: KindClientClosed, Retry: RetryUnsafe, Err: err}
+	}
+	return nil
 }
 
 func (s *Session) onResponseBody(p []byte, end bool, trailers []httpd.Field) {
