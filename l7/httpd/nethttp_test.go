@@ -15,6 +15,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -802,14 +803,29 @@ func TestNetHTTPExpectContinue(t *testing.T) {
 func TestNetHTTPBodyReadAfterHandlerReturns(t *testing.T) {
 	readErr := make(chan error, 1)
 	addr := serveNet(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		started := make(chan struct{})
+		first := make(chan error, 1)
 		go func() {
-			close(started)
-			_, err := io.ReadAll(r.Body)
+			_, err := io.ReadFull(r.Body, make([]byte, 3)) // what the client sent
+			first <- err
+			if err != nil {
+				return
+			}
+			_, err = io.ReadAll(r.Body) // waits for the 7 bytes still owed
 			readErr <- err
 		}()
-		<-started
-		time.Sleep(50 * time.Millisecond) // most likely blocked in Read by now
+		if err := <-first; err != nil {
+			t.Error("the first body read:", err)
+			return
+		}
+		// Return once the goroutine is blocked in its next Read.
+		deadline := time.Now().Add(10 * time.Second)
+		for !goroutineWaitingIn("TestNetHTTPBodyReadAfterHandlerReturns.func", "(*netBody).Read") {
+			if time.Now().After(deadline) {
+				t.Error("the body read never waited for the client")
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}), nil)
 	sendRaw(t, addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
 	select {
@@ -818,4 +834,30 @@ func TestNetHTTPBodyReadAfterHandlerReturns(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the body read never returned")
 	}
+}
+
+// goroutineWaitingIn reports whether a goroutine whose stack holds a
+// function named fn (a substring of the name) is blocked (neither running
+// nor runnable) with a frame named in on its stack: a test's way to know
+// that a goroutine it started waits where it should.
+func goroutineWaitingIn(fn, in string) bool {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		head, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(head, "[running]") || strings.Contains(head, "[runnable]") {
+			continue
+		}
+		if strings.Contains(g, fn) && strings.Contains(g, in) {
+			return true
+		}
+	}
+	return false
 }

@@ -79,6 +79,7 @@ func TestOnEndRunsOnceLast(t *testing.T) {
 		status     int
 	}
 	events := make(chan event, 16)
+	neverArrived := make(chan struct{}, 1)
 	srv := &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
 		path := string(x.Req.Path)
 		x.OnEnd(func() { events <- event{path, "end", x.Status()} })
@@ -87,6 +88,7 @@ func TestOnEndRunsOnceLast(t *testing.T) {
 		case "/now", "/early":
 			_ = x.Respond(201, nil)
 		case "/never":
+			neverArrived <- struct{}{}
 		case "/hijack":
 			_ = x.WriteHead(101, httpd.Field{Name: []byte("Upgrade"), Value: []byte("x")},
 				httpd.Field{Name: []byte("Connection"), Value: []byte("upgrade")})
@@ -126,7 +128,7 @@ func TestOnEndRunsOnceLast(t *testing.T) {
 	resp, err := http.ReadResponse(br, nil)
 	require.NoError(t, err)
 	require.Equal(t, 201, resp.StatusCode)
-	select {
+	select { // a negative check: nothing signals that no event will come
 	case e := <-events:
 		t.Fatalf("%v before the body was read", e)
 	case <-time.After(100 * time.Millisecond):
@@ -144,7 +146,11 @@ func TestOnEndRunsOnceLast(t *testing.T) {
 
 	c = dial()
 	fmt.Fprint(c, "GET /never HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-neverArrived: // the exchange exists before the client leaves
+	case <-time.After(10 * time.Second):
+		t.Fatal("the /never request never reached the handler")
+	}
 	// A reset: a FIN alone would leave the server waiting to answer a
 	// client that may only have half-closed.
 	require.NoError(t, c.(*net.TCPConn).SetLinger(0))
@@ -157,7 +163,7 @@ func TestOnEndRunsOnceLast(t *testing.T) {
 	b, _ := io.ReadAll(c)
 	require.True(t, strings.HasPrefix(string(b), "HTTP/1.1 101 "), string(b))
 
-	select {
+	select { // a negative check: nothing signals that no event will come
 	case e := <-events:
 		t.Fatalf("an extra %v", e)
 	case <-time.After(100 * time.Millisecond):
@@ -187,7 +193,7 @@ func TestBodyFaultEndsTheExchangeOnce(t *testing.T) {
 				x.OnAbort(func(err error) { mu.Lock(); aborts = append(aborts, err); mu.Unlock() })
 				x.ReadBody(func([]byte, bool) {})
 			})}
-			addr := start(t, srv)
+			tr, loop, addr := startOne(t, srv)
 			c, err := net.Dial("tcp", addr)
 			require.NoError(t, err)
 			defer c.Close()
@@ -198,7 +204,10 @@ func TestBodyFaultEndsTheExchangeOnce(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tc.status, resp.StatusCode)
 			_, _ = io.Copy(io.Discard, resp.Body) // to the close
-			time.Sleep(100 * time.Millisecond)    // anything left to run on the loop has run
+			// Anything left to run for the exchange has run once the
+			// server has closed the connection.
+			require.NoError(t, c.Close())
+			settle(t, tr, loop, 0)
 			mu.Lock()
 			defer mu.Unlock()
 			require.Len(t, aborts, 1)
