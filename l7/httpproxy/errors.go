@@ -86,6 +86,14 @@ const (
 	RetrySafe
 )
 
+// String names r ("safe" or "unsafe"). Safe from any goroutine.
+func (r RetrySafety) String() string {
+	if r == RetrySafe {
+		return "safe"
+	}
+	return "unsafe"
+}
+
 // Error is a session's failure: where it came from, what it was, and
 // whether a retry is safe. Err is the underlying error, which matches the
 // package's sentinel errors (ErrUpstreamTimeout, ErrUpstreamClosed,

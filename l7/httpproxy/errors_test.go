@@ -3,6 +3,7 @@ package httpproxy_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -318,7 +319,10 @@ func TestDecide(t *testing.T) {
 		{&httpproxy.Error{Source: httpproxy.Internal, Kind: httpproxy.KindInternal, Retry: httpproxy.RetrySafe, Err: io.EOF}, true, 0, 9, 502, false},
 	} {
 		status, retry := httpproxy.Decide(tc.e, tc.want, tc.retries, tc.limit)
+		require.Equal(t, tc.status, tc.e.Status(), "Decide's status is the error's")
 		require.Equal(t, tc.status, status, "%+v", tc)
 		require.Equal(t, tc.retry, retry, "%+v", tc)
 	}
+	require.Equal(t, "upstream closed, retry safe", fmt.Sprintf("%s %s, retry %s", up.Source, up.Kind, up.Retry))
+	require.Equal(t, up.Err.Error(), up.Error(), "an Error reads as its Err, so access logs keep their text")
 }
