@@ -26,9 +26,9 @@ func TestGroup(t *testing.T) {
 		{"MLKEM512", MLKEM512, 0, true, false},
 		{"MLKEM768", MLKEM768, 0, true, false},
 		{"MLKEM1024", MLKEM1024, 0, true, false},
-		{"SecP256r1MLKEM768", SecP256r1MLKEM768, tls.SecP256r1MLKEM768, true, false},
+		{"SecP256r1MLKEM768", SecP256r1MLKEM768, tlsSecP256r1MLKEM768, true, false},
 		{"X25519MLKEM768", X25519MLKEM768, tls.X25519MLKEM768, true, false},
-		{"SecP384r1MLKEM1024", SecP384r1MLKEM1024, tls.SecP384r1MLKEM1024, true, false},
+		{"SecP384r1MLKEM1024", SecP384r1MLKEM1024, tlsSecP384r1MLKEM1024, true, false},
 		{"X25519Kyber768Draft00", X25519Kyber768Draft00, 0, true, true},
 		{"Group(0x0a0a)", 0x0a0a, 0, false, false}, // GREASE
 		{"Group(0xfe30)", 0xfe30, 0, false, false},

@@ -13,7 +13,6 @@ import (
 
 var (
 	tls13Suites = []uint16{tls.TLS_AES_128_GCM_SHA256, tls.TLS_AES_256_GCM_SHA384, tls.TLS_CHACHA20_POLY1305_SHA256}
-	goDefault   = []Group{X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024, X25519, Secp256r1, Secp384r1, Secp521r1}
 	classical   = []Group{X25519, Secp256r1, Secp384r1, Secp521r1}
 	bothTLS     = []uint16{tls.VersionTLS13, tls.VersionTLS12}
 )
@@ -61,7 +60,7 @@ func TestParseCryptoTLSClient(t *testing.T) {
 		{
 			name: "secp256r1 hybrid with fallback share",
 			config: &tls.Config{ServerName: "pq.example.org",
-				CurvePreferences: []tls.CurveID{tls.SecP256r1MLKEM768, tls.CurveP256}},
+				CurvePreferences: []tls.CurveID{tlsSecP256r1MLKEM768, tls.CurveP256}},
 			want: view{
 				LegacyVersion: tls.VersionTLS12, SupportedVersions: bothTLS, HasSessionID: true,
 				ServerName: []byte("pq.example.org"), SupportedGroups: []Group{SecP256r1MLKEM768, Secp256r1},
@@ -112,6 +111,9 @@ func TestParseCryptoTLSClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.config != nil && slices.Contains(tt.config.CurvePreferences, 0) {
+				t.Skip("this Go's crypto/tls does not offer the group (see tls125_test.go)")
+			}
 			wire := captureHello(t, tt.config)
 			var h Hello
 			n, err := Parse(wire, &h)
