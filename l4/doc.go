@@ -9,12 +9,16 @@
 // from a transport.Listener, pick an upstream from a Group (round robin,
 // failing over to the next endpoint when a connect fails) and Pipe them.
 //
-// A config that uses them, as the penstock daemon reads it:
+// A pipeline that uses them, as the penstock daemon and pipegen read it
+// (docs/config.md):
 //
-//	listeners:
+//	version: 1
+//	pipelines:
 //	  - name: web
 //	    listen: tcp://0.0.0.0:8080
-//	    upstream: web
+//	    stages:
+//	      - kind: relay
+//	        upstream: web
 //	upstreams:
 //	  web:
 //	    endpoints: [127.0.0.1:9001, 127.0.0.1:9002]
