@@ -329,7 +329,7 @@ penstock is running its demo config (penstock --help for more):
   router     127.0.0.1:8443 -> by TLS SNI / SSH banner / default, all to the echo
   http proxy 127.0.0.1:8080 -> the demo HTTP service on 127.0.0.1:9080 (/echo echoes bodies)
 
-Try (nc is netcat-openbsd: apt-get install netcat-openbsd curl):
+Try: (nc is netcat-openbsd; both tools: apt-get install netcat-openbsd curl)
   echo hello | nc -N 127.0.0.1 8000
   echo hello | nc -u -w1 127.0.0.1 8053
   printf 'SSH-2.0-demo\r\n' | nc -N 127.0.0.1 8443
