@@ -1,5 +1,10 @@
 //go:build go1.26
 
+// The module's go line (1.25) gives its builds Go 1.25's defaults, under
+// which crypto/tls does not offer the NIST hybrids; these tests check Go
+// 1.26's behaviour, so they ask for it.
+//go:debug tlssecpmlkem=1
+
 package clienthello
 
 import "crypto/tls"
