@@ -182,7 +182,7 @@ func imports(v *view) []importPlan {
 		im = append(im, importPlan{"", runtime + "l7/redis"})
 	}
 	if val.HTTP != nil {
-		im = append(im, importPlan{"", runtime + "l7/http1"}, importPlan{"", runtime + "l7/httpd"}, importPlan{"", runtime + "l7/httpproxy"})
+		im = append(im, importPlan{"", runtime + "codecs/http1"}, importPlan{"", runtime + "l7/httpd"}, importPlan{"", runtime + "l7/httpproxy"})
 	}
 	if sh.Terminal == "handle" {
 		im = append(im, importPlan{"", "errors"}, importPlan{"", runtime + "codecs"}, importPlan{"", runtime + "codecs/framing"})

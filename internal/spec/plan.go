@@ -143,7 +143,7 @@ type HTTP struct {
 	Routes  []Route
 	MaxIdle int
 	Via     string
-	// The l7/http1 limits of client requests (0: http1's defaults).
+	// The codecs/http1 limits of client requests (0: http1's defaults).
 	MaxHeaderBytes, MaxHeaders, MaxLineBytes int
 	MaxBodyBytes                             int64
 	// AccessLog is where the daemon writes a line per request: stdout,

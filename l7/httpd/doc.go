@@ -1,5 +1,5 @@
 // Package httpd serves HTTP/1.1 on transport streams: it frames requests
-// and responses with l7/http1 on the stream's event loop and hands each
+// and responses with codecs/http1 on the stream's event loop and hands each
 // request to a [Handler] as an [Exchange].
 //
 // A Handler runs on the event loop, so it must not block: it answers at

@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/penstock-proxy/penstock/codecs"
-	"github.com/penstock-proxy/penstock/l7/http1"
+	"github.com/penstock-proxy/penstock/codecs/http1"
 	"github.com/penstock-proxy/penstock/transport"
 )
 

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"net"
 
-	"github.com/penstock-proxy/penstock/l7/http1"
+	"github.com/penstock-proxy/penstock/codecs/http1"
 )
 
 // Field is one header field line, a name and a value.

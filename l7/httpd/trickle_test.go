@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/penstock-proxy/penstock/l7/http1"
+	"github.com/penstock-proxy/penstock/codecs/http1"
 	"github.com/penstock-proxy/penstock/transport"
 )
 

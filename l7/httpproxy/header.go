@@ -1,7 +1,7 @@
 package httpproxy
 
 import (
-	"github.com/penstock-proxy/penstock/l7/http1"
+	"github.com/penstock-proxy/penstock/codecs/http1"
 	"github.com/penstock-proxy/penstock/l7/httpd"
 )
 

@@ -86,8 +86,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/penstock-proxy/penstock/codecs/http1"
 	"github.com/penstock-proxy/penstock/l4"
-	"github.com/penstock-proxy/penstock/l7/http1"
 	"github.com/penstock-proxy/penstock/l7/httpd"
 	"github.com/penstock-proxy/penstock/transport"
 )

@@ -16,7 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/penstock-proxy/penstock/l7/http1"
+	"github.com/penstock-proxy/penstock/codecs/http1"
 	"github.com/penstock-proxy/penstock/l7/httpproxy"
 	"github.com/penstock-proxy/penstock/transport"
 )

@@ -9,8 +9,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/penstock-proxy/penstock/codecs/http1"
 	"github.com/penstock-proxy/penstock/l4"
-	"github.com/penstock-proxy/penstock/l7/http1"
 	"github.com/penstock-proxy/penstock/l7/httpd"
 	"github.com/penstock-proxy/penstock/l7/httpproxy"
 	"github.com/penstock-proxy/penstock/transport"

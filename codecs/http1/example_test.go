@@ -6,7 +6,7 @@ import (
 	"strconv"
 
 	"github.com/penstock-proxy/penstock/codecs"
-	"github.com/penstock-proxy/penstock/l7/http1"
+	"github.com/penstock-proxy/penstock/codecs/http1"
 )
 
 // A server's read handler parses the requests a client pipelined into its

@@ -81,11 +81,7 @@
 // strconv and unsafe from the standard library, reads borrowed bytes,
 // appends into caller-owned buffers, and keeps its state across reads
 // ([ChunkedDecoder], [HeadScan]) in values its caller owns; it reads no
-// connection, starts no goroutine and sets no timer. It therefore belongs
-// in codecs/http1, beside resp, and l7 keeps what runs HTTP on a stream:
-// httpd and httpproxy. It still lives here only because moving it
-// rewrites the imports of httpproxy, the generator's templates and
-// goldens, and the generated web proxy pipeline while those are being
-// changed; the move is a rename of the directory and its import path,
-// with no change to the code.
+// connection, starts no goroutine and sets no timer. So it lives in
+// codecs/http1, beside resp, and l7 keeps what runs HTTP on a stream:
+// httpd and httpproxy.
 package http1
