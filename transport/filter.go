@@ -70,6 +70,12 @@ type Filters struct {
 	// Func, when set, runs last; a non-nil error refuses the connection.
 	Func func(ci ConnInfo) error
 
+	// rules, once SetRules stored them, replace the fields above.
+	rules atomic.Pointer[FilterRules]
+	// perIPUsed says admitIP has kept per-source state, which releases
+	// must then update whatever the rules are now.
+	perIPUsed atomic.Bool
+
 	total    atomic.Int64
 	rejected [numReasons]atomic.Uint64
 	admitted atomic.Uint64
@@ -77,6 +83,36 @@ type Filters struct {
 	mu     sync.Mutex
 	perIP  map[netip.Addr]*ipState
 	sweeps int
+}
+
+// FilterRules are the values of a Filters that may change while it
+// serves: the fields of the same names. Counters, open connections and
+// per-source state stay with the Filters.
+type FilterRules struct {
+	Allow, Deny   []netip.Prefix
+	MaxConns      int
+	MaxConnsPerIP int
+	RatePerIP     float64
+	BurstPerIP    int
+	Func          func(ci ConnInfo) error
+}
+
+// SetRules makes r decide every connection from now on, in place of the
+// Filters' fields and of rules set before; connections already admitted
+// keep their admission (and count toward the new caps). r is copied, and
+// its slices must not change afterwards. It is safe from any goroutine, as
+// a config reload needs.
+func (f *Filters) SetRules(r FilterRules) { f.rules.Store(&r) }
+
+// current returns the rules in force: the last SetRules, else the fields,
+// copied into buf.
+func (f *Filters) current(buf *FilterRules) *FilterRules {
+	if r := f.rules.Load(); r != nil {
+		return r
+	}
+	*buf = FilterRules{Allow: f.Allow, Deny: f.Deny, MaxConns: f.MaxConns, MaxConnsPerIP: f.MaxConnsPerIP,
+		RatePerIP: f.RatePerIP, BurstPerIP: f.BurstPerIP, Func: f.Func}
+	return buf
 }
 
 type ipState struct {
@@ -92,15 +128,17 @@ func (f *Filters) Admit(ci ConnInfo) (Reason, error) {
 	if f == nil {
 		return ReasonNone, nil
 	}
+	var buf FilterRules
+	r := f.current(&buf)
 	ip := ci.Remote.Addr().Unmap()
-	for _, p := range f.Deny {
+	for _, p := range r.Deny {
 		if p.Contains(ip) {
 			return f.reject(ReasonDenied), nil
 		}
 	}
-	if len(f.Allow) > 0 {
+	if len(r.Allow) > 0 {
 		allowed := false
-		for _, p := range f.Allow {
+		for _, p := range r.Allow {
 			if p.Contains(ip) {
 				allowed = true
 				break
@@ -110,25 +148,25 @@ func (f *Filters) Admit(ci ConnInfo) (Reason, error) {
 			return f.reject(ReasonNotAllowed), nil
 		}
 	}
-	if f.MaxConns > 0 && f.total.Load() >= int64(f.MaxConns) {
+	if r.MaxConns > 0 && f.total.Load() >= int64(r.MaxConns) {
 		return f.reject(ReasonGlobalCap), nil
 	}
-	if f.MaxConnsPerIP > 0 || f.RatePerIP > 0 {
-		if r := f.admitIP(ip, time.Now()); r != ReasonNone {
+	if r.MaxConnsPerIP > 0 || r.RatePerIP > 0 {
+		if r := f.admitIP(ip, time.Now(), r); r != ReasonNone {
 			return f.reject(r), nil
 		}
 	}
-	if f.Func != nil {
-		if err := f.Func(ci); err != nil {
+	if r.Func != nil {
+		if err := r.Func(ci); err != nil {
 			f.releaseIP(ip)
 			return f.reject(ReasonFunc), err
 		}
 	}
-	if f.MaxConns > 0 && f.total.Add(1) > int64(f.MaxConns) {
+	if r.MaxConns > 0 && f.total.Add(1) > int64(r.MaxConns) {
 		f.total.Add(-1)
 		f.releaseIP(ip)
 		return f.reject(ReasonGlobalCap), nil
-	} else if f.MaxConns <= 0 {
+	} else if r.MaxConns <= 0 {
 		f.total.Add(1)
 	}
 	f.admitted.Add(1)
@@ -140,23 +178,24 @@ func (f *Filters) reject(r Reason) Reason {
 	return r
 }
 
-func (f *Filters) admitIP(ip netip.Addr, now time.Time) Reason {
+func (f *Filters) admitIP(ip netip.Addr, now time.Time, r *FilterRules) Reason {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.perIP == nil {
 		f.perIP = make(map[netip.Addr]*ipState)
+		f.perIPUsed.Store(true)
 	}
 	st := f.perIP[ip]
 	if st == nil {
-		f.sweepLocked(now)
-		st = &ipState{tokens: f.burst(), last: now}
+		f.sweepLocked(now, r)
+		st = &ipState{tokens: r.burst(), last: now}
 		f.perIP[ip] = st
 	}
-	if f.MaxConnsPerIP > 0 && st.conns >= f.MaxConnsPerIP {
+	if r.MaxConnsPerIP > 0 && st.conns >= r.MaxConnsPerIP {
 		return ReasonPerIPCap
 	}
-	if f.RatePerIP > 0 {
-		st.tokens = min(f.burst(), st.tokens+now.Sub(st.last).Seconds()*f.RatePerIP)
+	if r.RatePerIP > 0 {
+		st.tokens = min(r.burst(), st.tokens+now.Sub(st.last).Seconds()*r.RatePerIP)
 		st.last = now
 		if st.tokens < 1 {
 			return ReasonPerIPRate
@@ -167,39 +206,41 @@ func (f *Filters) admitIP(ip netip.Addr, now time.Time) Reason {
 	return ReasonNone
 }
 
-func (f *Filters) burst() float64 {
-	if f.BurstPerIP > 0 {
-		return float64(f.BurstPerIP)
+func (r *FilterRules) burst() float64 {
+	if r.BurstPerIP > 0 {
+		return float64(r.BurstPerIP)
 	}
-	if f.RatePerIP < 1 {
+	if r.RatePerIP < 1 {
 		return 1
 	}
-	return float64(int(f.RatePerIP + 0.999))
+	return float64(int(r.RatePerIP + 0.999))
 }
 
 // sweepLocked drops idle per-IP entries now and then, so that the map holds
 // only sources with open connections or a rate bucket still refilling.
-func (f *Filters) sweepLocked(now time.Time) {
+func (f *Filters) sweepLocked(now time.Time, r *FilterRules) {
 	f.sweeps++
 	if f.sweeps < 1024 {
 		return
 	}
 	f.sweeps = 0
 	for ip, st := range f.perIP {
-		if st.conns == 0 && (f.RatePerIP <= 0 || now.Sub(st.last).Seconds()*f.RatePerIP >= f.burst()) {
+		if st.conns == 0 && (r.RatePerIP <= 0 || now.Sub(st.last).Seconds()*r.RatePerIP >= r.burst()) {
 			delete(f.perIP, ip)
 		}
 	}
 }
 
 func (f *Filters) releaseIP(ip netip.Addr) {
-	if f.MaxConnsPerIP <= 0 && f.RatePerIP <= 0 {
+	if !f.perIPUsed.Load() {
 		return
 	}
+	var buf FilterRules
+	r := f.current(&buf)
 	f.mu.Lock()
 	if st := f.perIP[ip]; st != nil && st.conns > 0 {
 		st.conns--
-		if st.conns == 0 && f.RatePerIP <= 0 {
+		if st.conns == 0 && r.RatePerIP <= 0 {
 			delete(f.perIP, ip)
 		}
 	}

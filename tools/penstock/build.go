@@ -57,8 +57,10 @@ func build(plan *spec.Plan, log *slog.Logger, logs *accessLogs) (*built, error) 
 			if len(v.Listen) > 1 {
 				name += " " + addr
 			}
+			f := filters(v.Filters)
+			p.filters = append(p.filters, f)
 			d.listeners = append(d.listeners, transport.Listener{
-				Name: name, Addr: addr, Filters: filters(v.Filters), Accept: p.Accept, Drain: p.Drain,
+				Name: name, Addr: addr, Filters: f, Accept: p.Accept, Drain: p.Drain,
 				MaxSessions: v.Session.MaxSessions, SessionIdle: v.Session.Idle,
 			})
 		}
@@ -75,8 +77,10 @@ func build(plan *spec.Plan, log *slog.Logger, logs *accessLogs) (*built, error) 
 // serves the streams accepted while it is current. Streams already
 // accepted stay with the snapshot that took them.
 //
-// Listen addresses, filters and UDP session limits are values too, but the
-// transport takes them when it binds: they change with the listeners.
+// Filter rules are swapped with the rest, in the transport's Filters of
+// each listener (their counters and per-source state stay). Listen
+// addresses and UDP session limits are values too, but the transport
+// takes them when it binds: they change with the listeners.
 type pipeline struct {
 	plan    *spec.Plan
 	shape   spec.Shape
@@ -87,6 +91,9 @@ type pipeline struct {
 	handler frameHandler // handle: the handler, kept across snapshots
 
 	cur atomic.Pointer[snapshot]
+	// filters are the Filters of the pipeline's listeners, set by build
+	// before any Swap after the first and not changed after.
+	filters []*transport.Filters
 
 	mu     sync.Mutex
 	drains []func() // of every snapshot that had a service to drain
@@ -149,6 +156,12 @@ func (p *pipeline) Swap(plan *spec.Plan, v spec.Values) error {
 		p.mu.Unlock()
 	}
 	p.cur.Store(s)
+	if len(p.filters) > 0 {
+		rules := filterRules(v.Filters)
+		for _, f := range p.filters {
+			f.SetRules(rules)
+		}
+	}
 	return nil
 }
 
@@ -275,9 +288,16 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 
 // filters builds a listener's connection filters (checked by spec).
 func filters(f spec.Filters) *transport.Filters {
+	r := filterRules(f)
+	return &transport.Filters{Allow: r.Allow, Deny: r.Deny, MaxConns: r.MaxConns, MaxConnsPerIP: r.MaxConnsPerIP,
+		RatePerIP: r.RatePerIP, BurstPerIP: r.BurstPerIP}
+}
+
+// filterRules converts checked filter values.
+func filterRules(f spec.Filters) transport.FilterRules {
 	allow, _ := transport.ParsePrefixes(f.Allow)
 	deny, _ := transport.ParsePrefixes(f.Deny)
-	return &transport.Filters{Allow: allow, Deny: deny, MaxConns: f.MaxConns, MaxConnsPerIP: f.MaxConnsPerIP,
+	return transport.FilterRules{Allow: allow, Deny: deny, MaxConns: f.MaxConns, MaxConnsPerIP: f.MaxConnsPerIP,
 		RatePerIP: f.RatePerIP, BurstPerIP: f.BurstPerIP}
 }
 

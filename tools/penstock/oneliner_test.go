@@ -135,4 +135,14 @@ func TestPipelineSwapsValues(t *testing.T) {
 	require.NoError(t, p.Swap(next, next.Pipelines[0].Values))
 	require.Equal(t, "b", read())
 	require.Equal(t, next.Pipelines[0].Values.Groups, p.Values().Groups)
+
+	// Filter rules are values too: a swap that denies loopback refuses the
+	// next connection before a byte is read, on the same listener.
+	denied, err := ParseConfig("swap.yaml", []byte("version: 1\npipelines:\n  - name: r\n    listen: tcp://127.0.0.1:0\n"+
+		"    filters: {deny: [127.0.0.0/8]}\n    stages: [{kind: relay, upstream: up}]\nupstreams: {up: {endpoints: [\""+b+"\"]}}\n"))
+	require.NoError(t, err)
+	require.NoError(t, p.Swap(denied, denied.Pipelines[0].Values))
+	require.Equal(t, "", read(), "the denied client is closed, nothing relayed")
+	require.NoError(t, p.Swap(next, next.Pipelines[0].Values))
+	require.Equal(t, "b", read())
 }
