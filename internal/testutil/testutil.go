@@ -3,8 +3,10 @@
 package testutil
 
 import (
+	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
 )
@@ -97,4 +99,48 @@ func UDPEchoServer(t testing.TB) string {
 		}
 	}()
 	return c.LocalAddr().String()
+}
+
+// StallingHTTPServer reads each request whole (head and body), answers it
+// with response written as is (a head, and as few body bytes as the test
+// wants), then sends nothing more and keeps the connection open until the
+// test ends: an upstream that stalls mid-response.
+func StallingHTTPServer(t testing.TB, response string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+			go func() {
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				if _, err := io.Copy(io.Discard, req.Body); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, response)
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/penstock-proxy/penstock/internal/testutil"
 	"github.com/penstock-proxy/penstock/l4"
 	"github.com/penstock-proxy/penstock/l7/httpd"
 	"github.com/penstock-proxy/penstock/l7/httpproxy"
@@ -162,7 +163,7 @@ func TestPolicyTable(t *testing.T) {
 	})
 
 	t.Run("no response head in time is 504 upstream", func(t *testing.T) {
-		up := stallingUpstream(t, "HTTP/1.1 200 OK\r\nContent-")
+		up := testutil.StallingHTTPServer(t, "HTTP/1.1 200 OK\r\nContent-")
 		p := &httpproxy.Proxy{Upstreams: group(t, up), ReadTimeout: 200 * time.Millisecond}
 		logs := logTo(p)
 		resp, _ := rawRoundTripWithin(t, startOneLoopProxy(t, p), get, 20*time.Second)
@@ -171,7 +172,7 @@ func TestPolicyTable(t *testing.T) {
 	})
 
 	t.Run("malformed response is 502 upstream", func(t *testing.T) {
-		up := stallingUpstream(t, "NOT HTTP AT ALL\r\n\r\n")
+		up := testutil.StallingHTTPServer(t, "NOT HTTP AT ALL\r\n\r\n")
 		p := &httpproxy.Proxy{Upstreams: group(t, up)}
 		logs := logTo(p)
 		resp, _ := rawRoundTrip(t, startOneLoopProxy(t, p), get)
@@ -180,7 +181,7 @@ func TestPolicyTable(t *testing.T) {
 	})
 
 	t.Run("failure after the head closes the client, upstream", func(t *testing.T) {
-		up := stallingUpstream(t, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
+		up := testutil.StallingHTTPServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
 		p := &httpproxy.Proxy{Upstreams: group(t, up), ReadTimeout: 200 * time.Millisecond}
 		logs := logTo(p)
 		c, err := net.Dial("tcp", startOneLoopProxy(t, p))
@@ -218,7 +219,7 @@ func TestPolicyTable(t *testing.T) {
 	})
 
 	t.Run("client closed is downstream, with its phase", func(t *testing.T) {
-		up := stallingUpstream(t, "")
+		up := testutil.StallingHTTPServer(t, "")
 		p := &httpproxy.Proxy{Upstreams: group(t, up)}
 		logs := logTo(p)
 		c, err := net.Dial("tcp", startOneLoopProxy(t, p))

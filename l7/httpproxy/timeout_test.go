@@ -12,55 +12,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/penstock-proxy/penstock/internal/testutil"
 	"github.com/penstock-proxy/penstock/l7/httpd"
 	"github.com/penstock-proxy/penstock/l7/httpproxy"
 	"github.com/penstock-proxy/penstock/transport"
 )
-
-// stallingUpstream answers every request with head (and whatever body
-// bytes it holds), then sends nothing more and keeps the connection open
-// until the test ends.
-func stallingUpstream(t *testing.T, response string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go func() {
-				br := bufio.NewReader(c)
-				if _, err := http.ReadRequest(br); err != nil {
-					return
-				}
-				_, _ = io.WriteString(c, response)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
 
 // The wait for upstream body bytes is bounded: an upstream that sends a
 // head announcing 100 bytes and 3 of them, then nothing, has the client's
 // connection closed after ReadTimeout (the one way to say the body is
 // incomplete), where before the client was held until the upstream died.
 func TestStalledUpstreamBodyClosesTheClient(t *testing.T) {
-	up := stallingUpstream(t, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
+	up := testutil.StallingHTTPServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
 	addr := startOneLoopProxy(t, &httpproxy.Proxy{Upstreams: group(t, up), ReadTimeout: 300 * time.Millisecond})
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
@@ -81,7 +44,7 @@ func TestStalledUpstreamBodyClosesTheClient(t *testing.T) {
 // too, inside the longer ResponseTimeout: a head that stops half way is a
 // 504.
 func TestStalledUpstreamHeadIs504(t *testing.T) {
-	up := stallingUpstream(t, "HTTP/1.1 200 OK\r\nContent-")
+	up := testutil.StallingHTTPServer(t, "HTTP/1.1 200 OK\r\nContent-")
 	addr := startOneLoopProxy(t, &httpproxy.Proxy{Upstreams: group(t, up),
 		ReadTimeout: 300 * time.Millisecond, ResponseTimeout: time.Hour})
 	resp, _ := rawRoundTripWithin(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 20*time.Second)

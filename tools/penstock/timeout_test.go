@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,42 +18,10 @@ import (
 // that stops after 3 of 100 body bytes has the client's connection closed,
 // and a client that does the same gets 408.
 func TestDaemonHTTPReadAndBodyTimeouts(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var held []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-			go func() {
-				// The whole request body first, then 3 of 100 bytes.
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				if _, err := io.Copy(io.Discard, req.Body); err != nil {
-					return
-				}
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
-			}()
-		}
-	}()
+	// The whole request body first, then 3 of 100 bytes.
+	up := testutil.StallingHTTPServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
 	listen := testutil.FreePort(t, "tcp")
-	d := startDaemon(t, "http", "--listen", listen, "--to", ln.Addr().String(),
+	d := startDaemon(t, "http", "--listen", listen, "--to", up,
 		"--read-timeout", "300ms", "--client-body-timeout", "300ms", "--loops", "1")
 	d.waitLog(t, "msg=listening")
 
