@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -115,21 +114,7 @@ upstreams:
 		Status      int
 	}
 	want := workers*perWorker + aborts
-	var lines []line
-	require.Eventually(t, func() bool {
-		b, err := os.ReadFile(logPath)
-		if err != nil {
-			return false
-		}
-		lines = lines[:0]
-		for _, s := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			var l line
-			if json.Unmarshal([]byte(s), &l) == nil {
-				lines = append(lines, l)
-			}
-		}
-		return len(lines) >= want
-	}, 20*time.Second, 50*time.Millisecond, "the access log never had %d lines", want)
+	lines := waitJSONLines[line](t, logPath, want, 20*time.Second)
 	time.Sleep(500 * time.Millisecond) // a line too many would be written by now
 	seen := map[string]int{}
 	for _, l := range lines {
@@ -148,14 +133,7 @@ upstreams:
 			require.Zero(t, l.Status, "%+v", l)
 		}
 	}
-	b, _ := os.ReadFile(logPath)
-	lines = lines[:0]
-	for _, s := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var l line
-		if json.Unmarshal([]byte(s), &l) == nil {
-			lines = append(lines, l)
-		}
-	}
+	lines, _ = jsonLines[line](logPath)
 	require.Len(t, lines, want, "one line per request")
 	for target, n := range seen {
 		require.Equal(t, 1, n, "target %s logged %d times", target, n)

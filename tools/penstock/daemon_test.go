@@ -342,22 +342,7 @@ upstreams:
 	}
 	read := func(path string, n int) []line {
 		t.Helper()
-		var out []line
-		require.Eventually(t, func() bool {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return false
-			}
-			out = out[:0]
-			for _, s := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-				var l line
-				if json.Unmarshal([]byte(s), &l) == nil {
-					out = append(out, l)
-				}
-			}
-			return len(out) >= n
-		}, 10*time.Second, 20*time.Millisecond, "%s never had %d lines", path, n)
-		return out
+		return waitJSONLines[line](t, path, n, 10*time.Second)
 	}
 	lines := read(logPath, 2)
 	require.Len(t, lines, 2)
@@ -392,4 +377,34 @@ upstreams:
 
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, d.wait(t))
+}
+
+// jsonLines decodes the JSON lines of the file at path into T, skipping
+// lines that are not JSON.
+func jsonLines[T any](path string) ([]T, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, s := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var v T
+		if json.Unmarshal([]byte(s), &v) == nil {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// waitJSONLines waits until the file at path holds at least n JSON lines,
+// and returns them.
+func waitJSONLines[T any](t *testing.T, path string, n int, within time.Duration) []T {
+	t.Helper()
+	var out []T
+	require.Eventually(t, func() bool {
+		var err error
+		out, err = jsonLines[T](path)
+		return err == nil && len(out) >= n
+	}, within, 20*time.Millisecond, "%s never had %d lines", path, n)
+	return out
 }
