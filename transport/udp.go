@@ -24,19 +24,18 @@ type udpKey struct {
 // the source, or through the session's own socket, which the kernel
 // filters by source (see connect).
 type udpSession struct {
-	el      *EventLoop
-	key     udpKey
-	ci      ConnInfo
-	lfd     int
-	sa      unix.Sockaddr
-	h       Handler
-	laddr   net.Addr
-	raddr   net.Addr
-	idle    *Timer
-	last    int64 // monotonicNow of the last datagram either way
-	paused  bool
-	closed  bool
-	dropped uint64
+	el     *EventLoop
+	key    udpKey
+	ci     ConnInfo
+	lfd    int
+	sa     unix.Sockaddr
+	h      Handler
+	laddr  net.Addr
+	raddr  net.Addr
+	idle   *Timer
+	last   int64 // monotonicNow of the last datagram either way
+	paused bool
+	closed bool
 	// conn is the session's own socket once attached: bound to the
 	// listener's address and connected to the client, it takes this
 	// client's datagrams from the kernel before the shared listener socket
@@ -90,11 +89,9 @@ func (el *EventLoop) dispatch(ln *listener, lfd int, laddr net.Addr, client neti
 // deliver hands the session one of its client's datagrams. Loop only.
 func (s *udpSession) deliver(p []byte) {
 	s.last = monotonicNow()
-	if s.paused || s.h == nil || s.closed {
-		s.dropped++
-		return
+	if !s.paused && s.h != nil && !s.closed {
+		s.h.OnData(s, p)
 	}
-	s.h.OnData(s, p)
 }
 
 // forward hands p, which reached another loop, to the session on its own
@@ -336,11 +333,7 @@ func attachFilter(fd int, prog []unix.SockFilter) error {
 type sessionFeed struct{ s *udpSession }
 
 func (f sessionFeed) OnData(_ Stream, p []byte) int {
-	s := f.s
-	s.last = monotonicNow()
-	if !s.paused && s.h != nil && !s.closed {
-		s.h.OnData(s, p)
-	}
+	f.s.deliver(p)
 	return len(p)
 }
 
@@ -397,7 +390,6 @@ func (s *udpSession) Write(p []byte) (int, error) {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN, unix.ENOBUFS:
-			s.dropped++
 			return len(p), nil
 		}
 		return 0, err
