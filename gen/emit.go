@@ -171,7 +171,7 @@ var funcs = template.FuncMap{
 // imports lists what the generated file uses, sorted.
 func imports(v *view) []importPlan {
 	sh, val := &v.Shape, &v.Values
-	im := []importPlan{{"", "fmt"}, {"", "log/slog"}, {"", "net/netip"}, {"", runtime + "transport"}}
+	im := []importPlan{{"", "fmt"}, {"", "log/slog"}, {"", "net/netip"}, {"", "sync/atomic"}, {"", runtime + "transport"}}
 	if usesTime(v) {
 		im = append(im, importPlan{"", "time"})
 	}
@@ -182,7 +182,7 @@ func imports(v *view) []importPlan {
 		im = append(im, importPlan{"", runtime + "l7/redis"})
 	}
 	if val.HTTP != nil {
-		im = append(im, importPlan{"", runtime + "codecs/http1"}, importPlan{"", runtime + "l7/httpd"}, importPlan{"", runtime + "l7/httpproxy"})
+		im = append(im, importPlan{"", "sync"}, importPlan{"", runtime + "codecs/http1"}, importPlan{"", runtime + "l7/httpd"}, importPlan{"", runtime + "l7/httpproxy"})
 	}
 	if sh.Terminal == "handle" {
 		im = append(im, importPlan{"", "errors"}, importPlan{"", runtime + "codecs"}, importPlan{"", runtime + "codecs/framing"})

@@ -208,17 +208,51 @@ func prefixes(ss ...string) []netip.Prefix {
 }
 {{- end}}
 
-// Pipeline is the {{.Shape.Name}} pipeline, built by New. Its stages are
-// fields of concrete types, called directly.
+// Pipeline is the {{.Shape.Name}} pipeline, built by New. Its shape (the
+// stages, their order{{if .Shape.Framer}}, the framer{{end}}) is compiled in and its stages are
+// fields of concrete types, called directly; its values (a Config) are
+// held in a snapshot that Swap replaces while it serves.
 {{- with .Shape.Doc}}
 //
 {{comment .}}
 {{- end}}
 type Pipeline struct {
-	cfg     Config
+	// bind is New's Config, {{if .Shape.UDP}}whose listen addresses and session limits
+	// the listeners bind with.{{else}}whose listen addresses the listeners
+	// bind with.{{end}}
+	bind    Config
 	filters *transport.Filters
-{{- if .HasGroups}}
-	groups map[string]*l4.Group
+	cur     atomic.Pointer[snapshot]
+{{- with .Shape.Framer}}
+	framer {{framerType .Kind}}
+{{- end}}
+{{- with .Handler}}
+	// Handler serves each frame.
+	Handler *{{.}}
+{{- end}}
+{{- with .Values.HTTP}}
+	// Proxy forwards each request to the group its routes pick. Set its
+	// hooks (RequestFilter, UpstreamRequestFilter, ResponseFilter, Logging,
+	// ...) and any field Config does not carry after New and before the
+	// listeners start; its fields must not change once it serves. New's
+	// Config is served by Proxy itself, and each Swap's by a Clone of it
+	// with the Config's values.
+	Proxy *httpproxy.Proxy
+	// Server reads the HTTP/1.1 requests of each stream and hands them to
+	// the proxy, its Handler. The same rules hold for it.
+	Server *httpd.Server
+
+	mu      sync.Mutex
+	servers []*httpd.Server // of every snapshot, for drain
+{{- end}}
+}
+
+// snapshot is what one Config builds: immutable once stored, it serves
+// the streams accepted while it is current, to their end.
+type snapshot struct {
+	cfg Config
+{{- if .Handler}}
+	p   *Pipeline // for its framer and handler
 {{- end}}
 {{- with .Values.ProxyProtocol}}
 	proxy transport.ProxyHeader
@@ -229,25 +263,11 @@ type Pipeline struct {
 {{- with .Values.Relay}}
 	relays map[string]*l4.{{if $.Shape.UDP}}UDPRelay{{else}}TCPRelay{{end}}
 {{- end}}
-{{- with .Shape.Framer}}
-	framer {{framerType .Kind}}
-{{- end}}
 {{- with .Values.Redis}}
 	redis *redis.Proxy
 {{- end}}
-{{- with .Handler}}
-	// Handler serves each frame.
-	Handler *{{.}}
-{{- end}}
 {{- with .Values.HTTP}}
-	// Proxy forwards each request to the group its routes pick. Set its
-	// hooks (RequestFilter, UpstreamRequestFilter, ResponseFilter, Logging,
-	// ...) after New and before the listeners start; its fields must not
-	// change once it serves.
-	Proxy *httpproxy.Proxy
-	// Server reads the HTTP/1.1 requests of each stream and hands them to
-	// Proxy, its Handler. The same rule holds for its fields.
-	Server *httpd.Server
+	server *httpd.Server
 {{- end}}
 }
 
@@ -255,87 +275,116 @@ type Pipeline struct {
 // It is safe from any goroutine, and so is the Pipeline it returns; the
 // Pipeline's Accept runs on each stream's loop.
 func New(cfg Config{{with .Handler}}, h *{{.}}{{end}}) (*Pipeline, error) {
+{{- with .Handler}}
+	if h == nil {
+		return nil, fmt.Errorf("%s: no handler", Name)
+	}
+{{- end}}
 	p := &Pipeline{
-		cfg: cfg,
-		filters: &transport.Filters{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
-			MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP},
+		bind:    cfg,
+		filters: &transport.Filters{},
 {{- with .Shape.Framer}}
 		framer: {{framer .}},
 {{- end}}
 {{- with .Handler}}
 		Handler: h,
 {{- end}}
-	}
-{{- with .Handler}}
-	if h == nil {
-		return nil, fmt.Errorf("%s: no handler", Name)
-	}
+{{- with .Values.HTTP}}
+		Proxy:  &httpproxy.Proxy{},
+		Server: &httpd.Server{},
 {{- end}}
+	}
+	if err := p.swap(cfg{{if .Values.HTTP}}, p.Proxy, p.Server{{end}}); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Swap makes cfg's values serve the streams accepted from now on; open
+// streams stay with the values that accepted them, and filter counts and
+// per-source state carry over. It is safe from any goroutine; on an error
+// the current values stay. The listeners take their listen addresses
+// {{if .Shape.UDP}}and session limits {{end}}from New's Config when they bind: Swap leaves those.
+func (p *Pipeline) Swap(cfg Config) error {
+	return p.swap(cfg{{if .Values.HTTP}}, p.Proxy.Clone(), p.Server.Clone(){{end}})
+}
+
+// Config returns the values serving new streams. It is safe from any
+// goroutine.
+func (p *Pipeline) Config() Config { return p.cur.Load().cfg }
+
+// swap builds a snapshot of cfg{{if .Values.HTTP}} around proxy and server{{end}} and stores it.
+func (p *Pipeline) swap(cfg Config{{if .Values.HTTP}}, proxy *httpproxy.Proxy, server *httpd.Server{{end}}) error {
+	sn := &snapshot{cfg: cfg{{if .Handler}}, p: p{{end}}}
 {{- if .HasGroups}}
 	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return fmt.Errorf("%s: %w", Name, err)
 	}
 	for _, name := range []string{ {{- strs .Values.Groups -}} } {
 		if groups[name] == nil {
-			return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
+			return fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
 		}
 	}
-	p.groups = groups
 {{- end}}
 {{- with .Values.Relay}}
-	p.relays = map[string]*l4.{{if $.Shape.UDP}}UDPRelay{{else}}TCPRelay{{end}}{}
-	for name, g := range p.groups {
+	sn.relays = map[string]*l4.{{if $.Shape.UDP}}UDPRelay{{else}}TCPRelay{{end}}{}
+	for name, g := range groups {
 {{- if $.Shape.UDP}}
-		p.relays[name] = &l4.UDPRelay{Upstreams: g, Logger: cfg.Logger}
+		sn.relays[name] = &l4.UDPRelay{Upstreams: g, Logger: cfg.Logger}
 {{- else}}
-		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle,
+		sn.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle,
 			{{- if .SendProxy}} SendProxy: sendProxy,{{end}}{{if .SpliceAfter}} SpliceAfter: spliceAfter,{{end}} Logger: cfg.Logger}
 {{- end}}
 	}
 {{- end}}
 {{- with .Values.Match}}
-	p.router = transport.PeekRouter{ {{- fields "MaxBytes" (size (int64 .MaxBytes)) "Timeout" (dur0 .Timeout)}}{{if or .MaxBytes .Timeout}}, {{end}}Logger: cfg.Logger, Routes: []transport.PeekRoute{
+	sn.router = transport.PeekRouter{ {{- fields "MaxBytes" (size (int64 .MaxBytes)) "Timeout" (dur0 .Timeout)}}{{if or .MaxBytes .Timeout}}, {{end}}Logger: cfg.Logger, Routes: []transport.PeekRoute{
 {{- range .Routes}}
-		{Name: {{q .Upstream}}, {{if .TLSSNI}}Match: transport.SNI{Names: []string{ {{- strs .TLSSNI -}} }}, {{else if .Prefix}}Match: {{prefix .Prefix}}, {{end}}Accept: p.relay({{q .Upstream}})},
+		{Name: {{q .Upstream}}, {{if .TLSSNI}}Match: transport.SNI{Names: []string{ {{- strs .TLSSNI -}} }}, {{else if .Prefix}}Match: {{prefix .Prefix}}, {{end}}Accept: sn.relay({{q .Upstream}})},
 {{- end}}
 	}}
 {{- end}}
 {{- with .Values.Redis}}
 	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, ConnectTimeout: cfg.ConnectTimeout, Logger: cfg.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return fmt.Errorf("%s: %w", Name, err)
 	}
-	p.redis = rp
+	sn.redis = rp
 {{- end}}
 {{- with .Values.HTTP}}
-	p.Proxy = &httpproxy.Proxy{
 {{- if .Upstream}}
-		Upstreams: p.groups[{{q .Upstream}}],
+	proxy.Upstreams = groups[{{q .Upstream}}]
 {{- end}}
 {{- if .Routes}}
-		Routes: []httpproxy.Route{
+	proxy.Routes = []httpproxy.Route{
 {{- range .Routes}}
-			{ {{- fields "Host" (q .Host) "PathPrefix" (q .PathPrefix)}}, Upstreams: p.groups[{{q .Upstream}}]},
+		{ {{- fields "Host" (q .Host) "PathPrefix" (q .PathPrefix)}}, Upstreams: groups[{{q .Upstream}}]},
 {{- end}}
-		},
-{{- end}}
-		ConnectTimeout: cfg.ConnectTimeout, ResponseTimeout: cfg.ResponseTimeout, ReadTimeout: cfg.ReadTimeout,
-		MaxIdle: cfg.MaxIdle, Via: cfg.Via, Logger: cfg.Logger,
 	}
-	p.Server = &httpd.Server{Handler: p.Proxy, Limits: cfg.Limits, HeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.Idle,
-		SendTimeout: cfg.SendTimeout, BodyTimeout: cfg.ClientBodyTimeout, Logger: cfg.Logger}
+{{- end}}
+	proxy.ConnectTimeout, proxy.ResponseTimeout, proxy.ReadTimeout = cfg.ConnectTimeout, cfg.ResponseTimeout, cfg.ReadTimeout
+	proxy.MaxIdle, proxy.Via, proxy.Logger = cfg.MaxIdle, cfg.Via, cfg.Logger
+	server.Handler, server.Limits, server.Logger = proxy, cfg.Limits, cfg.Logger
+	server.HeaderTimeout, server.IdleTimeout, server.SendTimeout, server.BodyTimeout = cfg.HeaderTimeout, cfg.Idle, cfg.SendTimeout, cfg.ClientBodyTimeout
+	sn.server = server
+	p.mu.Lock()
+	p.servers = append(p.servers, server)
+	p.mu.Unlock()
 {{- end}}
 {{- with .Values.ProxyProtocol}}
-	p.proxy = transport.ProxyHeader{Trusted: cfg.Trusted, {{- fields "RejectV1" (str (not .V1)) "RejectV2" (str (not .V2)) "Timeout" (dur0 .Timeout)}}{{if or (not .V1) (not .V2) .Timeout}},{{end}} Logger: cfg.Logger, Next: p.accept}
+	sn.proxy = transport.ProxyHeader{Trusted: cfg.Trusted, {{- fields "RejectV1" (str (not .V1)) "RejectV2" (str (not .V2)) "Timeout" (dur0 .Timeout)}}{{if or (not .V1) (not .V2) .Timeout}},{{end}} Logger: cfg.Logger, Next: sn.accept}
 {{- end}}
-	return p, nil
+	p.filters.SetRules(transport.FilterRules{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
+		MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP})
+	p.cur.Store(sn)
+	return nil
 }
 {{- with .Values.Relay}}
 
 // relay returns the Accept func relaying to an upstream group.
-func (p *Pipeline) relay(group string) func(transport.Stream) {
-	r := p.relays[group]
+func (sn *snapshot) relay(group string) func(transport.Stream) {
+	r := sn.relays[group]
 	if r == nil {
 		return func(s transport.Stream) { _ = s.Close() }
 	}
@@ -347,41 +396,61 @@ func (p *Pipeline) relay(group string) func(transport.Stream) {
 // safe from any goroutine.
 func (p *Pipeline) Listeners() []transport.Listener {
 	var out []transport.Listener
-	for _, addr := range p.cfg.Listen {
+	for _, addr := range p.bind.Listen {
 		out = append(out, transport.Listener{
 			Name: Name + " " + addr, Addr: addr, Filters: p.filters, Accept: p.Accept,
 {{- if .Shape.UDP}}
-			MaxSessions: p.cfg.MaxSessions, SessionIdle: p.cfg.SessionIdle,
+			MaxSessions: p.bind.MaxSessions, SessionIdle: p.bind.SessionIdle,
 {{- end}}
 {{- if .Values.HTTP}}
 			// A graceful Shutdown closes idle keep-alive connections and
 			// the others after their response.
-			Drain: p.Server.Drain,
+			Drain: p.drain,
 {{- end}}
 		})
 	}
 	return out
 }
+{{- if .Values.HTTP}}
 
-// Accept takes a new stream from a listener; it runs on the stream's loop.
+// drain ends keep-alive in the server of every snapshot, current or not.
+// It is safe from any goroutine.
+func (p *Pipeline) drain() {
+	p.mu.Lock()
+	servers := append([]*httpd.Server(nil), p.servers...)
+	p.mu.Unlock()
+	for _, srv := range servers {
+		srv.Drain()
+	}
+}
+{{- end}}
+
+// Accept takes a new stream from a listener to the current snapshot; it
+// runs on the stream's loop.
 func (p *Pipeline) Accept(s transport.Stream) {
 {{- if .Values.ProxyProtocol}}
-	p.proxy.Accept(s)
+	p.cur.Load().proxy.Accept(s)
 }
 
 // accept takes a stream whose PROXY header, if any, has been read.
-func (p *Pipeline) accept(s transport.Stream) {
+func (sn *snapshot) accept(s transport.Stream) {
+{{- else}}
+	p.cur.Load().accept(s)
+}
+
+// accept serves a stream with the snapshot's values.
+func (sn *snapshot) accept(s transport.Stream) {
 {{- end}}
 {{- if .Values.Match}}
-	p.router.Accept(s)
+	sn.router.Accept(s)
 {{- else if .Values.Relay}}
-	p.relay({{q .Values.Relay.Upstream}})(s)
+	sn.relay({{q .Values.Relay.Upstream}})(s)
 {{- else if .Values.Redis}}
-	p.redis.Accept(s)
+	sn.redis.Accept(s)
 {{- else if .Values.HTTP}}
-	p.Server.Accept(s)
+	sn.server.Accept(s)
 {{- else}}
-	s.SetHandler(&session{p: p})
+	s.SetHandler(&session{p: sn.p, log: sn.cfg.Logger})
 {{- end}}
 }
 {{- if .Handler}}
@@ -389,6 +458,7 @@ func (p *Pipeline) accept(s transport.Stream) {
 // session is one stream's state: the scratch buffers for replies.
 type session struct {
 	p       *Pipeline
+	log     *slog.Logger // the snapshot's that accepted it
 	payload []byte
 	out     []byte
 }
@@ -440,7 +510,7 @@ func (c *session) OnData(s transport.Stream, in []byte) int {
 }
 
 func (c *session) fail(s transport.Stream, what string, err error) {
-	log := c.p.cfg.Logger
+	log := c.log
 	if log == nil {
 		log = slog.Default()
 	}

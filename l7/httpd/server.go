@@ -122,6 +122,18 @@ func (srv *Server) Drain() {
 	}
 }
 
+// Clone returns a new Server with srv's settings and hooks and none of its
+// state (no connection, not draining): the same server, ready to take
+// other values, as a config swap builds one. It only reads srv's fields,
+// so it is safe from any goroutine while srv serves.
+func (srv *Server) Clone() *Server {
+	return &Server{
+		Handler: srv.Handler, Limits: srv.Limits,
+		HeaderTimeout: srv.HeaderTimeout, IdleTimeout: srv.IdleTimeout, SendTimeout: srv.SendTimeout, BodyTimeout: srv.BodyTimeout,
+		Logger: srv.Logger, OnReject: srv.OnReject,
+	}
+}
+
 // track adds c to the open connections. It is safe from any goroutine.
 func (srv *Server) track(c *conn) {
 	srv.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/penstock-proxy/penstock/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
@@ -698,3 +699,12 @@ func TestOnRejectSeesServerAnswers(t *testing.T) {
 	default:
 	}
 }
+
+func TestCloneCopiesEverySetting(t *testing.T) {
+	testutil.RequireCloned(t, (*httpd.Server).Clone, func(s *httpd.Server) { s.Handler = &cloneHandler{} })
+}
+
+// cloneHandler is a Handler that DeepEqual can compare.
+type cloneHandler struct{ _ int }
+
+func (*cloneHandler) ServeHTTP(*httpd.Exchange) {}

@@ -200,6 +200,23 @@ var (
 	ErrConnect         = errors.New("penstock/httpproxy: CONNECT is not proxied")
 )
 
+// Clone returns a new Proxy with p's settings and hooks and none of its
+// state (no pooled connection): the same proxy, ready to take other
+// values, as a config swap builds one. It only reads p's fields, so it is
+// safe from any goroutine while p serves.
+func (p *Proxy) Clone() *Proxy {
+	return &Proxy{
+		Upstreams: p.Upstreams, Routes: p.Routes,
+		ConnectTimeout: p.ConnectTimeout, ResponseTimeout: p.ResponseTimeout, ReadTimeout: p.ReadTimeout,
+		MaxIdle: p.MaxIdle, IdleTimeout: p.IdleTimeout, Via: p.Via,
+		RequestFilter: p.RequestFilter, UpstreamPeer: p.UpstreamPeer, UpstreamRequestFilter: p.UpstreamRequestFilter,
+		RequestBodyFilter: p.RequestBodyFilter, ResponseFilter: p.ResponseFilter, ResponseBodyFilter: p.ResponseBodyFilter,
+		Logging: p.Logging, FailToConnect: p.FailToConnect, ErrorWhileProxy: p.ErrorWhileProxy,
+		MaxConnectRetries: p.MaxConnectRetries, MaxReuseRetries: p.MaxReuseRetries,
+		Logger: p.Logger,
+	}
+}
+
 func (p *Proxy) log() *slog.Logger {
 	if p.Logger != nil {
 		return p.Logger

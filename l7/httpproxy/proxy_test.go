@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/penstock-proxy/penstock/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
@@ -598,4 +599,8 @@ func TestInterimResponsesForwarded(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(raw), "HTTP/1.1 200 "), "%q", raw)
 	require.NotContains(t, string(raw), "103")
+}
+
+func TestCloneCopiesEverySetting(t *testing.T) {
+	testutil.RequireCloned(t, (*httpproxy.Proxy).Clone, nil)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/penstock-proxy/penstock/codecs"
 	"github.com/penstock-proxy/penstock/codecs/framing"
@@ -42,41 +43,77 @@ func DefaultConfig() Config {
 	}
 }
 
-// Pipeline is the kv_proto pipeline, built by New. Its stages are
-// fields of concrete types, called directly.
+// Pipeline is the kv_proto pipeline, built by New. Its shape (the
+// stages, their order, the framer) is compiled in and its stages are
+// fields of concrete types, called directly; its values (a Config) are
+// held in a snapshot that Swap replaces while it serves.
 //
 // The kv_proto pipeline serves a length-prefixed key-value protocol with
 // Store.
 type Pipeline struct {
-	cfg     Config
+	// bind is New's Config, whose listen addresses the listeners
+	// bind with.
+	bind    Config
 	filters *transport.Filters
+	cur     atomic.Pointer[snapshot]
 	framer  framing.LengthField
 	// Handler serves each frame.
 	Handler *Store
+}
+
+// snapshot is what one Config builds: immutable once stored, it serves
+// the streams accepted while it is current, to their end.
+type snapshot struct {
+	cfg Config
+	p   *Pipeline // for its framer and handler
 }
 
 // New builds the pipeline from cfg and the handler that serves its frames.
 // It is safe from any goroutine, and so is the Pipeline it returns; the
 // Pipeline's Accept runs on each stream's loop.
 func New(cfg Config, h *Store) (*Pipeline, error) {
-	p := &Pipeline{
-		cfg: cfg,
-		filters: &transport.Filters{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
-			MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP},
-		framer:  framing.LengthField{Length: 4, Strip: 4, BigEndian: true, Max: 1 << 20, FailFast: true},
-		Handler: h,
-	}
 	if h == nil {
 		return nil, fmt.Errorf("%s: no handler", Name)
 	}
+	p := &Pipeline{
+		bind:    cfg,
+		filters: &transport.Filters{},
+		framer:  framing.LengthField{Length: 4, Strip: 4, BigEndian: true, Max: 1 << 20, FailFast: true},
+		Handler: h,
+	}
+	if err := p.swap(cfg); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// Swap makes cfg's values serve the streams accepted from now on; open
+// streams stay with the values that accepted them, and filter counts and
+// per-source state carry over. It is safe from any goroutine; on an error
+// the current values stay. The listeners take their listen addresses
+// from New's Config when they bind: Swap leaves those.
+func (p *Pipeline) Swap(cfg Config) error {
+	return p.swap(cfg)
+}
+
+// Config returns the values serving new streams. It is safe from any
+// goroutine.
+func (p *Pipeline) Config() Config { return p.cur.Load().cfg }
+
+// swap builds a snapshot of cfg and stores it.
+func (p *Pipeline) swap(cfg Config) error {
+	sn := &snapshot{cfg: cfg, p: p}
+	p.filters.SetRules(transport.FilterRules{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
+		MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP})
+	p.cur.Store(sn)
+	return nil
 }
 
 // Listeners returns the transport listeners that run the pipeline. It is
 // safe from any goroutine.
 func (p *Pipeline) Listeners() []transport.Listener {
 	var out []transport.Listener
-	for _, addr := range p.cfg.Listen {
+	for _, addr := range p.bind.Listen {
 		out = append(out, transport.Listener{
 			Name: Name + " " + addr, Addr: addr, Filters: p.filters, Accept: p.Accept,
 		})
@@ -84,14 +121,21 @@ func (p *Pipeline) Listeners() []transport.Listener {
 	return out
 }
 
-// Accept takes a new stream from a listener; it runs on the stream's loop.
+// Accept takes a new stream from a listener to the current snapshot; it
+// runs on the stream's loop.
 func (p *Pipeline) Accept(s transport.Stream) {
-	s.SetHandler(&session{p: p})
+	p.cur.Load().accept(s)
+}
+
+// accept serves a stream with the snapshot's values.
+func (sn *snapshot) accept(s transport.Stream) {
+	s.SetHandler(&session{p: sn.p, log: sn.cfg.Logger})
 }
 
 // session is one stream's state: the scratch buffers for replies.
 type session struct {
 	p       *Pipeline
+	log     *slog.Logger // the snapshot's that accepted it
 	payload []byte
 	out     []byte
 }
@@ -137,7 +181,7 @@ func (c *session) OnData(s transport.Stream, in []byte) int {
 }
 
 func (c *session) fail(s transport.Stream, what string, err error) {
-	log := c.p.cfg.Logger
+	log := c.log
 	if log == nil {
 		log = slog.Default()
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/penstock-proxy/penstock/l4"
@@ -53,15 +54,26 @@ func DefaultConfig() Config {
 	}
 }
 
-// Pipeline is the redis_proxy pipeline, built by New. Its stages are
-// fields of concrete types, called directly.
+// Pipeline is the redis_proxy pipeline, built by New. Its shape (the
+// stages, their order) is compiled in and its stages are
+// fields of concrete types, called directly; its values (a Config) are
+// held in a snapshot that Swap replaces while it serves.
 //
 // The redis_proxy pipeline shards Redis commands over its servers as
 // twemproxy does.
 type Pipeline struct {
-	cfg     Config
+	// bind is New's Config, whose listen addresses the listeners
+	// bind with.
+	bind    Config
 	filters *transport.Filters
-	redis   *redis.Proxy
+	cur     atomic.Pointer[snapshot]
+}
+
+// snapshot is what one Config builds: immutable once stored, it serves
+// the streams accepted while it is current, to their end.
+type snapshot struct {
+	cfg   Config
+	redis *redis.Proxy
 }
 
 // New builds the pipeline from cfg.
@@ -69,23 +81,47 @@ type Pipeline struct {
 // Pipeline's Accept runs on each stream's loop.
 func New(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{
-		cfg: cfg,
-		filters: &transport.Filters{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
-			MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP},
+		bind:    cfg,
+		filters: &transport.Filters{},
 	}
+	if err := p.swap(cfg); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Swap makes cfg's values serve the streams accepted from now on; open
+// streams stay with the values that accepted them, and filter counts and
+// per-source state carry over. It is safe from any goroutine; on an error
+// the current values stay. The listeners take their listen addresses
+// from New's Config when they bind: Swap leaves those.
+func (p *Pipeline) Swap(cfg Config) error {
+	return p.swap(cfg)
+}
+
+// Config returns the values serving new streams. It is safe from any
+// goroutine.
+func (p *Pipeline) Config() Config { return p.cur.Load().cfg }
+
+// swap builds a snapshot of cfg and stores it.
+func (p *Pipeline) swap(cfg Config) error {
+	sn := &snapshot{cfg: cfg}
 	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, ConnectTimeout: cfg.ConnectTimeout, Logger: cfg.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return fmt.Errorf("%s: %w", Name, err)
 	}
-	p.redis = rp
-	return p, nil
+	sn.redis = rp
+	p.filters.SetRules(transport.FilterRules{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
+		MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP})
+	p.cur.Store(sn)
+	return nil
 }
 
 // Listeners returns the transport listeners that run the pipeline. It is
 // safe from any goroutine.
 func (p *Pipeline) Listeners() []transport.Listener {
 	var out []transport.Listener
-	for _, addr := range p.cfg.Listen {
+	for _, addr := range p.bind.Listen {
 		out = append(out, transport.Listener{
 			Name: Name + " " + addr, Addr: addr, Filters: p.filters, Accept: p.Accept,
 		})
@@ -93,7 +129,13 @@ func (p *Pipeline) Listeners() []transport.Listener {
 	return out
 }
 
-// Accept takes a new stream from a listener; it runs on the stream's loop.
+// Accept takes a new stream from a listener to the current snapshot; it
+// runs on the stream's loop.
 func (p *Pipeline) Accept(s transport.Stream) {
-	p.redis.Accept(s)
+	p.cur.Load().accept(s)
+}
+
+// accept serves a stream with the snapshot's values.
+func (sn *snapshot) accept(s transport.Stream) {
+	sn.redis.Accept(s)
 }

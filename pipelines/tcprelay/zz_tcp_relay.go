@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/penstock-proxy/penstock/l4"
@@ -71,15 +72,25 @@ func prefixes(ss ...string) []netip.Prefix {
 	return p
 }
 
-// Pipeline is the tcp_relay pipeline, built by New. Its stages are
-// fields of concrete types, called directly.
+// Pipeline is the tcp_relay pipeline, built by New. Its shape (the
+// stages, their order) is compiled in and its stages are
+// fields of concrete types, called directly; its values (a Config) are
+// held in a snapshot that Swap replaces while it serves.
 //
 // The tcp_relay pipeline relays TCP connections to an upstream group.
 type Pipeline struct {
-	cfg     Config
+	// bind is New's Config, whose listen addresses the listeners
+	// bind with.
+	bind    Config
 	filters *transport.Filters
-	groups  map[string]*l4.Group
-	relays  map[string]*l4.TCPRelay
+	cur     atomic.Pointer[snapshot]
+}
+
+// snapshot is what one Config builds: immutable once stored, it serves
+// the streams accepted while it is current, to their end.
+type snapshot struct {
+	cfg    Config
+	relays map[string]*l4.TCPRelay
 }
 
 // New builds the pipeline from cfg.
@@ -87,30 +98,53 @@ type Pipeline struct {
 // Pipeline's Accept runs on each stream's loop.
 func New(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{
-		cfg: cfg,
-		filters: &transport.Filters{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
-			MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP},
+		bind:    cfg,
+		filters: &transport.Filters{},
 	}
-	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	for _, name := range []string{"backends"} {
-		if groups[name] == nil {
-			return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
-		}
-	}
-	p.groups = groups
-	p.relays = map[string]*l4.TCPRelay{}
-	for name, g := range p.groups {
-		p.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SpliceAfter: spliceAfter, Logger: cfg.Logger}
+	if err := p.swap(cfg); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
+// Swap makes cfg's values serve the streams accepted from now on; open
+// streams stay with the values that accepted them, and filter counts and
+// per-source state carry over. It is safe from any goroutine; on an error
+// the current values stay. The listeners take their listen addresses
+// from New's Config when they bind: Swap leaves those.
+func (p *Pipeline) Swap(cfg Config) error {
+	return p.swap(cfg)
+}
+
+// Config returns the values serving new streams. It is safe from any
+// goroutine.
+func (p *Pipeline) Config() Config { return p.cur.Load().cfg }
+
+// swap builds a snapshot of cfg and stores it.
+func (p *Pipeline) swap(cfg Config) error {
+	sn := &snapshot{cfg: cfg}
+	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
+	if err != nil {
+		return fmt.Errorf("%s: %w", Name, err)
+	}
+	for _, name := range []string{"backends"} {
+		if groups[name] == nil {
+			return fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
+		}
+	}
+	sn.relays = map[string]*l4.TCPRelay{}
+	for name, g := range groups {
+		sn.relays[name] = &l4.TCPRelay{Upstreams: g, DialTimeout: cfg.ConnectTimeout, Idle: cfg.Idle, SpliceAfter: spliceAfter, Logger: cfg.Logger}
+	}
+	p.filters.SetRules(transport.FilterRules{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
+		MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP})
+	p.cur.Store(sn)
+	return nil
+}
+
 // relay returns the Accept func relaying to an upstream group.
-func (p *Pipeline) relay(group string) func(transport.Stream) {
-	r := p.relays[group]
+func (sn *snapshot) relay(group string) func(transport.Stream) {
+	r := sn.relays[group]
 	if r == nil {
 		return func(s transport.Stream) { _ = s.Close() }
 	}
@@ -121,7 +155,7 @@ func (p *Pipeline) relay(group string) func(transport.Stream) {
 // safe from any goroutine.
 func (p *Pipeline) Listeners() []transport.Listener {
 	var out []transport.Listener
-	for _, addr := range p.cfg.Listen {
+	for _, addr := range p.bind.Listen {
 		out = append(out, transport.Listener{
 			Name: Name + " " + addr, Addr: addr, Filters: p.filters, Accept: p.Accept,
 		})
@@ -129,7 +163,13 @@ func (p *Pipeline) Listeners() []transport.Listener {
 	return out
 }
 
-// Accept takes a new stream from a listener; it runs on the stream's loop.
+// Accept takes a new stream from a listener to the current snapshot; it
+// runs on the stream's loop.
 func (p *Pipeline) Accept(s transport.Stream) {
-	p.relay("backends")(s)
+	p.cur.Load().accept(s)
+}
+
+// accept serves a stream with the snapshot's values.
+func (sn *snapshot) accept(s transport.Stream) {
+	sn.relay("backends")(s)
 }

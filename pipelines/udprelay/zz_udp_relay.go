@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/penstock-proxy/penstock/l4"
@@ -55,15 +56,25 @@ func DefaultConfig() Config {
 	}
 }
 
-// Pipeline is the udp_relay pipeline, built by New. Its stages are
-// fields of concrete types, called directly.
+// Pipeline is the udp_relay pipeline, built by New. Its shape (the
+// stages, their order) is compiled in and its stages are
+// fields of concrete types, called directly; its values (a Config) are
+// held in a snapshot that Swap replaces while it serves.
 //
 // The udp_relay pipeline relays UDP datagrams to an upstream group.
 type Pipeline struct {
-	cfg     Config
+	// bind is New's Config, whose listen addresses and session limits
+	// the listeners bind with.
+	bind    Config
 	filters *transport.Filters
-	groups  map[string]*l4.Group
-	relays  map[string]*l4.UDPRelay
+	cur     atomic.Pointer[snapshot]
+}
+
+// snapshot is what one Config builds: immutable once stored, it serves
+// the streams accepted while it is current, to their end.
+type snapshot struct {
+	cfg    Config
+	relays map[string]*l4.UDPRelay
 }
 
 // New builds the pipeline from cfg.
@@ -71,30 +82,53 @@ type Pipeline struct {
 // Pipeline's Accept runs on each stream's loop.
 func New(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{
-		cfg: cfg,
-		filters: &transport.Filters{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
-			MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP},
+		bind:    cfg,
+		filters: &transport.Filters{},
 	}
-	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
-	}
-	for _, name := range []string{"dns"} {
-		if groups[name] == nil {
-			return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
-		}
-	}
-	p.groups = groups
-	p.relays = map[string]*l4.UDPRelay{}
-	for name, g := range p.groups {
-		p.relays[name] = &l4.UDPRelay{Upstreams: g, Logger: cfg.Logger}
+	if err := p.swap(cfg); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
+// Swap makes cfg's values serve the streams accepted from now on; open
+// streams stay with the values that accepted them, and filter counts and
+// per-source state carry over. It is safe from any goroutine; on an error
+// the current values stay. The listeners take their listen addresses
+// and session limits from New's Config when they bind: Swap leaves those.
+func (p *Pipeline) Swap(cfg Config) error {
+	return p.swap(cfg)
+}
+
+// Config returns the values serving new streams. It is safe from any
+// goroutine.
+func (p *Pipeline) Config() Config { return p.cur.Load().cfg }
+
+// swap builds a snapshot of cfg and stores it.
+func (p *Pipeline) swap(cfg Config) error {
+	sn := &snapshot{cfg: cfg}
+	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
+	if err != nil {
+		return fmt.Errorf("%s: %w", Name, err)
+	}
+	for _, name := range []string{"dns"} {
+		if groups[name] == nil {
+			return fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
+		}
+	}
+	sn.relays = map[string]*l4.UDPRelay{}
+	for name, g := range groups {
+		sn.relays[name] = &l4.UDPRelay{Upstreams: g, Logger: cfg.Logger}
+	}
+	p.filters.SetRules(transport.FilterRules{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
+		MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP})
+	p.cur.Store(sn)
+	return nil
+}
+
 // relay returns the Accept func relaying to an upstream group.
-func (p *Pipeline) relay(group string) func(transport.Stream) {
-	r := p.relays[group]
+func (sn *snapshot) relay(group string) func(transport.Stream) {
+	r := sn.relays[group]
 	if r == nil {
 		return func(s transport.Stream) { _ = s.Close() }
 	}
@@ -105,16 +139,22 @@ func (p *Pipeline) relay(group string) func(transport.Stream) {
 // safe from any goroutine.
 func (p *Pipeline) Listeners() []transport.Listener {
 	var out []transport.Listener
-	for _, addr := range p.cfg.Listen {
+	for _, addr := range p.bind.Listen {
 		out = append(out, transport.Listener{
 			Name: Name + " " + addr, Addr: addr, Filters: p.filters, Accept: p.Accept,
-			MaxSessions: p.cfg.MaxSessions, SessionIdle: p.cfg.SessionIdle,
+			MaxSessions: p.bind.MaxSessions, SessionIdle: p.bind.SessionIdle,
 		})
 	}
 	return out
 }
 
-// Accept takes a new stream from a listener; it runs on the stream's loop.
+// Accept takes a new stream from a listener to the current snapshot; it
+// runs on the stream's loop.
 func (p *Pipeline) Accept(s transport.Stream) {
-	p.relay("dns")(s)
+	p.cur.Load().accept(s)
+}
+
+// accept serves a stream with the snapshot's values.
+func (sn *snapshot) accept(s transport.Stream) {
+	sn.relay("dns")(s)
 }

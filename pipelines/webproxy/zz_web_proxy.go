@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/penstock-proxy/penstock/codecs/http1"
@@ -83,23 +85,39 @@ func DefaultConfig() Config {
 	}
 }
 
-// Pipeline is the web_proxy pipeline, built by New. Its stages are
-// fields of concrete types, called directly.
+// Pipeline is the web_proxy pipeline, built by New. Its shape (the
+// stages, their order) is compiled in and its stages are
+// fields of concrete types, called directly; its values (a Config) are
+// held in a snapshot that Swap replaces while it serves.
 //
 // The web_proxy pipeline is an HTTP/1.1 reverse proxy routing requests
 // by host and path prefix.
 type Pipeline struct {
-	cfg     Config
+	// bind is New's Config, whose listen addresses the listeners
+	// bind with.
+	bind    Config
 	filters *transport.Filters
-	groups  map[string]*l4.Group
+	cur     atomic.Pointer[snapshot]
 	// Proxy forwards each request to the group its routes pick. Set its
 	// hooks (RequestFilter, UpstreamRequestFilter, ResponseFilter, Logging,
-	// ...) after New and before the listeners start; its fields must not
-	// change once it serves.
+	// ...) and any field Config does not carry after New and before the
+	// listeners start; its fields must not change once it serves. New's
+	// Config is served by Proxy itself, and each Swap's by a Clone of it
+	// with the Config's values.
 	Proxy *httpproxy.Proxy
 	// Server reads the HTTP/1.1 requests of each stream and hands them to
-	// Proxy, its Handler. The same rule holds for its fields.
+	// the proxy, its Handler. The same rules hold for it.
 	Server *httpd.Server
+
+	mu      sync.Mutex
+	servers []*httpd.Server // of every snapshot, for drain
+}
+
+// snapshot is what one Config builds: immutable once stored, it serves
+// the streams accepted while it is current, to their end.
+type snapshot struct {
+	cfg    Config
+	server *httpd.Server
 }
 
 // New builds the pipeline from cfg.
@@ -107,50 +125,94 @@ type Pipeline struct {
 // Pipeline's Accept runs on each stream's loop.
 func New(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{
-		cfg: cfg,
-		filters: &transport.Filters{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
-			MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP},
+		bind:    cfg,
+		filters: &transport.Filters{},
+		Proxy:   &httpproxy.Proxy{},
+		Server:  &httpd.Server{},
 	}
+	if err := p.swap(cfg, p.Proxy, p.Server); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Swap makes cfg's values serve the streams accepted from now on; open
+// streams stay with the values that accepted them, and filter counts and
+// per-source state carry over. It is safe from any goroutine; on an error
+// the current values stay. The listeners take their listen addresses
+// from New's Config when they bind: Swap leaves those.
+func (p *Pipeline) Swap(cfg Config) error {
+	return p.swap(cfg, p.Proxy.Clone(), p.Server.Clone())
+}
+
+// Config returns the values serving new streams. It is safe from any
+// goroutine.
+func (p *Pipeline) Config() Config { return p.cur.Load().cfg }
+
+// swap builds a snapshot of cfg around proxy and server and stores it.
+func (p *Pipeline) swap(cfg Config, proxy *httpproxy.Proxy, server *httpd.Server) error {
+	sn := &snapshot{cfg: cfg}
 	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return fmt.Errorf("%s: %w", Name, err)
 	}
 	for _, name := range []string{"api", "static", "web"} {
 		if groups[name] == nil {
-			return nil, fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
+			return fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
 		}
 	}
-	p.groups = groups
-	p.Proxy = &httpproxy.Proxy{
-		Upstreams: p.groups["web"],
-		Routes: []httpproxy.Route{
-			{Host: "api.example.org", PathPrefix: "/v1/", Upstreams: p.groups["api"]},
-			{PathPrefix: "/static/", Upstreams: p.groups["static"]},
-		},
-		ConnectTimeout: cfg.ConnectTimeout, ResponseTimeout: cfg.ResponseTimeout, ReadTimeout: cfg.ReadTimeout,
-		MaxIdle: cfg.MaxIdle, Via: cfg.Via, Logger: cfg.Logger,
+	proxy.Upstreams = groups["web"]
+	proxy.Routes = []httpproxy.Route{
+		{Host: "api.example.org", PathPrefix: "/v1/", Upstreams: groups["api"]},
+		{PathPrefix: "/static/", Upstreams: groups["static"]},
 	}
-	p.Server = &httpd.Server{Handler: p.Proxy, Limits: cfg.Limits, HeaderTimeout: cfg.HeaderTimeout, IdleTimeout: cfg.Idle,
-		SendTimeout: cfg.SendTimeout, BodyTimeout: cfg.ClientBodyTimeout, Logger: cfg.Logger}
-	return p, nil
+	proxy.ConnectTimeout, proxy.ResponseTimeout, proxy.ReadTimeout = cfg.ConnectTimeout, cfg.ResponseTimeout, cfg.ReadTimeout
+	proxy.MaxIdle, proxy.Via, proxy.Logger = cfg.MaxIdle, cfg.Via, cfg.Logger
+	server.Handler, server.Limits, server.Logger = proxy, cfg.Limits, cfg.Logger
+	server.HeaderTimeout, server.IdleTimeout, server.SendTimeout, server.BodyTimeout = cfg.HeaderTimeout, cfg.Idle, cfg.SendTimeout, cfg.ClientBodyTimeout
+	sn.server = server
+	p.mu.Lock()
+	p.servers = append(p.servers, server)
+	p.mu.Unlock()
+	p.filters.SetRules(transport.FilterRules{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
+		MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP})
+	p.cur.Store(sn)
+	return nil
 }
 
 // Listeners returns the transport listeners that run the pipeline. It is
 // safe from any goroutine.
 func (p *Pipeline) Listeners() []transport.Listener {
 	var out []transport.Listener
-	for _, addr := range p.cfg.Listen {
+	for _, addr := range p.bind.Listen {
 		out = append(out, transport.Listener{
 			Name: Name + " " + addr, Addr: addr, Filters: p.filters, Accept: p.Accept,
 			// A graceful Shutdown closes idle keep-alive connections and
 			// the others after their response.
-			Drain: p.Server.Drain,
+			Drain: p.drain,
 		})
 	}
 	return out
 }
 
-// Accept takes a new stream from a listener; it runs on the stream's loop.
+// drain ends keep-alive in the server of every snapshot, current or not.
+// It is safe from any goroutine.
+func (p *Pipeline) drain() {
+	p.mu.Lock()
+	servers := append([]*httpd.Server(nil), p.servers...)
+	p.mu.Unlock()
+	for _, srv := range servers {
+		srv.Drain()
+	}
+}
+
+// Accept takes a new stream from a listener to the current snapshot; it
+// runs on the stream's loop.
 func (p *Pipeline) Accept(s transport.Stream) {
-	p.Server.Accept(s)
+	p.cur.Load().accept(s)
+}
+
+// accept serves a stream with the snapshot's values.
+func (sn *snapshot) accept(s transport.Stream) {
+	sn.server.Accept(s)
 }
