@@ -161,14 +161,3 @@ func newError(src Source, kind Kind, retry RetrySafety, err error) *Error {
 	}
 	return &Error{Source: src, Kind: kind, Retry: retry, Err: err}
 }
-
-// upstreamKind classifies an upstream failure by its sentinel.
-func upstreamKind(err error) Kind {
-	switch {
-	case errors.Is(err, ErrUpstreamTimeout):
-		return KindTimeout
-	case errors.Is(err, ErrBadResponse):
-		return KindBadResponse
-	}
-	return KindClosed
-}

@@ -340,7 +340,7 @@ func (s *Session) send(c *upConn) {
 	s.up = c
 	c.begin(s)
 	if _, err := c.st.Write(s.encodeHead()); err != nil {
-		s.upstreamFailed(c, err)
+		s.upstreamFailed(c, KindClosed, fmt.Errorf("%w: %w", ErrUpstreamClosed, err))
 		return
 	}
 	if s.upgrade {
@@ -382,7 +382,7 @@ func (s *Session) onRequestBody(p []byte, end bool) {
 		s.bodyStarted = true
 	}
 	if err != nil {
-		s.upstreamFailed(c, err)
+		s.upstreamFailed(c, KindClosed, fmt.Errorf("%w: %w", ErrUpstreamClosed, err))
 		return
 	}
 	if c.state == upHead {
@@ -405,11 +405,22 @@ func (s *Session) onRequestBody(p []byte, end bool) {
 	}
 }
 
-// upstreamFailed handles a failure of c before the response ended: an
-// *Error as it is, any other error as an Upstream one of the kind its
-// sentinel says (upstreamKind). Decide says whether the request is sent
-// again (MaxReuseRetries).
-func (s *Session) upstreamFailed(c *upConn, err error) {
+// upstreamFailed handles a failure of c before the response ended, which
+// its site classifies: an Upstream *Error of that kind, whose retry safety
+// is what has gone upstream so far (retrySafety). See abort.
+func (s *Session) upstreamFailed(c *upConn, kind Kind, err error) {
+	if s.done || c == nil || s.up != c {
+		return
+	}
+	s.abort(c, &Error{Source: Upstream, Kind: kind, Retry: s.retrySafety(), Err: err})
+}
+
+// abort ends the use of c for the session on e: the client's connection
+// closes when the response head has gone out, the request is sent again
+// when Decide allows it (MaxReuseRetries), and the session fails with e
+// otherwise. A failure of a connection the session no longer uses is
+// ignored.
+func (s *Session) abort(c *upConn, e *Error) {
 	if s.done || c == nil || s.up != c {
 		return
 	}
@@ -419,11 +430,10 @@ func (s *Session) upstreamFailed(c *upConn, err error) {
 		// The head did not leave (it waits for body bytes): answer 502.
 		s.respStarted = false
 	}
-	e := newError(Upstream, upstreamKind(err), s.retrySafety(), err)
 	if s.respStarted {
 		// The head went out: HTTP/1.1 can only say "incomplete" by closing.
 		if e.Source == Upstream {
-			s.p.log().Info("upstream failed mid-response; closing client", "upstream", s.Upstream.Addr, "err", err)
+			s.p.log().Info("upstream failed mid-response; closing client", "upstream", s.Upstream.Addr, "err", e.Err)
 		}
 		e.Retry = RetryUnsafe
 		s.closeClient(e)
@@ -594,7 +604,7 @@ func (s *Session) forwardInterim(r *http1.Response) {
 
 // onResponseHead sends the response head downstream; its error is a
 // Downstream *Error.
-func (s *Session) onResponseHead(r *http1.Response) error {
+func (s *Session) onResponseHead(r *http1.Response) *Error {
 	s.Status = r.StatusCode
 	for _, f := range r.Headers() {
 		if r.IsHopByHop(f.Name) && !(r.StatusCode == 101 && (equalFold(f.Name, "upgrade") || equalFold(f.Name, "connection"))) {

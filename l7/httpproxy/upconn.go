@@ -79,12 +79,12 @@ func (c *upConn) onTimeout() {
 	switch c.state {
 	case upHead:
 		if transport.Clock() >= c.headBy {
-			s.upstreamFailed(c, fmt.Errorf("%w: no response head within %v", ErrUpstreamTimeout, s.p.responseTimeout()))
+			s.upstreamFailed(c, KindTimeout, fmt.Errorf("%w: no response head within %v", ErrUpstreamTimeout, s.p.responseTimeout()))
 			return
 		}
-		s.upstreamFailed(c, fmt.Errorf("%w: no byte of the response head for %v", ErrUpstreamTimeout, s.p.readTimeout()))
+		s.upstreamFailed(c, KindTimeout, fmt.Errorf("%w: no byte of the response head for %v", ErrUpstreamTimeout, s.p.readTimeout()))
 	case upBody:
-		s.upstreamFailed(c, fmt.Errorf("%w: no byte of the response body for %v", ErrUpstreamTimeout, s.p.readTimeout()))
+		s.upstreamFailed(c, KindTimeout, fmt.Errorf("%w: no byte of the response body for %v", ErrUpstreamTimeout, s.p.readTimeout()))
 	}
 }
 
@@ -122,14 +122,14 @@ func (c *upConn) OnData(st transport.Stream, p []byte) int {
 			}
 			c.scan.Reset()
 			if err != nil {
-				s.upstreamFailed(c, fmt.Errorf("%w: %w", ErrBadResponse, err))
+				s.upstreamFailed(c, KindBadResponse, fmt.Errorf("%w: %w", ErrBadResponse, err))
 				return len(p)
 			}
 			off += n
 			code := c.resp.StatusCode
 			if code == 101 {
 				if !s.upgrade {
-					s.upstreamFailed(c, fmt.Errorf("%w: 101 to a request without Upgrade", ErrBadResponse))
+					s.upstreamFailed(c, KindBadResponse, fmt.Errorf("%w: 101 to a request without Upgrade", ErrBadResponse))
 					return len(p)
 				}
 				c.timer.Stop()
@@ -155,8 +155,8 @@ func (c *upConn) OnData(st transport.Stream, p []byte) int {
 			if kind == http1.BodyChunked {
 				c.dec.Reset(nil)
 			}
-			if err := s.onResponseHead(&c.resp); err != nil {
-				s.upstreamFailed(c, err)
+			if e := s.onResponseHead(&c.resp); e != nil {
+				s.abort(c, e)
 				return len(p)
 			}
 			c.state = upBody
@@ -230,7 +230,7 @@ func (c *upConn) body(p []byte) int {
 			c.endResponseTrailers(c.dec.Trailers())
 		case err == codecs.ErrNeedMore:
 		default:
-			s.upstreamFailed(c, fmt.Errorf("%w: %w", ErrBadResponse, err))
+			s.upstreamFailed(c, KindBadResponse, fmt.Errorf("%w: %w", ErrBadResponse, err))
 			return -1
 		}
 		return n
@@ -276,8 +276,8 @@ func (c *upConn) maybeDone() {
 
 // upgrade turns the client and upstream streams into a relay after a 101.
 func (c *upConn) upgrade(s *Session) {
-	if err := s.onResponseHead(&c.resp); err != nil {
-		s.upstreamFailed(c, err)
+	if e := s.onResponseHead(&c.resp); e != nil {
+		s.abort(c, e)
 		return
 	}
 	// The session ends with the hijack (its OnEnd logs it): nothing
@@ -303,7 +303,7 @@ func (c *upConn) OnReadEOF(st transport.Stream) {
 		c.keepAlive = false
 		c.endResponse(nil)
 	case c.state == upHead || c.state == upBody:
-		s.upstreamFailed(c, ErrUpstreamClosed)
+		s.upstreamFailed(c, KindClosed, ErrUpstreamClosed)
 	}
 }
 
@@ -328,7 +328,7 @@ func (c *upConn) OnClose(st transport.Stream, err error) {
 		if err == nil {
 			err = ErrUpstreamClosed
 		}
-		s.upstreamFailed(c, fmt.Errorf("%w: %w", ErrUpstreamClosed, err))
+		s.upstreamFailed(c, KindClosed, fmt.Errorf("%w: %w", ErrUpstreamClosed, err))
 	}
 }
 
