@@ -36,6 +36,11 @@ type EventLoop struct {
 	// udp holds the UDP sessions of this loop by listener and client.
 	// Loop only.
 	udp map[udpKey]*udpSession
+	// tlsBuf takes the plaintext TLS streams read, lent by tlsReadBuf
+	// while tlsBusy. Loop only.
+	tlsBuf     []byte
+	tlsBusy    bool
+	tlsRelease func()
 	// buf is the loop's scratch buffer for reads it does itself.
 	buf []byte
 	// dgram takes the datagrams udpConn.drain reads; it is lent to

@@ -1,0 +1,635 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/penstock-proxy/penstock/codecs"
+	"github.com/penstock-proxy/penstock/codecs/clienthello"
+	"github.com/penstock-proxy/penstock/internal/ratelog"
+)
+
+// Defaults of TLS.
+const (
+	// DefaultHandshakeTimeout bounds a TLS handshake, from the first byte
+	// of the ClientHello to the Finished (and, for a client, from the
+	// connect to the server's Finished).
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultMaxHandshakes is how many server handshakes one TLS runs at
+	// once, across all loops.
+	DefaultMaxHandshakes = 1024
+	// maxHelloBytes bounds the ClientHello a TLS buffers before its
+	// handshake starts (a post-quantum hello is about 1.3 KB; crypto/tls
+	// itself takes handshake messages up to 64 KB).
+	maxHelloBytes = 64 << 10
+	// tlsCarryKeep is the most plaintext a stream keeps buffer capacity
+	// for once its handler has consumed what it held.
+	tlsCarryKeep = 64 << 10
+)
+
+// TLSOutcome says how a TLS connection ended before or at its handshake.
+type TLSOutcome uint8
+
+// The outcomes a TLS counts, by Stats.
+const (
+	// TLSHandshake: a completed handshake (full or resumed).
+	TLSHandshake TLSOutcome = iota
+	// TLSResumed: a completed handshake that resumed a session (counted
+	// in TLSHandshake too).
+	TLSResumed
+	// TLSBadHello: the first bytes are not a TLS ClientHello.
+	TLSBadHello
+	// TLSNoPostQuantum: RequirePostQuantum refused a ClientHello with no
+	// post-quantum key share, before any TLS work.
+	TLSNoPostQuantum
+	// TLSHandshakeCap: MaxHandshakes were running; refused.
+	TLSHandshakeCap
+	// TLSTimeout: the handshake did not finish within HandshakeTimeout.
+	TLSTimeout
+	// TLSFailed: the handshake failed (no common version or cipher, a bad
+	// or missing client certificate, a closed connection...).
+	TLSFailed
+	// TLSRecordError: a record after the handshake was bad (a forged or
+	// corrupt record, a renegotiation attempt, an unexpected message):
+	// the connection got an alert and was closed.
+	TLSRecordError
+	numTLSOutcomes
+)
+
+var tlsOutcomeNames = [numTLSOutcomes]string{"handshake", "resumed", "bad_hello", "no_post_quantum",
+	"handshake_cap", "handshake_timeout", "handshake_failed", "record_error"}
+
+// String returns the outcome's metric label.
+func (o TLSOutcome) String() string {
+	if o < numTLSOutcomes {
+		return tlsOutcomeNames[o]
+	}
+	return fmt.Sprintf("tls_outcome(%d)", uint8(o))
+}
+
+// TLS terminates TLS on the streams it accepts and hands each one,
+// decrypted, to Next, or to NextProto's entry for the protocol ALPN chose.
+// Its Accept method is a Listener's Accept func (or a PeekRoute's), so the
+// listener's filters and any peek matcher run before it: a refused source
+// costs no handshake.
+//
+// It runs stock crypto/tls without a goroutine per connection. A stream's
+// bytes are buffered on its loop until its ClientHello is whole (a client
+// that trickles its hello costs no goroutine); then the handshake runs on a
+// short-lived goroutine fed from the loop, bounded by HandshakeTimeout and
+// MaxHandshakes. Once it is done, every record is read and written on the
+// stream's loop: the decrypted stream is a Stream like any other, with the
+// same backpressure (PauseRead, Writable, OnDrained) as the connection
+// under it. ConnectionState gives the TLS state of such a stream.
+//
+// A TLS is safe from any goroutine; its fields must not change once it
+// serves (SetConfig swaps the configuration).
+type TLS struct {
+	// Config is the server configuration: certificates (or
+	// GetCertificate / GetConfigForClient), client authentication, ALPN
+	// (NextProtos), session tickets, ECH keys. MinVersion below TLS 1.2 is
+	// raised to 1.2. crypto/tls's defaults negotiate X25519MLKEM768 with
+	// clients that offer it.
+	Config *tls.Config
+	// HandshakeTimeout bounds each handshake, ClientHello included
+	// (default DefaultHandshakeTimeout).
+	HandshakeTimeout time.Duration
+	// MaxHandshakes bounds the handshakes in flight; a connection past it
+	// is refused (TLSHandshakeCap). Default DefaultMaxHandshakes.
+	MaxHandshakes int
+	// RequirePostQuantum refuses, before any TLS work, a ClientHello that
+	// carries no post-quantum key share (X25519MLKEM768 and its kin): the
+	// client gets a handshake_failure alert.
+	RequirePostQuantum bool
+	// Next takes each stream once its handshake is done. It must set the
+	// stream's handler.
+	Next func(s Stream)
+	// NextProto, when it has an entry for the protocol ALPN negotiated,
+	// takes the stream instead of Next (as net/http's TLSNextProto).
+	NextProto map[string]func(s Stream)
+	// OnHello, when set, sees the parsed ClientHello (borrowed for the
+	// call) before the handshake starts; an error refuses the connection
+	// (counted as TLSBadHello). It runs on the stream's loop.
+	OnHello func(s Stream, h *clienthello.Hello) error
+	Logger  *slog.Logger
+
+	cfg      atomic.Pointer[tls.Config]
+	prepOnce sync.Once
+	inflight atomic.Int64
+	counts   [numTLSOutcomes]atomic.Uint64
+	logs     ratelog.Limiter
+}
+
+// SetConfig makes cfg serve every handshake from now on; handshakes
+// already started and connections already open keep theirs. cfg must not
+// change afterwards. It is safe from any goroutine (a certificate or
+// config reload calls it).
+func (t *TLS) SetConfig(cfg *tls.Config) { t.cfg.Store(prepareTLS(cfg)) }
+
+// config returns the configuration in force.
+func (t *TLS) config() *tls.Config {
+	t.prepOnce.Do(func() {
+		if t.cfg.Load() == nil {
+			t.cfg.CompareAndSwap(nil, prepareTLS(t.Config))
+		}
+	})
+	return t.cfg.Load()
+}
+
+// prepareTLS copies cfg with TLS 1.2 as its floor.
+func prepareTLS(cfg *tls.Config) *tls.Config {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	c := cfg.Clone()
+	if c.MinVersion < tls.VersionTLS12 {
+		c.MinVersion = tls.VersionTLS12
+	}
+	return c
+}
+
+// TLSStats are a TLS's counts by outcome, with the handshakes running now.
+type TLSStats struct {
+	Outcomes map[string]uint64 // by TLSOutcome.String, only non-zero entries
+	InFlight int64
+}
+
+// Stats returns the counters. It is safe from any goroutine.
+func (t *TLS) Stats() TLSStats {
+	st := TLSStats{Outcomes: map[string]uint64{}, InFlight: t.inflight.Load()}
+	for i := range t.counts {
+		if n := t.counts[i].Load(); n > 0 {
+			st.Outcomes[TLSOutcome(i).String()] = n
+		}
+	}
+	return st
+}
+
+func (t *TLS) log() *slog.Logger {
+	if t.Logger != nil {
+		return t.Logger
+	}
+	return slog.Default()
+}
+
+func (t *TLS) timeout() time.Duration {
+	if t.HandshakeTimeout > 0 {
+		return t.HandshakeTimeout
+	}
+	return DefaultHandshakeTimeout
+}
+
+func (t *TLS) maxHandshakes() int64 {
+	if t.MaxHandshakes > 0 {
+		return int64(t.MaxHandshakes)
+	}
+	return DefaultMaxHandshakes
+}
+
+// Accept takes a new stream: it waits for the ClientHello, then
+// handshakes. It runs on s's loop.
+func (t *TLS) Accept(s Stream) {
+	ts := &tlsStream{t: t, raw: s, phase: tlsHello}
+	ts.timer = AfterFunc(s.Loop(), t.timeout(), ts.onTimeout)
+	s.SetHandler(ts)
+}
+
+// The phases of a tlsStream.
+const (
+	tlsHello   uint8 = iota // server: buffering the ClientHello
+	tlsShaking              // the handshake goroutine runs
+	tlsLive                 // records on the loop
+	tlsDone                 // closed or failed
+)
+
+// tlsStream is a TLS connection over a stream (raw): the handler of raw,
+// and the decrypted Stream it hands on. Everything but the handshake
+// goroutine's use of the wire runs on raw's loop.
+type tlsStream struct {
+	t      *TLS                // server side; nil for a client
+	done   func(Stream, error) // client side: the handshake's result
+	raw    Stream
+	w      *tlsWire
+	tc     *tls.Conn
+	h      Handler
+	timer  *Timer
+	hello  []byte // tlsHello: the ClientHello so far
+	carry  []byte // plaintext the handler left unconsumed
+	phase  uint8
+	paused bool
+	eof    bool // OnReadEOF delivered
+	queued bool // a pump task is queued
+}
+
+// ConnectionState returns the TLS state of s, and false when s is not a
+// TLS stream (nor wraps one). Loop only.
+func ConnectionState(s Stream) (tls.ConnectionState, bool) {
+	if ts, ok := s.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		return ts.ConnectionState(), true
+	}
+	return tls.ConnectionState{}, false
+}
+
+// ConnectionState returns the connection's TLS state. Loop only.
+func (ts *tlsStream) ConnectionState() tls.ConnectionState { return ts.tc.ConnectionState() }
+
+// --- the raw stream's handler ---
+
+func (ts *tlsStream) OnData(s Stream, p []byte) int {
+	switch ts.phase {
+	case tlsHello:
+		ts.hello = append(ts.hello, p...)
+		ts.onHello()
+		return len(p)
+	case tlsShaking:
+		ts.w.feed(p, false)
+		return len(p)
+	case tlsLive:
+		w := ts.w
+		borrowed := len(w.in) == 0
+		if borrowed {
+			w.in = p
+		} else {
+			w.own = append(append(w.own[:0], w.in...), p...)
+			w.in = w.own
+		}
+		ts.pump()
+		if borrowed {
+			// What crypto/tls did not take (the stream paused) stays
+			// with raw, which delivers it again on resume.
+			left := len(w.in)
+			w.in = nil
+			return len(p) - left
+		}
+		return len(p)
+	}
+	return len(p)
+}
+
+func (ts *tlsStream) OnReadEOF(s Stream) {
+	switch ts.phase {
+	case tlsHello:
+		ts.fail(TLSBadHello, errors.New("EOF before a whole ClientHello"))
+	case tlsShaking:
+		ts.w.feed(nil, true)
+	case tlsLive:
+		ts.w.eof = true
+		ts.pump()
+	}
+}
+
+func (ts *tlsStream) OnDrained(s Stream) {
+	if ts.phase == tlsLive && ts.h != nil {
+		ts.h.OnDrained(ts)
+	}
+}
+
+func (ts *tlsStream) OnClose(s Stream, err error) {
+	phase := ts.phase
+	ts.phase = tlsDone
+	ts.timer.Stop()
+	switch phase {
+	case tlsHello, tlsShaking:
+		if err == nil {
+			err = net.ErrClosed
+		}
+		if ts.w != nil {
+			ts.w.kill(err)
+		}
+		if ts.done != nil {
+			ts.done(nil, err)
+		}
+	case tlsLive:
+		if ts.h != nil {
+			ts.h.OnClose(ts, err)
+		}
+	}
+}
+
+// onHello starts the handshake once the ClientHello is whole.
+func (ts *tlsStream) onHello() {
+	t := ts.t
+	h := helloPool.Get().(*clienthello.Hello)
+	defer helloPool.Put(h)
+	_, err := clienthello.Parse(ts.hello, h)
+	switch {
+	case errors.Is(err, codecs.ErrNeedMore):
+		if len(ts.hello) > maxHelloBytes {
+			ts.fail(TLSBadHello, clienthello.ErrTooLarge)
+		}
+		return
+	case err != nil:
+		ts.fail(TLSBadHello, err)
+		return
+	case t.RequirePostQuantum && !h.KeySharePostQuantum():
+		ts.fail(TLSNoPostQuantum, errors.New("ClientHello has no post-quantum key share"), alertHandshakeFailure...)
+		return
+	}
+	if t.OnHello != nil {
+		if err := t.OnHello(ts.raw, h); err != nil {
+			ts.fail(TLSBadHello, err)
+			return
+		}
+		if ts.phase != tlsHello {
+			return
+		}
+	}
+	if t.inflight.Add(1) > t.maxHandshakes() {
+		t.inflight.Add(-1)
+		ts.fail(TLSHandshakeCap, errors.New("too many TLS handshakes in flight"))
+		return
+	}
+	ts.w = newTLSWire(ts.raw)
+	ts.w.onFlush = ts.onFlush
+	ts.tc = tls.Server(ts.w, t.config())
+	ts.w.feed(ts.hello, false)
+	ts.hello = nil
+	ts.phase = tlsShaking
+	go ts.handshake()
+}
+
+// handshake runs on its own goroutine; posting its result is its last
+// touch of the stream.
+func (ts *tlsStream) handshake() {
+	err := ts.tc.HandshakeContext(context.Background())
+	if ts.t != nil {
+		ts.t.inflight.Add(-1)
+	}
+	ts.w.post(err)
+}
+
+// onFlush writes the handshake's records and, once it has posted, goes
+// live or fails. It runs on the loop.
+func (ts *tlsStream) onFlush(out []byte, posted bool, result error) {
+	if ts.phase != tlsShaking {
+		return
+	}
+	if len(out) > 0 {
+		_, _ = ts.raw.Write(out)
+	}
+	if !posted {
+		return
+	}
+	ts.timer.Stop()
+	if result != nil {
+		if ts.done != nil {
+			done := ts.done
+			ts.done = nil
+			ts.phase = tlsDone
+			_ = ts.raw.Close()
+			done(nil, result)
+			return
+		}
+		ts.fail(TLSFailed, result)
+		return
+	}
+	ts.w.goLive()
+	ts.phase = tlsLive
+	if ts.done != nil {
+		done := ts.done
+		ts.done = nil
+		done(ts, nil)
+	} else {
+		t := ts.t
+		t.counts[TLSHandshake].Add(1)
+		if ts.tc.ConnectionState().DidResume {
+			t.counts[TLSResumed].Add(1)
+		}
+		next := t.Next
+		if np := t.NextProto[ts.tc.ConnectionState().NegotiatedProtocol]; np != nil {
+			next = np
+		}
+		next(ts)
+	}
+	// crypto/tls reads ahead: the peer's first bytes after its Finished
+	// may be inside the tls.Conn already, and no more input may come.
+	ts.pump()
+}
+
+func (ts *tlsStream) onTimeout() {
+	switch ts.phase {
+	case tlsHello, tlsShaking:
+		err := fmt.Errorf("TLS handshake not done within %v", ts.timeout())
+		if ts.done != nil {
+			done := ts.done
+			ts.done = nil
+			ts.phase = tlsDone
+			if ts.w != nil {
+				ts.w.kill(err)
+			}
+			_ = ts.raw.Close()
+			done(nil, err)
+			return
+		}
+		ts.fail(TLSTimeout, err)
+	}
+}
+
+func (ts *tlsStream) timeout() time.Duration {
+	if ts.t != nil {
+		return ts.t.timeout()
+	}
+	return DefaultHandshakeTimeout
+}
+
+// alertHandshakeFailure is a fatal handshake_failure alert in a TLS 1.2
+// record, as a server answers a hello it refuses.
+var alertHandshakeFailure = []byte{21, 3, 3, 0, 2, 2, 40}
+
+// fail counts and logs a server connection's failure, writes alert (if
+// any) and closes it.
+func (ts *tlsStream) fail(o TLSOutcome, err error, alert ...byte) {
+	if ts.phase == tlsDone {
+		return
+	}
+	live := ts.phase == tlsLive
+	ts.phase = tlsDone
+	ts.timer.Stop()
+	if ts.w != nil {
+		ts.w.kill(err)
+	}
+	if t := ts.t; t != nil {
+		t.counts[o].Add(1)
+		t.logs.Log(t.log(), slog.LevelInfo, "TLS connection closed", "reason", o.String(),
+			"remote", ts.raw.RemoteAddr().String(), "err", err)
+	}
+	if len(alert) > 0 {
+		_, _ = ts.raw.Write(alert)
+	}
+	_ = ts.raw.Close()
+	if live && ts.h != nil {
+		ts.h.OnClose(ts, err)
+	}
+}
+
+// pump reads and delivers plaintext until crypto/tls would block, the
+// handler pauses, or the stream ends. Loop only.
+func (ts *tlsStream) pump() {
+	if ts.phase != tlsLive || ts.paused || ts.h == nil {
+		return
+	}
+	if len(ts.carry) > 0 {
+		ts.deliver(nil)
+	}
+	el, _ := ts.raw.Loop().(*EventLoop)
+	for ts.phase == tlsLive && !ts.paused {
+		buf, release := tlsReadBuf(el)
+		n, err := ts.tc.Read(buf)
+		if n > 0 {
+			ts.deliver(buf[:n])
+		}
+		release()
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			return
+		case errors.Is(err, io.EOF):
+			if !ts.eof && ts.phase == tlsLive {
+				ts.eof = true
+				ts.carry = nil
+				ts.h.OnReadEOF(ts)
+			}
+			return
+		case ts.phase == tlsLive:
+			ts.fail(TLSRecordError, err)
+		}
+		return
+	}
+}
+
+// deliver hands p, behind any carry, to the handler and keeps what it
+// leaves.
+func (ts *tlsStream) deliver(p []byte) {
+	if len(ts.carry) > 0 {
+		ts.carry = append(ts.carry, p...)
+		p = ts.carry
+	}
+	if ts.eof {
+		return
+	}
+	m := ts.h.OnData(ts, p)
+	if ts.phase != tlsLive {
+		ts.carry = nil
+		return
+	}
+	ts.carry = append(ts.carry[:0], p[m:]...)
+	if len(ts.carry) == 0 && cap(ts.carry) > tlsCarryKeep {
+		ts.carry = nil
+	}
+}
+
+// tlsReadBuf lends the loop's plaintext buffer, or a new one when the
+// loop's is lent out (TLS inside TLS) or the loop is not an EventLoop.
+func tlsReadBuf(el *EventLoop) (buf []byte, release func()) {
+	if el == nil || el.tlsBusy {
+		return make([]byte, 16<<10), func() {}
+	}
+	if el.tlsBuf == nil {
+		el.tlsBuf = make([]byte, 16<<10)
+		el.tlsRelease = func() { el.tlsBusy = false }
+	}
+	el.tlsBusy = true
+	return el.tlsBuf, el.tlsRelease
+}
+
+// --- the decrypted Stream ---
+
+// Loop returns the loop of the stream under it. Safe from any goroutine.
+func (ts *tlsStream) Loop() Loop { return ts.raw.Loop() }
+
+// SetHandler sets the plaintext handler. Loop only.
+func (ts *tlsStream) SetHandler(h Handler) { ts.h = h }
+
+// Handler returns the plaintext handler (for HandlerOf). Loop only.
+func (ts *tlsStream) Handler() Handler { return ts.h }
+
+// Write encrypts p into records and writes them. Loop only.
+func (ts *tlsStream) Write(p []byte) (int, error) {
+	if ts.phase != tlsLive {
+		return 0, ErrClosed
+	}
+	return ts.tc.Write(p)
+}
+
+// Queued reports the ciphertext queued on the stream under it. Loop only.
+func (ts *tlsStream) Queued() int { return ts.raw.Queued() }
+
+// Writable reports the stream under it's. Loop only.
+func (ts *tlsStream) Writable() bool { return ts.raw.Writable() }
+
+// PauseRead stops delivering plaintext and reading. Loop only.
+func (ts *tlsStream) PauseRead() {
+	if !ts.paused {
+		ts.paused = true
+		ts.raw.PauseRead()
+	}
+}
+
+// ResumeRead delivers again: first what the handler left and what
+// crypto/tls holds decrypted, in a loop task, then new input. Loop only.
+func (ts *tlsStream) ResumeRead() {
+	if !ts.paused || ts.phase != tlsLive {
+		return
+	}
+	ts.paused = false
+	ts.raw.ResumeRead()
+	if !ts.queued {
+		ts.queued = true
+		ts.raw.Loop().Execute(func() {
+			ts.queued = false
+			ts.pump()
+		})
+	}
+}
+
+// CloseWrite sends close_notify, then EOF. Loop only.
+func (ts *tlsStream) CloseWrite() error {
+	if ts.phase != tlsLive {
+		return ErrClosed
+	}
+	_ = ts.tc.CloseWrite()
+	return ts.raw.CloseWrite()
+}
+
+// Close closes the connection under it at once (no close_notify: queued
+// output is dropped, as with any Stream's Close). Loop only.
+func (ts *tlsStream) Close() error { return ts.raw.Close() }
+
+// LocalAddr returns the stream under it's. Loop only.
+func (ts *tlsStream) LocalAddr() net.Addr { return ts.raw.LocalAddr() }
+
+// RemoteAddr returns the stream under it's. Loop only.
+func (ts *tlsStream) RemoteAddr() net.Addr { return ts.raw.RemoteAddr() }
+
+// TLSClient runs a TLS client handshake over s with cfg and calls done on
+// s's loop with the decrypted stream, or with the error that ended the
+// handshake (s is then closed). done sets the stream's handler. timeout
+// bounds the handshake (0: DefaultHandshakeTimeout). It runs on s's loop.
+func TLSClient(s Stream, cfg *tls.Config, timeout time.Duration, done func(Stream, error)) {
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	ts := &tlsStream{raw: s, done: done, phase: tlsShaking}
+	ts.w = newTLSWire(s)
+	ts.w.onFlush = ts.onFlush
+	ts.tc = tls.Client(ts.w, cfg)
+	ts.timer = AfterFunc(s.Loop(), timeout, ts.onTimeout)
+	s.SetHandler(ts)
+	go ts.handshake()
+}
+
+var (
+	_ Handler = (*tlsStream)(nil)
+	_ Stream  = (*tlsStream)(nil)
+)
