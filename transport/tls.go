@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -119,8 +120,15 @@ type TLS struct {
 	// call) before the handshake starts; an error refuses the connection
 	// (counted as TLSBadHello). It runs on the stream's loop.
 	OnHello func(s Stream, h *clienthello.Hello) error
-	Logger  *slog.Logger
+	// TicketRotation, when set, replaces the session ticket keys on that
+	// schedule: a new key seals new tickets and the two before it still
+	// open older ones, so a ticket resumes for up to three periods. Every
+	// loop shares the keys (one tls.Config), so a client resumes whichever
+	// loop takes it. 0 leaves crypto/tls's own keys, rotated daily.
+	TicketRotation time.Duration
+	Logger         *slog.Logger
 
+	tickets  ticketKeys
 	cfg      atomic.Pointer[tls.Config]
 	prepOnce sync.Once
 	inflight atomic.Int64
@@ -132,7 +140,83 @@ type TLS struct {
 // already started and connections already open keep theirs. cfg must not
 // change afterwards. It is safe from any goroutine (a certificate or
 // config reload calls it).
-func (t *TLS) SetConfig(cfg *tls.Config) { t.cfg.Store(prepareTLS(cfg)) }
+func (t *TLS) SetConfig(cfg *tls.Config) {
+	c := prepareTLS(cfg)
+	t.tickets.apply(c)
+	t.cfg.Store(c)
+}
+
+// ticketKeys are the session ticket keys a TLS rotates itself.
+type ticketKeys struct {
+	mu   sync.Mutex
+	keys [][32]byte
+	next atomic.Int64 // Clock() reading of the next rotation; 0 before the first
+}
+
+// apply sets the keys on cfg, when there are any. Safe from any goroutine.
+func (k *ticketKeys) apply(cfg *tls.Config) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.keys) > 0 {
+		cfg.SetSessionTicketKeys(k.keys)
+	}
+}
+
+// maybeRotate rotates the keys when they are due. It costs an atomic
+// load per handshake when they are not. Safe from any goroutine.
+func (t *TLS) maybeRotate() {
+	every := t.TicketRotation
+	if every <= 0 {
+		return
+	}
+	now := int64(Clock())
+	if next := t.tickets.next.Load(); next != 0 && now < next {
+		return
+	}
+	k := &t.tickets
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if next := k.next.Load(); next != 0 && now < next {
+		return
+	}
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return
+	}
+	k.keys = append([][32]byte{key}, k.keys...)
+	if len(k.keys) > 3 {
+		k.keys = k.keys[:3]
+	}
+	t.config().SetSessionTicketKeys(k.keys)
+	k.next.Store(now + int64(every))
+}
+
+// TicketKeys returns the session ticket keys in force, the sealing one
+// first, when the TLS rotates its own (TicketRotation), so that a process
+// taking over the listener (an upgrade) can resume the old one's sessions.
+// Safe from any goroutine.
+func (t *TLS) TicketKeys() [][32]byte {
+	t.tickets.mu.Lock()
+	defer t.tickets.mu.Unlock()
+	return append([][32]byte(nil), t.tickets.keys...)
+}
+
+// SetTicketKeys installs keys (the sealing one first), as TicketKeys
+// returned them; the rotation schedule starts again from now. Safe from
+// any goroutine.
+func (t *TLS) SetTicketKeys(keys [][32]byte) {
+	if len(keys) == 0 {
+		return
+	}
+	k := &t.tickets
+	k.mu.Lock()
+	k.keys = append([][32]byte(nil), keys...)
+	k.mu.Unlock()
+	t.config().SetSessionTicketKeys(keys)
+	if t.TicketRotation > 0 {
+		k.next.Store(int64(Clock()) + int64(t.TicketRotation))
+	}
+}
 
 // config returns the configuration in force.
 func (t *TLS) config() *tls.Config {
@@ -342,6 +426,7 @@ func (ts *tlsStream) onHello() {
 			return
 		}
 	}
+	t.maybeRotate()
 	if t.inflight.Add(1) > t.maxHandshakes() {
 		t.inflight.Add(-1)
 		ts.fail(TLSHandshakeCap, errors.New("too many TLS handshakes in flight"))
