@@ -279,9 +279,20 @@ func (t *TLS) maxHandshakes() int64 {
 }
 
 // Accept takes a new stream: it waits for the ClientHello, then
-// handshakes. It runs on s's loop.
-func (t *TLS) Accept(s Stream) {
-	ts := &tlsStream{t: t, raw: s, phase: tlsHello}
+// handshakes, then hands the decrypted stream to Next (or NextProto's).
+// It runs on s's loop.
+func (t *TLS) Accept(s Stream) { t.accept(s, nil) }
+
+// Then returns an Accept func that terminates TLS as Accept does but
+// hands the decrypted stream to next: for the routes of a PeekRouter that
+// share one TLS (its configuration, ticket keys and counts) and differ
+// in where their streams go. Safe from any goroutine.
+func (t *TLS) Then(next func(Stream)) func(Stream) {
+	return func(s Stream) { t.accept(s, next) }
+}
+
+func (t *TLS) accept(s Stream, next func(Stream)) {
+	ts := &tlsStream{t: t, raw: s, phase: tlsHello, next: next}
 	ts.timer = AfterFunc(s.Loop(), t.timeout(), ts.onTimeout)
 	s.SetHandler(ts)
 }
@@ -300,6 +311,7 @@ const (
 type tlsStream struct {
 	t      *TLS                // server side; nil for a client
 	done   func(Stream, error) // client side: the handshake's result
+	next   func(Stream)        // server side: where Then sends the stream (nil: Next)
 	raw    Stream
 	w      *tlsWire
 	tc     *tls.Conn
@@ -488,10 +500,14 @@ func (ts *tlsStream) onFlush(out []byte, posted bool, result error) {
 		if ts.tc.ConnectionState().DidResume {
 			t.counts[TLSResumed].Add(1)
 		}
-		next := t.Next
+		next := ts.next
+		if next == nil {
+			next = t.Next
+		}
 		if np := t.NextProto[ts.tc.ConnectionState().NegotiatedProtocol]; np != nil {
 			next = np
 		}
+		ts.next = nil
 		next(ts)
 	}
 	// crypto/tls reads ahead: the peer's first bytes after its Finished

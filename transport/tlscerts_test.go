@@ -117,3 +117,51 @@ func TestFileWatch(t *testing.T) {
 	require.NoError(t, os.Remove(f))
 	require.True(t, w.Changed())
 }
+
+// TLSFiles loads certificates, a client CA bundle and ECH keys from files;
+// a Go client given the ECH config list gets its hello encrypted, and the
+// server sees the inner name.
+func TestTLSFilesAndECH(t *testing.T) {
+	dir := t.TempDir()
+	ca := testutil.NewCA(t, "files CA")
+	cert, key := testutil.WritePEM(t, dir, "secret", ca.Issue(t, "secret", testutil.CertOptions{Names: []string{"secret.example"}}))
+	caFile := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, ca.PEM, 0o600))
+	echConf, echKey, err := transport.ECHKeygen("public.example", 7)
+	require.NoError(t, err)
+	confFile, keyFile := filepath.Join(dir, "ech.config"), filepath.Join(dir, "ech.key")
+	require.NoError(t, os.WriteFile(confFile, echConf, 0o600))
+	require.NoError(t, os.WriteFile(keyFile, echKey, 0o600))
+
+	files := transport.TLSFiles{Certificates: []transport.CertFiles{{Cert: cert, Key: key}}, ClientCA: caFile,
+		ClientAuth: tls.VerifyClientCertIfGiven, ALPN: []string{"http/1.1"}, ECHKeys: []transport.ECHKeyFiles{{Config: confFile, Key: keyFile}}}
+	cfg, _, err := files.Load()
+	require.NoError(t, err)
+	names := make(chan string, 1)
+	srv := &transport.TLS{Config: cfg, Next: func(s transport.Stream) {
+		cs, _ := transport.ConnectionState(s)
+		names <- cs.ServerName
+		s.SetHandler(tlsEcho{})
+	}}
+	addr, _ := tlsServer(t, srv, 1)
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, ServerName: "secret.example",
+		EncryptedClientHelloConfigList: transport.ECHConfigList(echConf), MinVersion: tls.VersionTLS13})
+	require.NoError(t, err)
+	defer c.Close()
+	require.True(t, c.ConnectionState().ECHAccepted, "the server took the encrypted hello")
+	require.Equal(t, "secret.example", <-names, "the handler sees the inner name")
+	roundTrip(t, c, []byte("hidden"))
+
+	bad := files
+	bad.Certificates = []transport.CertFiles{{Cert: cert, Key: filepath.Join(dir, "nope.key")}}
+	_, _, err = bad.Load()
+	require.ErrorContains(t, err, "nope.key")
+	bad = files
+	bad.ClientCA = cert + ".missing"
+	_, _, err = bad.Load()
+	require.ErrorContains(t, err, "CA bundle")
+	bad = files
+	bad.ECHKeys = []transport.ECHKeyFiles{{Config: caFile, Key: keyFile}}
+	_, _, err = bad.Load()
+	require.ErrorContains(t, err, "not an ECHConfig")
+}

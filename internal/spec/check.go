@@ -165,9 +165,30 @@ func (c *checker) groups() []*Group {
 				c.errorf(fmt.Sprintf("%s.weights[%d]", path, i), "a weight must be positive")
 			}
 		}
-		out = append(out, &Group{Name: n, Endpoints: u.Endpoints, FailTimeout: c.duration(u.FailTimeout), Names: u.Names, Weights: u.Weights})
+		if t := u.TLS; t != nil {
+			if (t.Cert == "") != (t.Key == "") {
+				c.errorf(path+".tls", "a client certificate needs both cert and key")
+			}
+			if t.SNI != "" && !hostRE.MatchString(t.SNI) {
+				c.errorf(path+".tls.sni", "%q is not a host name", t.SNI)
+			}
+			if t.InsecureSkipVerify && t.CA != "" {
+				c.errorf(path+".tls.ca", "a CA bundle verifies, and insecure_skip_verify turns verification off: choose one")
+			}
+		}
+		out = append(out, &Group{Name: n, Endpoints: u.Endpoints, FailTimeout: c.duration(u.FailTimeout), Names: u.Names, Weights: u.Weights, TLS: u.TLS})
 	}
 	return out
+}
+
+// indexOf is the index of s in list, or -1.
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
 }
 
 // checkEndpoint says what is wrong with an upstream endpoint, or "".
@@ -205,6 +226,13 @@ func (c *checker) pipeline(path string, p *PipelineSpec) *Pipeline {
 	c.filters(path+".filters", p.Filters)
 	v.Filters = p.Filters
 	c.stages(path, p, pl, network)
+	if t := v.TLS; t != nil && (sh.Terminal == "http_proxy" || sh.Service == "http") {
+		for i, a := range t.ALPN {
+			if a == "h2" {
+				c.errorf(fmt.Sprintf("%s.stages[%d].alpn[%d]", path, indexOf(sh.Kinds, "tls"), i), "h2: HTTP/2 is not served yet; offer http/1.1")
+			}
+		}
+	}
 	c.timeouts(path, p, pl)
 	groups := map[string]bool{}
 	if v.Relay != nil && v.Relay.Upstream != "" {
@@ -229,6 +257,14 @@ func (c *checker) pipeline(path string, p *PipelineSpec) *Pipeline {
 	delete(groups, "")
 	for g := range groups {
 		v.Groups = append(v.Groups, g)
+		if u, ok := c.f.Upstreams[g]; ok && u.TLS != nil {
+			switch {
+			case v.Redis != nil && v.Redis.Upstream == g:
+				c.errorf("upstreams."+g+".tls", "redis_proxy speaks plain RESP to its shards; TLS upstreams serve relay and http_proxy")
+			case sh.UDP:
+				c.errorf("upstreams."+g+".tls", "TLS runs over streams; %s relays UDP", path)
+			}
+		}
 	}
 	sort.Strings(v.Groups)
 	return pl

@@ -52,8 +52,8 @@ type Shape struct {
 	UDP bool
 	// Kinds are the stage kinds in order.
 	Kinds []string
-	// ProxyProtocol and Match are the phases present.
-	ProxyProtocol, Match bool
+	// ProxyProtocol, Match and TLS are the phases present.
+	ProxyProtocol, Match, TLS bool
 	// Framer is the framer stage, nil without one.
 	Framer *Framer
 	// Terminal is the last stage's kind: handle, relay, redis_proxy,
@@ -95,6 +95,7 @@ type Values struct {
 	// Each is set when its stage is present.
 	ProxyProtocol *ProxyProtocol
 	Match         *Match
+	TLS           *TLS
 	Relay         *Relay
 	Redis         *Redis
 	HTTP          *HTTP
@@ -112,6 +113,29 @@ type ProxyProtocol struct {
 	V1, V2  bool
 	Timeout time.Duration
 }
+
+// TLS are the values of a tls stage: what a listener terminates TLS
+// with. Files are named as written (relative to the daemon's working
+// directory); the daemon reads them when it builds the pipeline.
+type TLS struct {
+	Certificates []CertPair
+	// ClientAuth is none, optional or require.
+	ClientAuth string
+	ClientCA   string
+	ALPN       []string
+	// MinVersion is "1.2" or "1.3".
+	MinVersion         string
+	RequirePostQuantum bool
+	HandshakeTimeout   time.Duration
+	TicketRotation     time.Duration
+	ECHKeys            []ECHKey
+	// Watch is how often the certificate files are checked for changes
+	// (0: DefaultWatch; negative: never).
+	Watch time.Duration
+}
+
+// DefaultWatch is how often a tls stage's files are checked for changes.
+const DefaultWatch = 5 * time.Second
 
 // Match are the values of a match stage.
 type Match struct {
@@ -149,6 +173,9 @@ type HTTP struct {
 	// AccessLog is where the daemon writes a line per request: stdout,
 	// stderr or a file; empty for none.
 	AccessLog string
+	// ClientCertHeader names the request field that carries the verified
+	// client certificate's details upstream (empty: none is sent).
+	ClientCertHeader string
 }
 
 // TimeoutValues are a pipeline's timeouts; 0 takes the runtime's default.
@@ -171,6 +198,8 @@ type Group struct {
 	// 1).
 	Names   []string
 	Weights []int
+	// TLS is how connections to the endpoints speak TLS; nil for none.
+	TLS *UpstreamTLS
 }
 
 // Group returns the group of that name, or nil.

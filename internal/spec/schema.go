@@ -139,6 +139,20 @@ type Stage struct {
 	MaxBodyBytes   int64  `yaml:"max_body_bytes"`
 	AccessLog      string `yaml:"access_log"`
 
+	// tls
+	Certificates       []CertPair `yaml:"certificates"`
+	ClientAuth         string     `yaml:"client_auth"`
+	ClientCA           string     `yaml:"client_ca"`
+	ALPN               []string   `yaml:"alpn"`
+	MinVersion         string     `yaml:"min_version"`
+	RequirePostQuantum bool       `yaml:"require_post_quantum"`
+	TicketRotation     Duration   `yaml:"ticket_rotation"`
+	ECHKeys            []ECHKey   `yaml:"ech_keys"`
+	Watch              Duration   `yaml:"watch"`
+
+	// http_proxy
+	ClientCertHeader string `yaml:"client_cert_header"`
+
 	// relay, redis_proxy, http_proxy
 	Upstream    string `yaml:"upstream"`
 	SendProxy   string `yaml:"send_proxy"`
@@ -149,6 +163,37 @@ type Stage struct {
 }
 
 func (s *Stage) setKeys(keys []string, lines map[string]int) { s.keys, s.lines = keys, lines }
+
+// CertPair names a certificate chain and its key, PEM files.
+type CertPair struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// ECHKey names an Encrypted Client Hello key: the ECHConfig clients
+// are given (a file with the config, binary) and its private key (a file,
+// binary, the raw X25519 key).
+type ECHKey struct {
+	Config string `yaml:"config"`
+	Key    string `yaml:"key"`
+}
+
+// UpstreamTLS is how the proxy speaks TLS to an upstream group's
+// endpoints.
+type UpstreamTLS struct {
+	// SNI is the server name sent and verified (default: the endpoint's
+	// host when it is a name).
+	SNI string `yaml:"sni"`
+	// CA is a PEM bundle of the roots to verify with (default: the
+	// system's).
+	CA string `yaml:"ca"`
+	// InsecureSkipVerify turns verification off: it must be written.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// Cert and Key are the client certificate for mTLS upstream.
+	Cert string   `yaml:"cert"`
+	Key  string   `yaml:"key"`
+	ALPN []string `yaml:"alpn"`
+}
 
 // Route sends the streams a matcher accepts (match: TLSSNI, Prefix), or
 // the requests whose host and path fit (http_proxy: Host, PathPrefix), to
@@ -173,6 +218,8 @@ type Upstream struct {
 	// "host:port:weight name" server lines do.
 	Names   []string `yaml:"names"`
 	Weights []int    `yaml:"weights"`
+	// TLS, when set, makes every connection to the group's endpoints TLS.
+	TLS *UpstreamTLS `yaml:"tls"`
 }
 
 // Timeouts bound the phases of a connection or request; which apply

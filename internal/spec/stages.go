@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -31,6 +32,8 @@ type kind struct {
 var kinds = map[string]kind{
 	"proxy_protocol": {classPhase, []string{"accept", "trusted", "timeout"}, false, true},
 	"match":          {classPhase, []string{"max_bytes", "timeout", "routes"}, false, true},
+	"tls": {classPhase, []string{"certificates", "client_auth", "client_ca", "alpn", "min_version", "require_post_quantum",
+		"timeout", "ticket_rotation", "ech_keys", "watch"}, false, true},
 	"length_field":   {classFramer, []string{"offset", "length", "adjust", "strip", "endian", "max", "fail_fast"}, false, true},
 	"delimiter":      {classFramer, []string{"delimiters", "strip_delimiter", "max"}, false, true},
 	"line":           {classFramer, []string{"strip_delimiter", "max"}, false, true},
@@ -40,7 +43,7 @@ var kinds = map[string]kind{
 	"relay":          {classTerminal, []string{"upstream", "send_proxy", "splice_after"}, true, true},
 	"redis_proxy":    {classTerminal, []string{"upstream", "hash_tag", "hash", "distribution"}, false, true},
 	"http_proxy": {classTerminal, []string{"upstream", "routes", "max_idle", "via", "max_header_bytes", "max_headers",
-		"max_line_bytes", "max_body_bytes", "access_log"}, false, true},
+		"max_line_bytes", "max_body_bytes", "access_log", "client_cert_header"}, false, true},
 	"serve": {classTerminal, []string{"service"}, true, true},
 }
 
@@ -137,13 +140,19 @@ func (c *checker) stages(path string, p *PipelineSpec, pl *Pipeline, network str
 		last = k.class
 		switch k.class {
 		case classPhase:
-			if st.Kind == "proxy_protocol" {
-				if sh.Match {
-					c.errorf(sp+".kind", "proxy_protocol comes too late: the PROXY header precedes the bytes match looks at")
+			switch st.Kind {
+			case "proxy_protocol":
+				if sh.Match || sh.TLS {
+					c.errorf(sp+".kind", "proxy_protocol comes too late: the PROXY header precedes the bytes match and tls read")
 				}
 				c.proxyProtocol(sp, st, pl)
-			} else {
+			case "match":
+				if sh.TLS {
+					c.errorf(sp+".kind", "match comes too late: it peeks at the ClientHello before TLS is terminated; put it before tls")
+				}
 				c.match(sp, st, pl)
+			case "tls":
+				c.tls(sp, st, pl)
 			}
 		case classFramer:
 			sh.Framer = c.framer(sp, st)
@@ -201,6 +210,70 @@ func (c *checker) proxyProtocol(path string, st *Stage, pl *Pipeline) {
 	}
 	pl.Shape.ProxyProtocol = true
 	pl.Values.ProxyProtocol = pp
+}
+
+// tls checks a tls stage: its certificates, client authentication, ALPN
+// protocols and versions. The files are read when the pipeline is built
+// (the daemon's check does), not here: a spec for pipegen may name files
+// of the machine it runs on.
+func (c *checker) tls(path string, st *Stage, pl *Pipeline) {
+	t := &TLS{Certificates: st.Certificates, ClientAuth: st.ClientAuth, ClientCA: st.ClientCA, ALPN: st.ALPN,
+		MinVersion: st.MinVersion, RequirePostQuantum: st.RequirePostQuantum, HandshakeTimeout: c.duration(st.Timeout),
+		TicketRotation: c.duration(st.TicketRotation), ECHKeys: st.ECHKeys, Watch: c.duration(st.Watch)}
+	if len(st.Certificates) == 0 {
+		c.errorf(path+".certificates", "missing: at least one {cert: FILE, key: FILE}, the first being the default")
+	}
+	for i, cp := range st.Certificates {
+		cpath := fmt.Sprintf("%s.certificates[%d]", path, i)
+		if cp.Cert == "" {
+			c.errorf(cpath+".cert", "missing: the PEM file of the certificate chain")
+		}
+		if cp.Key == "" {
+			c.errorf(cpath+".key", "missing: the PEM file of the private key")
+		}
+	}
+	switch st.ClientAuth {
+	case "", "none":
+		if st.ClientCA != "" {
+			c.errorf(path+".client_ca", "client certificates are not asked for: set client_auth to optional or require")
+		}
+	case "optional", "require":
+		if st.ClientCA == "" {
+			c.errorf(path+".client_ca", "missing: the PEM bundle of the CAs that sign client certificates")
+		}
+	default:
+		c.errorf(path+".client_auth", "%q: want none, optional or require", st.ClientAuth)
+	}
+	for i, a := range st.ALPN {
+		ap := fmt.Sprintf("%s.alpn[%d]", path, i)
+		if a == "" {
+			c.errorf(ap, "an ALPN protocol must not be empty")
+		}
+	}
+	switch st.MinVersion {
+	case "", "1.2", "1.3":
+	default:
+		c.errorf(path+".min_version", "%q: want 1.2 or 1.3 (older versions are refused)", st.MinVersion)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"timeout", t.HandshakeTimeout}, {"ticket_rotation", t.TicketRotation}} {
+		if d.v < 0 {
+			c.errorf(path+"."+d.key, "must not be negative")
+		}
+	}
+	for i, k := range st.ECHKeys {
+		kp := fmt.Sprintf("%s.ech_keys[%d]", path, i)
+		if k.Config == "" {
+			c.errorf(kp+".config", "missing: the file of the ECHConfig clients are given")
+		}
+		if k.Key == "" {
+			c.errorf(kp+".key", "missing: the file of the ECH private key")
+		}
+	}
+	pl.Shape.TLS = true
+	pl.Values.TLS = t
 }
 
 func (c *checker) match(path string, st *Stage, pl *Pipeline) {
@@ -381,7 +454,10 @@ func (c *checker) terminal(path string, st *Stage, pl *Pipeline, network string)
 // http checks an http_proxy stage: its default group, its routes by host
 // and path prefix, and the limits of the requests it reads.
 func (c *checker) http(path string, st *Stage) *HTTP {
-	h := &HTTP{Upstream: st.Upstream, MaxIdle: st.MaxIdle, Via: st.Via, AccessLog: st.AccessLog,
+	if st.ClientCertHeader != "" && !tokenRE.MatchString(st.ClientCertHeader) {
+		c.errorf(path+".client_cert_header", "%q is not a header field name", st.ClientCertHeader)
+	}
+	h := &HTTP{Upstream: st.Upstream, MaxIdle: st.MaxIdle, Via: st.Via, AccessLog: st.AccessLog, ClientCertHeader: st.ClientCertHeader,
 		MaxHeaderBytes: st.MaxHeaderBytes, MaxHeaders: st.MaxHeaders, MaxLineBytes: st.MaxLineBytes, MaxBodyBytes: st.MaxBodyBytes}
 	if st.Upstream == "" && len(st.Routes) == 0 {
 		c.errorf(path+".upstream", "missing: an http_proxy stage needs an upstream (for the requests no route takes), routes, or both")
