@@ -136,20 +136,50 @@ func (c *relayConn) attached(up transport.Stream, err error) {
 	// Past the dial the pair lives in the pipe; drop what only dialing
 	// needed so an idle connection holds as little as possible.
 	c.cancel = nil
-	down := c.down
-	c.down = nil
 	if c.r.SendProxy > 0 {
-		hdr, err := proxyHeader(c.r.SendProxy, down.RemoteAddr(), down.LocalAddr())
+		// The PROXY header goes before TLS, as HAProxy sends it.
+		hdr, err := proxyHeader(c.r.SendProxy, c.down.RemoteAddr(), c.down.LocalAddr())
 		if err == nil {
 			_, err = up.Write(hdr)
 		}
 		if err != nil {
 			c.r.log().Error("PROXY header not sent; closing", "group", c.r.Upstreams.Name, "err", err)
 			_ = up.Close()
-			_ = down.Close()
+			_ = c.down.Close()
 			return
 		}
 	}
+	if c.ep.TLS != nil {
+		transport.TLSClient(up, c.ep.TLS, c.r.DialTimeout, c.secured)
+		return
+	}
+	c.start(up)
+}
+
+// secured runs on the loop once the upstream's TLS handshake is over. A
+// failed handshake (an unknown or expired certificate, a name that does
+// not match) marks the endpoint failed and closes the client.
+func (c *relayConn) secured(up transport.Stream, err error) {
+	if err != nil {
+		c.r.Upstreams.MarkFailed(c.ep)
+		c.r.failLog.Log(c.r.log(), slog.LevelWarn, "upstream TLS handshake failed; closing client",
+			"group", c.r.Upstreams.Name, "upstream", c.ep.Addr, "err", err)
+		if !c.closed {
+			_ = c.down.Close()
+		}
+		return
+	}
+	if c.closed {
+		_ = up.Close()
+		return
+	}
+	c.start(up)
+}
+
+// start relays the client and the upstream (plain or TLS) in the pipe.
+func (c *relayConn) start(up transport.Stream) {
+	down := c.down
+	c.down = nil
 	if len(c.pend) > 0 {
 		if _, err := up.Write(c.pend); err != nil {
 			_ = up.Close()

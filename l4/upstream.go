@@ -1,6 +1,7 @@
 package l4
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,13 @@ import (
 type Endpoint struct {
 	// Addr is host:port, or unix:/path for a unix socket.
 	Addr string
+	// TLS, when set, is the client configuration every connection to the
+	// endpoint speaks TLS with (its ServerName is the name sent and
+	// verified). Set it before the endpoint serves (Group.SetTLS) and do
+	// not change it after: a keep-alive pool keys on the endpoint, so one
+	// endpoint's connections are all alike (address, SNI, client
+	// certificate, verification).
+	TLS *tls.Config
 	// downUntil is the UnixNano time before which a failed endpoint is
 	// tried only after the healthy ones.
 	downUntil atomic.Int64
@@ -50,6 +58,26 @@ type Group struct {
 	Endpoints   []*Endpoint
 	FailTimeout time.Duration
 	next        atomic.Uint64
+}
+
+// SetTLS makes connections to the group's endpoints speak TLS with cfg:
+// each endpoint gets its own copy whose ServerName, when cfg has none, is
+// the endpoint's host (a name or an IP address, verified as such). A nil
+// cfg turns TLS off. Call it before the group serves.
+func (g *Group) SetTLS(cfg *tls.Config) {
+	for _, e := range g.Endpoints {
+		if cfg == nil {
+			e.TLS = nil
+			continue
+		}
+		c := cfg.Clone()
+		if c.ServerName == "" {
+			if host, _, err := net.SplitHostPort(e.Addr); err == nil {
+				c.ServerName = host
+			}
+		}
+		e.TLS = c
+	}
 }
 
 // NewGroup returns a group over addrs, each a host:port.

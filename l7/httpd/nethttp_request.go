@@ -5,6 +5,7 @@ package httpd
 
 import (
 	"context"
+	"github.com/penstock-proxy/penstock/transport"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -41,6 +42,9 @@ func (s *netExchange) newRequest() (*http.Request, error) {
 	}
 	if q.ProtoMinor == 0 {
 		r.Proto = "HTTP/1.0"
+	}
+	if cs, ok := transport.ConnectionState(s.x.Stream()); ok {
+		r.TLS = &cs
 	}
 	if q.RemoteAddr != nil {
 		r.RemoteAddr = q.RemoteAddr.String()

@@ -93,7 +93,7 @@ type Server struct {
 // Accept serves HTTP on s. It is a transport.Listener's Accept func; it
 // runs on s's loop.
 func (srv *Server) Accept(s transport.Stream) {
-	c := &conn{srv: srv, st: s}
+	c := &conn{srv: srv, st: s, tls: transport.IsTLS(s)}
 	s.SetHandler(c)
 	srv.track(c)
 	if srv.draining.Load() {
@@ -216,6 +216,7 @@ type conn struct {
 	// prev and next link the Server's open connections (under srv.mu).
 	prev, next *conn
 
+	tls       bool // the stream is TLS: requests are https
 	active    bool // an exchange has begun and not finished
 	lingering bool // FIN sent; waiting for the client's
 	idle      bool // between requests, nothing of the next head seen
@@ -339,6 +340,9 @@ func (c *conn) begin(head []byte) {
 	c.active = true
 	c.timer.Disarm()
 	x.Req.fill(&x.h1, c.st.RemoteAddr())
+	if c.tls {
+		x.Req.Scheme = "https"
+	}
 	kind, n := x.h1.BodyKind()
 	x.bodyKind, x.bodyLeft = kind, n
 	x.reqDone = kind == http1.BodyNone

@@ -143,6 +143,14 @@ type Proxy struct {
 	IdleTimeout time.Duration
 	// Via is the pseudonym in the Via field (default "penstock").
 	Via string
+	// ClientCertHeader, when set, names the request field that carries
+	// the client certificate a TLS handshake verified to the upstream, in
+	// the format of Envoy's x-forwarded-client-cert (Hash, Subject, URI,
+	// DNS; see transport.CertInfo.AppendXFCC). Any field of that name the
+	// client sent is dropped, whether or not it presented a certificate,
+	// so a client cannot forge it; X-Forwarded-Client-Cert is the usual
+	// name.
+	ClientCertHeader string
 
 	// RequestFilter runs first; it returns true when it has answered the
 	// request (through s.X) and nothing is to be proxied.
@@ -208,7 +216,7 @@ func (p *Proxy) Clone() *Proxy {
 	return &Proxy{
 		Upstreams: p.Upstreams, Routes: p.Routes,
 		ConnectTimeout: p.ConnectTimeout, ResponseTimeout: p.ResponseTimeout, ReadTimeout: p.ReadTimeout,
-		MaxIdle: p.MaxIdle, IdleTimeout: p.IdleTimeout, Via: p.Via,
+		MaxIdle: p.MaxIdle, IdleTimeout: p.IdleTimeout, Via: p.Via, ClientCertHeader: p.ClientCertHeader,
 		RequestFilter: p.RequestFilter, UpstreamPeer: p.UpstreamPeer, UpstreamRequestFilter: p.UpstreamRequestFilter,
 		RequestBodyFilter: p.RequestBodyFilter, ResponseFilter: p.ResponseFilter, ResponseBodyFilter: p.ResponseBodyFilter,
 		Logging: p.Logging, FailToConnect: p.FailToConnect, ErrorWhileProxy: p.ErrorWhileProxy,

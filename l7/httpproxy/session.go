@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/penstock-proxy/penstock/codecs/http1"
@@ -69,6 +70,7 @@ type Session struct {
 	drainedFn   func()
 	bodyFn      func(p []byte, end bool)
 	xff, via    []byte
+	xfcc        []byte
 	chunkUp     bool // the body goes upstream chunked
 	sendCL      bool // the body goes upstream with a Content-Length
 	noHost      bool // the request named no host: the upstream's address is sent
@@ -153,6 +155,8 @@ func (s *Session) prepareUpstreamRequest() {
 		case equalFold(f.Name, "x-forwarded-proto"), equalFold(f.Name, "x-forwarded-host"),
 			equalFold(f.Name, "expect"):
 			continue
+		case s.p.ClientCertHeader != "" && strings.EqualFold(string(f.Name), s.p.ClientCertHeader):
+			continue // the proxy's to set: never the client's
 		case s.upgrade && equalFold(f.Name, "upgrade"):
 		case h1 != nil && h1.IsHopByHop(f.Name), h1 == nil && http1.IsHopByHop(f.Name, r.Headers):
 			continue
@@ -176,6 +180,12 @@ func (s *Session) prepareUpstreamRequest() {
 		httpd.Field{Name: hVia, Value: s.via})
 	if s.upgrade {
 		hf.Fields = append(hf.Fields, httpd.Field{Name: hConnection, Value: vUpgrade})
+	}
+	if name := s.p.ClientCertHeader; name != "" {
+		if info := s.TLS(); info != nil && info.Client != nil {
+			s.xfcc = info.Client.AppendXFCC(s.xfcc[:0])
+			hf.Fields = append(hf.Fields, httpd.Field{Name: []byte(name), Value: s.xfcc})
+		}
 	}
 	if p := s.p.UpstreamRequestFilter; p != nil {
 		p(s)
@@ -298,7 +308,7 @@ func (s *Session) connect() {
 			})
 			return
 		}
-		transport.AttachWait(loop, nc, func(st transport.Stream, err error) {
+		ready := func(st transport.Stream, err error) {
 			if err != nil {
 				if s.gen == gen && !s.done {
 					s.connectFailed(err)
@@ -312,6 +322,15 @@ func (s *Session) connect() {
 			}
 			s.Group.MarkOK(ep)
 			s.send(c)
+		}
+		transport.AttachWait(loop, nc, func(st transport.Stream, err error) {
+			if err == nil && ep.TLS != nil {
+				// A failed handshake is a failed connect: nothing of the
+				// request has gone out.
+				transport.TLSClient(st, ep.TLS, timeout, ready)
+				return
+			}
+			ready(st, err)
 		})
 	}()
 }
@@ -453,6 +472,11 @@ func (s *Session) abort(c *upConn, e *Error) {
 	}
 	s.fail(e)
 }
+
+// TLS returns the client connection's TLS summary (version, group,
+// client certificate...), or nil when the client did not connect over
+// TLS. Loop only.
+func (s *Session) TLS() *transport.TLSInfo { return transport.TLSInfoOf(s.X.Stream()) }
 
 // retrySafety says whether the request may be sent again: it is
 // idempotent or no body byte went upstream, and the proxy still has the

@@ -218,6 +218,22 @@ func (w *lineWriter) request(s *httpproxy.Session, err error) {
 		b = w.key(b, "reused")
 		b = strconv.AppendBool(b, s.Reused)
 		b = w.int(b, "retries", int64(s.Retries))
+		if info := s.TLS(); info != nil {
+			// Built once per connection, not per line.
+			b = appendField(w, b, "tls_version", info.Version)
+			b = appendField(w, b, "tls_group", info.Group)
+			b = appendField(w, b, "tls_cipher", info.Cipher)
+			b = appendField(w, b, "tls_sni", info.ServerName)
+			b = w.key(b, "tls_resumed")
+			b = strconv.AppendBool(b, info.Resumed)
+			if c := info.Client; c != nil {
+				b = appendField(w, b, "client_cert_subject", c.Subject)
+				b = appendField(w, b, "client_cert_sha256", c.SHA256)
+				if id := c.SPIFFEID(); id != "" {
+					b = appendField(w, b, "client_spiffe_id", id)
+				}
+			}
+		}
 		if err != nil {
 			b = appendField(w, b, "err", err.Error())
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -97,12 +98,21 @@ type pipeline struct {
 
 	mu     sync.Mutex
 	drains []func() // of every snapshot that had a service to drain
+
+	// tls terminates TLS for a pipeline with a tls stage: one per
+	// pipeline, so its ticket keys and counts outlive snapshots. Its
+	// tls.Config is a value (Swap and reloadTLS set it); its
+	// require_post_quantum, timeout and ticket_rotation are taken when
+	// the pipeline is built, as listen addresses are.
+	tls *transport.TLS
 }
 
 // snapshot is what one Values builds: immutable once stored.
 type snapshot struct {
 	values spec.Values
 	accept func(transport.Stream)
+	// tlsConfig is the tls stage's server configuration (nil without).
+	tlsConfig *tls.Config
 }
 
 func newPipeline(plan *spec.Plan, pl *spec.Pipeline, log *slog.Logger, logs *accessLogs) (*pipeline, error) {
@@ -116,6 +126,10 @@ func newPipeline(plan *spec.Plan, pl *spec.Pipeline, log *slog.Logger, logs *acc
 	}
 	if pl.Shape.Terminal == "handle" {
 		p.handler = handlers[pl.Shape.HandlerType]()
+	}
+	if t := pl.Values.TLS; t != nil {
+		p.tls = &transport.TLS{RequirePostQuantum: t.RequirePostQuantum, HandshakeTimeout: t.HandshakeTimeout,
+			TicketRotation: t.TicketRotation, Logger: p.log}
 	}
 	if err := p.Swap(plan, pl.Values); err != nil {
 		return nil, err
@@ -155,6 +169,9 @@ func (p *pipeline) Swap(plan *spec.Plan, v spec.Values) error {
 		p.drains = append(p.drains, drain)
 		p.mu.Unlock()
 	}
+	if s.tlsConfig != nil {
+		p.tls.SetConfig(s.tlsConfig)
+	}
 	p.cur.Store(s)
 	if len(p.filters) > 0 {
 		rules := filterRules(v.Filters)
@@ -193,6 +210,24 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 	if err != nil {
 		return fail(p.shape.Terminal, "%v", err)
 	}
+	for name, g := range groups {
+		ut := plan.Group(name).TLS
+		if ut == nil {
+			continue
+		}
+		cfg, err := upstreamTLS(ut, p.shape.Terminal == "http_proxy")
+		if err != nil {
+			return nil, nil, spec.Errors{plan.Errorf("upstreams."+name+".tls", "%v", err)}
+		}
+		g.SetTLS(cfg)
+	}
+	var tlsConfig *tls.Config
+	if p.tls != nil {
+		tlsConfig, _, err = tlsFiles(v.TLS).Load()
+		if err != nil {
+			return fail("tls", "%v", err)
+		}
+	}
 	t := v.Timeouts
 	var accept func(transport.Stream)
 	var drain func()
@@ -205,6 +240,11 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 			} else {
 				relays[name] = (&l4.TCPRelay{Upstreams: g, DialTimeout: t.Connect, Idle: t.Idle,
 					SendProxy: v.Relay.SendProxy, SpliceAfter: v.Relay.SpliceAfter, Logger: p.log}).Accept
+			}
+			if p.tls != nil {
+				// After match (which peeks at the ClientHello), before the
+				// relay: TLS in, plain or TLS (the group's) out.
+				relays[name] = p.tls.Then(relays[name])
 			}
 		}
 		if m := v.Match; m != nil {
@@ -247,7 +287,7 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 	case "http_proxy":
 		h := v.HTTP
 		proxy := &httpproxy.Proxy{Upstreams: groups[h.Upstream], ConnectTimeout: t.Connect, ResponseTimeout: t.Response,
-			ReadTimeout: t.Read, MaxIdle: h.MaxIdle, Via: h.Via, Logger: p.log}
+			ReadTimeout: t.Read, MaxIdle: h.MaxIdle, Via: h.Via, ClientCertHeader: h.ClientCertHeader, Logger: p.log}
 		for _, r := range h.Routes {
 			proxy.Routes = append(proxy.Routes, httpproxy.Route{Host: r.Host, PathPrefix: r.PathPrefix, Upstreams: groups[r.Upstream]})
 		}
@@ -278,12 +318,91 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 	default:
 		return fail(p.shape.Terminal, "the daemon cannot run %s stages", p.shape.Terminal)
 	}
+	if p.tls != nil && p.shape.Terminal != "relay" {
+		accept = p.tls.Then(accept)
+	}
 	if pp := v.ProxyProtocol; pp != nil {
 		trusted, _ := transport.ParsePrefixes(pp.Trusted) // checked by spec
 		ph := &transport.ProxyHeader{Trusted: trusted, RejectV1: !pp.V1, RejectV2: !pp.V2, Timeout: pp.Timeout, Logger: p.log, Next: accept}
 		accept = ph.Accept
 	}
-	return &snapshot{values: v, accept: accept}, drain, nil
+	return &snapshot{values: v, accept: accept, tlsConfig: tlsConfig}, drain, nil
+}
+
+// tlsFiles converts a checked tls stage.
+func tlsFiles(t *spec.TLS) transport.TLSFiles {
+	f := transport.TLSFiles{ClientCA: t.ClientCA, ALPN: t.ALPN}
+	for _, c := range t.Certificates {
+		f.Certificates = append(f.Certificates, transport.CertFiles{Cert: c.Cert, Key: c.Key})
+	}
+	switch t.ClientAuth {
+	case "optional":
+		f.ClientAuth = tls.VerifyClientCertIfGiven
+	case "require":
+		f.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	if t.MinVersion == "1.3" {
+		f.MinVersion = tls.VersionTLS13
+	}
+	for _, k := range t.ECHKeys {
+		f.ECHKeys = append(f.ECHKeys, transport.ECHKeyFiles{Config: k.Config, Key: k.Key})
+	}
+	return f
+}
+
+// upstreamTLS builds the client configuration of a group's tls block. An
+// http_proxy offers http/1.1 by ALPN when the block names no protocol.
+func upstreamTLS(t *spec.UpstreamTLS, http bool) (*tls.Config, error) {
+	f := transport.ClientTLSFiles{SNI: t.SNI, CA: t.CA, InsecureSkipVerify: t.InsecureSkipVerify, Cert: t.Cert, Key: t.Key, ALPN: t.ALPN}
+	if len(f.ALPN) == 0 && http {
+		f.ALPN = []string{"http/1.1"}
+	}
+	return f.Load()
+}
+
+// reloadTLS reads the tls stage's files again and serves new handshakes
+// with them; on an error the old certificates keep serving. Safe from any
+// goroutine.
+func (p *pipeline) reloadTLS(why string) {
+	if p.tls == nil {
+		return
+	}
+	cfg, _, err := tlsFiles(p.Values().TLS).Load()
+	if err != nil {
+		p.log.Error("TLS reload refused; the old certificates keep serving", "trigger", why, "err", err)
+		return
+	}
+	p.tls.SetConfig(cfg)
+	p.log.Info("TLS certificates reloaded", "trigger", why)
+}
+
+// watchTLS reloads the tls stage's files when they change, until done
+// closes.
+func (p *pipeline) watchTLS(done <-chan struct{}) {
+	if p.tls == nil {
+		return
+	}
+	every := p.Values().TLS.Watch
+	if every < 0 {
+		return
+	}
+	if every == 0 {
+		every = spec.DefaultWatch
+	}
+	w := &transport.FileWatch{Paths: tlsFiles(p.Values().TLS).Paths()}
+	w.Changed()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if w.Changed() {
+				p.reloadTLS("files changed")
+			}
+		case <-done:
+			return
+		}
+	}
 }
 
 // filters builds a listener's connection filters (checked by spec).

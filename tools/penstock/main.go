@@ -227,11 +227,23 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
+	// SIGHUP reads the tls stages' certificate files again (so does a
+	// change to them, checked every watch interval).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	quit := make(chan struct{})
 	defer close(quit)
+	for _, p := range d.pipelines {
+		go p.watchTLS(quit)
+	}
 	go func() {
 		for {
 			select {
+			case <-hup:
+				for _, p := range d.pipelines {
+					p.reloadTLS("SIGHUP")
+				}
 			case <-usr1:
 				if err := logs.Reopen(); err != nil {
 					log.Error("SIGUSR1: reopening access logs", "err", err)
@@ -255,7 +267,7 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 	if demo {
 		fmt.Fprint(stdout, demoHelp)
 	}
-	defer logStats(log, tr)
+	defer logStats(log, tr, d)
 	select {
 	case sig := <-sigs:
 		writeHeapProfile(log)
@@ -311,13 +323,23 @@ func writeHeapProfile(log *slog.Logger) {
 
 // logStats logs each listener's admission counters: what was accepted and
 // what the filters refused, by reason.
-func logStats(log *slog.Logger, tr *transport.Transport) {
+func logStats(log *slog.Logger, tr *transport.Transport, d *built) {
 	for name, st := range tr.ListenerStats() {
 		attrs := []any{"listener", name, "admitted", st.Admitted}
 		for reason, n := range st.Rejected {
 			attrs = append(attrs, "refused_"+reason, n)
 		}
 		log.Info("listener totals", attrs...)
+	}
+	for _, p := range d.pipelines {
+		if p.tls == nil {
+			continue
+		}
+		attrs := []any{"pipeline", p.shape.Name}
+		for outcome, n := range p.tls.Stats().Outcomes {
+			attrs = append(attrs, outcome, n)
+		}
+		log.Info("TLS totals", attrs...)
 	}
 }
 
