@@ -114,9 +114,16 @@ func (x *Exchange) runOnEnd() {
 // Loop returns the loop the exchange runs on. It is safe from any goroutine.
 func (x *Exchange) Loop() transport.Loop { return x.c.st.Loop() }
 
-// Stream returns the client's stream, for its addresses and context. Loop
-// only; reading and writing it directly would break the framing.
-func (x *Exchange) Stream() transport.Stream { return x.c.st }
+// Stream returns the client's stream, for its addresses and its TLS state
+// (transport.TLSInfoOf), or nil for an Exchange that no connection
+// serves (one a test made). Loop only; reading and writing it directly
+// would break the framing.
+func (x *Exchange) Stream() transport.Stream {
+	if x.c == nil {
+		return nil
+	}
+	return x.c.st
+}
 
 // ReadBody asks for the request body: fn gets its pieces as they arrive,
 // borrowed (valid only during the call), and end true with the last one

@@ -12,7 +12,10 @@ import (
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
-	cfg, err := ParseConfig("default", defaultConfig)
+	dir, err := demoTLS()
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	cfg, err := ParseConfig("default", withDemoTLS(defaultConfig, dir))
 	require.NoError(t, err)
 	require.NotEmpty(t, cfg.Pipelines)
 	// pipegen checks it as the daemon does: one schema, one validation.

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -173,7 +175,10 @@ func TestDaemonDeniedSource(t *testing.T) {
 func TestDaemonCheckAndBrokenConfig(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
-	require.NoError(t, os.WriteFile(good, defaultConfig, 0o600))
+	certs, err := demoTLS()
+	require.NoError(t, err)
+	defer os.RemoveAll(certs)
+	require.NoError(t, os.WriteFile(good, withDemoTLS(defaultConfig, certs), 0o600))
 	out, err := exec.Command(buildBinary(t), "check", "-c", good).CombinedOutput()
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), "config ok")
@@ -189,7 +194,7 @@ func TestDaemonCheckAndBrokenConfig(t *testing.T) {
 }
 
 func TestDaemonDefaultConfig(t *testing.T) {
-	for _, p := range []string{"127.0.0.1:8000", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080", "127.0.0.1:9080"} {
+	for _, p := range []string{"127.0.0.1:8000", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8444", "127.0.0.1:8080", "127.0.0.1:9080"} {
 		if l, err := net.Listen("tcp", p); err != nil {
 			t.Skipf("port %s busy: %v", p, err)
 		} else {
@@ -221,8 +226,30 @@ func TestDaemonDefaultConfig(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, "through the http proxy", string(body))
 	require.Equal(t, "1.1 penstock", resp.Header.Get("Via"))
+
+	// The HTTPS line the demo prints works as printed.
+	i := strings.Index(d.stdout.String(), "curl --cacert ")
+	require.Positive(t, i)
+	line = strings.SplitN(d.stdout.String()[i:], "\n", 2)[0]
+	if _, err := exec.LookPath("curl"); err == nil {
+		out, err := exec.Command("sh", "-c", line+" -sS --max-time 10").CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.Contains(t, string(out), "hello from penstock: GET /hello")
+	}
+	caFile := strings.Fields(line)[2]
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(caFile)
+	require.NoError(t, err)
+	require.True(t, pool.AppendCertsFromPEM(pem))
+	tc, err := tls.Dial("tcp", "127.0.0.1:8444", &tls.Config{RootCAs: pool})
+	require.NoError(t, err)
+	require.Equal(t, tls.X25519MLKEM768, tc.ConnectionState().CurveID)
+	tc.Close()
+
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGINT))
 	require.Equal(t, 0, d.wait(t))
+	_, err = os.Stat(caFile)
+	require.True(t, os.IsNotExist(err), "the demo's certificates are removed at exit")
 }
 
 // syncBuffer is a bytes.Buffer safe for a process's output and a test.

@@ -28,6 +28,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,6 +38,9 @@ import (
 
 //go:embed default.yaml
 var defaultConfig []byte
+
+// demoDir is the directory of the demo's certificates, when it runs.
+var demoDir string
 
 func main() {
 	if os.Getenv("GOGC") == "" {
@@ -60,7 +64,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "":
 		demo = true
-		plan, err = ParseConfig("(embedded default config)", defaultConfig)
+		dir, derr := demoTLS()
+		if derr != nil {
+			fmt.Fprintf(stderr, "penstock: the demo's certificates: %v\n", derr)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		demoDir = dir
+		plan, err = ParseConfig("(embedded default config)", withDemoTLS(defaultConfig, dir))
 	case "run", "check":
 		plan, err = loadFlagConfig(cmd, args, stderr)
 		if err == nil && cmd == "check" {
@@ -265,7 +276,7 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 		log.Info("listening", "listener", d.listeners[i].Name, "addr", a)
 	}
 	if demo {
-		fmt.Fprint(stdout, demoHelp)
+		fmt.Fprint(stdout, strings.ReplaceAll(demoHelp, demoTLSPlaceholder, demoDir))
 	}
 	defer logStats(log, tr, d)
 	select {
@@ -350,6 +361,8 @@ penstock is running its demo config (penstock --help for more):
   udp relay  127.0.0.1:8053 -> 127.0.0.1:9053
   router     127.0.0.1:8443 -> by TLS SNI / SSH banner / default, all to the echo
   http proxy 127.0.0.1:8080 -> the demo HTTP service on 127.0.0.1:9080 (/echo echoes bodies)
+  https      127.0.0.1:8444 -> the same, over TLS 1.3 (X25519MLKEM768 with clients that offer it);
+             its certificate (localhost, 127.0.0.1) and CA were made at start-up in $DEMO_TLS
 
 Try: (nc is netcat-openbsd; both tools: apt-get install netcat-openbsd curl)
   echo hello | nc -N 127.0.0.1 8000
@@ -357,5 +370,6 @@ Try: (nc is netcat-openbsd; both tools: apt-get install netcat-openbsd curl)
   printf 'SSH-2.0-demo\r\n' | nc -N 127.0.0.1 8443
   curl -i http://127.0.0.1:8080/hello
   curl --data-binary 'ping' http://127.0.0.1:8080/echo
+  curl --cacert $DEMO_TLS/ca.crt https://localhost:8444/hello
 Stop with Ctrl-C (at once) or SIGTERM (drains).
 `

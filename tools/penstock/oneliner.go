@@ -23,6 +23,10 @@ type mode struct {
 	// flags are the mode's own flags beyond --listen, --to, --allow,
 	// --deny, --loops, --log-level and --log-format.
 	flags []modeFlag
+	// tls adds the TLS flags: --tls-cert, --tls-key and --tls-client-ca
+	// (a tls stage before the terminal) and --upstream-tls,
+	// --upstream-ca and --upstream-sni (the group's tls block).
+	tls bool
 }
 
 // modeFlag is a flag and where its value goes in the pipeline: a
@@ -37,9 +41,10 @@ type modeFlag struct {
 }
 
 var modes = map[string]*mode{
-	"tcp": {name: "tcp", scheme: "tcp", stage: "relay",
+	"tcp": {name: "tcp", scheme: "tcp", stage: "relay", tls: true,
 		summary: "Relays TCP connections to the upstreams, round robin, failing over to the next when a connect fails.",
-		example: "penstock tcp --listen 127.0.0.1:8000 --to 127.0.0.1:9001,127.0.0.1:9002 --allow 127.0.0.0/8",
+		example: "penstock tcp --listen 127.0.0.1:8000 --to 127.0.0.1:9001,127.0.0.1:9002 --allow 127.0.0.0/8\n" +
+			"  penstock tcp --listen :8443 --to 127.0.0.1:9001 --tls-cert site.crt --tls-key site.key",
 		flags: []modeFlag{
 			{name: "connect-timeout", usage: "bound each upstream connect (0: 5s)", key: "timeouts.connect", duration: true},
 			{name: "idle", usage: "close connections that moved no byte for this long (0: never)", key: "timeouts.idle", duration: true},
@@ -58,9 +63,10 @@ var modes = map[string]*mode{
 			{name: "hash-tag", usage: "hash only the part of a key between these two characters, e.g. {}", key: "stages[0].hash_tag"},
 			{name: "connect-timeout", usage: "bound each shard connect (0: 1s)", key: "timeouts.connect", duration: true},
 		}},
-	"http": {name: "http", scheme: "tcp", stage: "http_proxy",
+	"http": {name: "http", scheme: "tcp", stage: "http_proxy", tls: true,
 		summary: "Proxies HTTP/1.1 to the upstreams: keep-alive upstream connections, X-Forwarded-*, WebSocket, 502/504.",
-		example: "penstock http --listen 127.0.0.1:8080 --to 127.0.0.1:9080,127.0.0.1:9081 --access-log stdout",
+		example: "penstock http --listen 127.0.0.1:8080 --to 127.0.0.1:9080,127.0.0.1:9081 --access-log stdout\n" +
+			"  penstock http --listen :8443 --to api.internal:443 --tls-cert site.crt --tls-key site.key --upstream-tls --upstream-ca ca.pem",
 		flags: []modeFlag{
 			{name: "access-log", usage: "a line per request to stdout, stderr or this file (SIGUSR1 reopens it)", key: "stages[0].access_log"},
 			{name: "connect-timeout", usage: "bound each upstream connect (0: 5s)", key: "timeouts.connect", duration: true},
@@ -131,6 +137,16 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 			strs[f.name] = fs.String(f.name, "", f.usage)
 		}
 	}
+	var tlsCert, tlsKey, tlsClientCA, upCA, upSNI *string
+	var upTLS *bool
+	if m.tls {
+		tlsCert = fs.String("tls-cert", "", "terminate TLS with this certificate chain (PEM; with --tls-key)")
+		tlsKey = fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
+		tlsClientCA = fs.String("tls-client-ca", "", "require client certificates signed by these CAs (PEM bundle)")
+		upTLS = fs.Bool("upstream-tls", false, "speak TLS to the upstreams, verifying their certificates")
+		upCA = fs.String("upstream-ca", "", "verify upstream certificates with these CAs (PEM bundle; default: the system's)")
+		upSNI = fs.String("upstream-sni", "", "the name sent to and verified on the upstreams (default: each one's host)")
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage of penstock %s:\n  penstock %s --listen ADDR --to ADDR[,ADDR...] [flags]\n\n%s\n\nFlags:\n", m.name, m.name, m.summary)
 		fs.PrintDefaults()
@@ -179,8 +195,40 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 		}
 		where["pipelines[0]."+f.key] = "--" + f.name
 	}
+	up := map[string]any{"endpoints": []string(to)}
+	if m.tls {
+		if *tlsCert != "" || *tlsKey != "" || *tlsClientCA != "" {
+			t := map[string]any{"kind": "tls", "certificates": []any{map[string]any{"cert": *tlsCert, "key": *tlsKey}}}
+			if *tlsClientCA != "" {
+				t["client_auth"], t["client_ca"] = "require", *tlsClientCA
+			}
+			if m.stage == "http_proxy" {
+				t["alpn"] = []string{"http/1.1"}
+			}
+			pipe["stages"] = []any{t, stage}
+			// The terminal's keys move to stages[1].
+			for k, f := range where {
+				if rest, ok := strings.CutPrefix(k, "pipelines[0].stages[0]."); ok {
+					delete(where, k)
+					where["pipelines[0].stages[1]."+rest] = f
+				}
+			}
+			where["pipelines[0].stages[0].certificates[0].cert"] = "--tls-cert"
+			where["pipelines[0].stages[0].certificates[0].key"] = "--tls-key"
+			where["pipelines[0].stages[0].client_ca"] = "--tls-client-ca"
+		}
+		if *upCA != "" || *upSNI != "" {
+			*upTLS = true
+		}
+		if *upTLS {
+			up["tls"] = map[string]any{"ca": *upCA, "sni": *upSNI}
+			where["upstreams.up.tls"] = "--upstream-tls"
+			where["upstreams.up.tls.sni"] = "--upstream-sni"
+			where["upstreams.up.tls.ca"] = "--upstream-ca"
+		}
+	}
 	cfg := map[string]any{"version": 1, "log": map[string]any{"level": *level, "format": *format}, "loops": *loops,
-		"pipelines": []any{pipe}, "upstreams": map[string]any{"up": map[string]any{"endpoints": []string(to)}}}
+		"pipelines": []any{pipe}, "upstreams": map[string]any{"up": up}}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -196,10 +244,11 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 func flagErrors(m *mode, es spec.Errors, where map[string]string) error {
 	var msgs []string
 	for _, e := range es {
-		flagName := ""
+		// The longest key that leads to the problem names its flag.
+		flagName, longest := "", -1
 		for key, f := range where {
-			if f != "" && (e.Path == key || strings.HasPrefix(e.Path, key+".") || strings.HasPrefix(e.Path, key+"[")) {
-				flagName = f
+			if f != "" && len(key) > longest && (e.Path == key || strings.HasPrefix(e.Path, key+".") || strings.HasPrefix(e.Path, key+"[")) {
+				flagName, longest = f, len(key)
 			}
 		}
 		if flagName == "" {

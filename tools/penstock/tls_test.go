@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -159,4 +160,51 @@ upstreams:
 	require.Contains(t, string(logged), "client_cert_subject=\"CN=client-7,O=penstock tests\"")
 	require.Contains(t, string(logged), "client_spiffe_id=spiffe://example.org/web")
 	require.Contains(t, d.stderr.String(), "TLS totals")
+}
+
+// The one-liners: HTTPS in front of an HTTPS upstream, and a TCP relay
+// that terminates TLS and relays plaintext, each with its flags alone.
+func TestDaemonTLSOneLiners(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed: apt-get install -y curl")
+	}
+	dir := t.TempDir()
+	ca := testutil.NewCA(t, "one-liner CA")
+	caFile := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, ca.PEM, 0o600))
+	cert, key := testutil.WritePEM(t, dir, "site", ca.Issue(t, "site", testutil.CertOptions{Names: []string{"localhost", "127.0.0.1"}}))
+
+	listen := testutil.FreePort(t, "tcp")
+	d := startDaemon(t, "http", "--listen", listen, "--to", tlsBackend(t, ca), "--tls-cert", cert, "--tls-key", key,
+		"--upstream-tls", "--upstream-ca", caFile, "--upstream-sni", "localhost")
+	d.waitLog(t, "msg=listening")
+	got, err := curl(t, "--cacert", caFile, "https://"+listen+"/one")
+	require.NoError(t, err, got)
+	require.Contains(t, got, "path=/one proto=https")
+	require.Contains(t, got, "via_tls=true")
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, d.wait(t))
+
+	tcpListen := testutil.FreePort(t, "tcp")
+	d = startDaemon(t, "tcp", "--listen", tcpListen, "--to", testutil.EchoServer(t), "--tls-cert", cert, "--tls-key", key)
+	d.waitLog(t, "msg=listening")
+	c, err := tls.Dial("tcp", tcpListen, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"})
+	require.NoError(t, err)
+	_, err = c.Write([]byte("plaintext behind"))
+	require.NoError(t, err)
+	require.NoError(t, c.CloseWrite())
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b := make([]byte, 64)
+	n, _ := io.ReadAtLeast(c, b, len("plaintext behind"))
+	require.Equal(t, "plaintext behind", string(b[:n]))
+	c.Close()
+
+	// A missing key file is named; a flag of another mode is refused.
+	out, err := exec.Command(buildBinary(t), "http", "--listen", testutil.FreePort(t, "tcp"), "--to", "127.0.0.1:1",
+		"--tls-cert", cert, "--tls-key", filepath.Join(dir, "missing.key")).CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "missing.key")
+	out, err = exec.Command(buildBinary(t), "udp", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:1", "--tls-cert", cert).CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "flag provided but not defined: -tls-cert")
 }
