@@ -184,6 +184,9 @@ func imports(v *view) []importPlan {
 	if val.HTTP != nil {
 		im = append(im, importPlan{"", "sync"}, importPlan{"", runtime + "codecs/http1"}, importPlan{"", runtime + "l7/httpd"}, importPlan{"", runtime + "l7/httpproxy"})
 	}
+	if t := val.TLS; t != nil && (t.ClientAuth == "optional" || t.ClientAuth == "require" || t.MinVersion == "1.3") {
+		im = append(im, importPlan{"", "crypto/tls"})
+	}
 	if sh.Terminal == "handle" {
 		im = append(im, importPlan{"", "errors"}, importPlan{"", runtime + "codecs"}, importPlan{"", runtime + "codecs/framing"})
 	}
@@ -194,7 +197,7 @@ func imports(v *view) []importPlan {
 
 // usesTime reports whether the generated file names package time.
 func usesTime(v *view) bool {
-	return v.hasGroups() || v.ConnectApplies() || v.IdleApplies() || v.Shape.UDP || v.Values.HTTP != nil ||
+	return v.hasGroups() || v.ConnectApplies() || v.IdleApplies() || v.Shape.UDP || v.Values.HTTP != nil || v.Values.TLS != nil ||
 		v.Values.Match != nil && v.Values.Match.Timeout != 0 || v.Values.ProxyProtocol != nil && v.Values.ProxyProtocol.Timeout != 0
 }
 
@@ -237,6 +240,78 @@ func (v *view) RedisGroup() *spec.Group {
 		}
 	}
 	return nil
+}
+
+// TLSFiles is the transport.TLSFiles literal of the tls stage.
+func (v *view) TLSFiles() string {
+	t := v.Values.TLS
+	var certs []string
+	for _, c := range t.Certificates {
+		certs = append(certs, fmt.Sprintf("{Cert: %q, Key: %q}", c.Cert, c.Key))
+	}
+	auth := ""
+	switch t.ClientAuth {
+	case "optional":
+		auth = "tls.VerifyClientCertIfGiven"
+	case "require":
+		auth = "tls.RequireAndVerifyClientCert"
+	}
+	minVersion := ""
+	if t.MinVersion == "1.3" {
+		minVersion = "tls.VersionTLS13"
+	}
+	alpn := ""
+	if len(t.ALPN) > 0 {
+		alpn = "[]string{" + strs(t.ALPN) + "}"
+	}
+	var ech []string
+	for _, k := range t.ECHKeys {
+		ech = append(ech, fmt.Sprintf("{Config: %q, Key: %q}", k.Config, k.Key))
+	}
+	echList := ""
+	if len(ech) > 0 {
+		echList = "[]transport.ECHKeyFiles{" + strings.Join(ech, ", ") + "}"
+	}
+	certList := "[]transport.CertFiles{\n\t\t\t\t" + strings.Join(certs, ",\n\t\t\t\t") + ",\n\t\t\t}"
+	var lines []string
+	kv := []string{"Certificates", certList, "ClientAuth", auth, "ClientCA", quoteOrEmpty(t.ClientCA), "ALPN", alpn,
+		"MinVersion", minVersion, "ECHKeys", echList}
+	for i := 0; i < len(kv); i += 2 {
+		if f := fields(kv[i], kv[i+1]); f != "" {
+			lines = append(lines, f)
+		}
+	}
+	// One field a line, as a person writes a literal this long.
+	return "transport.TLSFiles{\n\t\t\t" + strings.Join(lines, ",\n\t\t\t") + ",\n\t\t}"
+}
+
+// UpstreamTLS are the map entries of the groups with a tls block.
+func (v *view) UpstreamTLS() []string {
+	var out []string
+	for _, g := range v.Groups {
+		t := g.TLS
+		if t == nil {
+			continue
+		}
+		alpn := t.ALPN
+		if len(alpn) == 0 && v.Values.HTTP != nil {
+			alpn = []string{"http/1.1"}
+		}
+		a := ""
+		if len(alpn) > 0 {
+			a = "[]string{" + strs(alpn) + "}"
+		}
+		out = append(out, fmt.Sprintf("%q: {", g.Name)+fields("SNI", quoteOrEmpty(t.SNI), "CA", quoteOrEmpty(t.CA),
+			"InsecureSkipVerify", fmt.Sprint(t.InsecureSkipVerify), "Cert", quoteOrEmpty(t.Cert), "Key", quoteOrEmpty(t.Key), "ALPN", a)+"}")
+	}
+	return out
+}
+
+func quoteOrEmpty(s string) string {
+	if s == "" {
+		return ""
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 // Limits is the http1.Limits literal of an http_proxy stage, "" when all

@@ -56,6 +56,18 @@ type Config struct {
 	// FailTimeout is how long a failed endpoint is tried last, per group
 	// (absent: l4's default).
 	FailTimeout map[string]time.Duration
+	// UpstreamTLS makes the connections to a group's endpoints TLS, read
+	// from these files (absent: plain).
+	UpstreamTLS map[string]transport.ClientTLSFiles
+{{- end}}
+{{- if .Values.TLS}}
+	// TLS names the files the tls stage serves with: certificates picked
+	// by SNI, the client CA, ALPN, ECH keys. New and Swap read them.
+	TLS transport.TLSFiles
+	// RequirePostQuantum, HandshakeTimeout and TicketRotation tune the tls
+	// stage (transport.TLS); they are taken from New's Config.
+	RequirePostQuantum               bool
+	HandshakeTimeout, TicketRotation time.Duration
 {{- end}}
 {{- if .ConnectApplies}}
 	// ConnectTimeout bounds each upstream connect (0: the runtime's
@@ -97,6 +109,10 @@ type Config struct {
 	MaxIdle int
 	// Via is the pseudonym in the Via field (empty: penstock).
 	Via string
+	// ClientCertHeader names the field that carries a verified client
+	// certificate upstream (empty: none; a client's own is always
+	// dropped).
+	ClientCertHeader string
 {{- end}}
 	// Logger receives the pipeline's logs (slog.Default when nil).
 	Logger *slog.Logger
@@ -129,6 +145,18 @@ func DefaultConfig() Config {
 {{- with .Values.ProxyProtocol}}
 		Trusted: prefixes({{strs .Trusted}}),
 {{- end}}
+{{- with .Values.TLS}}
+		TLS: {{$.TLSFiles}},
+{{- if .RequirePostQuantum}}
+		RequirePostQuantum: true,
+{{- end}}
+{{- if .HandshakeTimeout}}
+		HandshakeTimeout: {{dur .HandshakeTimeout}},
+{{- end}}
+{{- if .TicketRotation}}
+		TicketRotation: {{dur .TicketRotation}},
+{{- end}}
+{{- end}}
 {{- if .HasGroups}}
 		Upstreams: map[string][]string{
 {{- range .Groups}}
@@ -139,6 +167,13 @@ func DefaultConfig() Config {
 		FailTimeout: map[string]time.Duration{
 {{- range .}}
 			{{q .Name}}: {{dur .FailTimeout}},
+{{- end}}
+		},
+{{- end}}
+{{- with .UpstreamTLS}}
+		UpstreamTLS: map[string]transport.ClientTLSFiles{
+{{- range .}}
+			{{.}},
 {{- end}}
 		},
 {{- end}}
@@ -196,6 +231,9 @@ func DefaultConfig() Config {
 {{- if .Via}}
 		Via: {{q .Via}},
 {{- end}}
+{{- if .ClientCertHeader}}
+		ClientCertHeader: {{q .ClientCertHeader}},
+{{- end}}
 {{- end}}
 	}
 }
@@ -223,6 +261,11 @@ type Pipeline struct {
 	bind    Config
 	filters *transport.Filters
 	cur     atomic.Pointer[snapshot]
+{{- if .Values.TLS}}
+	// tls terminates TLS: one for every snapshot, so its ticket keys and
+	// counts carry over; each Swap gives it the new files' config.
+	tls *transport.TLS
+{{- end}}
 {{- with .Shape.Framer}}
 	framer {{framerType .Kind}}
 {{- end}}
@@ -269,6 +312,13 @@ type snapshot struct {
 {{- with .Values.HTTP}}
 	server *httpd.Server
 {{- end}}
+{{- if .Values.TLS}}
+	tls *transport.TLS
+{{- if not .Values.Match}}
+	// secure terminates TLS, then serves.
+	secure func(transport.Stream)
+{{- end}}
+{{- end}}
 }
 
 // New builds the pipeline from cfg{{if .Handler}} and the handler that serves its frames{{end}}.
@@ -294,6 +344,10 @@ func New(cfg Config{{with .Handler}}, h *{{.}}{{end}}) (*Pipeline, error) {
 		Server: &httpd.Server{},
 {{- end}}
 	}
+{{- if .Values.TLS}}
+	p.tls = &transport.TLS{RequirePostQuantum: cfg.RequirePostQuantum, HandshakeTimeout: cfg.HandshakeTimeout,
+		TicketRotation: cfg.TicketRotation, Logger: cfg.Logger}
+{{- end}}
 	if err := p.swap(cfg{{if .Values.HTTP}}, p.Proxy, p.Server{{end}}); err != nil {
 		return nil, err
 	}
@@ -315,7 +369,13 @@ func (p *Pipeline) Config() Config { return p.cur.Load().cfg }
 
 // swap builds a snapshot of cfg{{if .Values.HTTP}} around proxy and server{{end}} and stores it.
 func (p *Pipeline) swap(cfg Config{{if .Values.HTTP}}, proxy *httpproxy.Proxy, server *httpd.Server{{end}}) error {
-	sn := &snapshot{cfg: cfg{{if .Handler}}, p: p{{end}}}
+	sn := &snapshot{cfg: cfg{{if .Handler}}, p: p{{end}}{{if .Values.TLS}}, tls: p.tls{{end}}}
+{{- if .Values.TLS}}
+	tlsConfig, _, err := cfg.TLS.Load()
+	if err != nil {
+		return fmt.Errorf("%s: tls: %w", Name, err)
+	}
+{{- end}}
 {{- if .HasGroups}}
 	groups, err := l4.NewGroups(cfg.Upstreams, cfg.FailTimeout)
 	if err != nil {
@@ -325,6 +385,16 @@ func (p *Pipeline) swap(cfg Config{{if .Values.HTTP}}, proxy *httpproxy.Proxy, s
 		if groups[name] == nil {
 			return fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
 		}
+	}
+	for name, files := range cfg.UpstreamTLS {
+		if groups[name] == nil {
+			return fmt.Errorf("%s: TLS for upstream group %q, which has no endpoints", Name, name)
+		}
+		tc, err := files.Load()
+		if err != nil {
+			return fmt.Errorf("%s: upstream group %q: %w", Name, name, err)
+		}
+		groups[name].SetTLS(tc)
 	}
 {{- end}}
 {{- with .Values.Relay}}
@@ -364,7 +434,7 @@ func (p *Pipeline) swap(cfg Config{{if .Values.HTTP}}, proxy *httpproxy.Proxy, s
 	}
 {{- end}}
 	proxy.ConnectTimeout, proxy.ResponseTimeout, proxy.ReadTimeout = cfg.ConnectTimeout, cfg.ResponseTimeout, cfg.ReadTimeout
-	proxy.MaxIdle, proxy.Via, proxy.Logger = cfg.MaxIdle, cfg.Via, cfg.Logger
+	proxy.MaxIdle, proxy.Via, proxy.ClientCertHeader, proxy.Logger = cfg.MaxIdle, cfg.Via, cfg.ClientCertHeader, cfg.Logger
 	server.Handler, server.Limits, server.Logger = proxy, cfg.Limits, cfg.Logger
 	server.HeaderTimeout, server.IdleTimeout, server.SendTimeout, server.BodyTimeout = cfg.HeaderTimeout, cfg.Idle, cfg.SendTimeout, cfg.ClientBodyTimeout
 	sn.server = server
@@ -375,8 +445,14 @@ func (p *Pipeline) swap(cfg Config{{if .Values.HTTP}}, proxy *httpproxy.Proxy, s
 {{- with .Values.ProxyProtocol}}
 	sn.proxy = transport.ProxyHeader{Trusted: cfg.Trusted, {{- fields "RejectV1" (str (not .V1)) "RejectV2" (str (not .V2)) "Timeout" (dur0 .Timeout)}}{{if or (not .V1) (not .V2) .Timeout}},{{end}} Logger: cfg.Logger, Next: sn.accept}
 {{- end}}
+{{- if and .Values.TLS (not .Values.Match)}}
+	sn.secure = p.tls.Then(sn.serve)
+{{- end}}
 	p.filters.SetRules(transport.FilterRules{Allow: cfg.Allow, Deny: cfg.Deny, MaxConns: cfg.MaxConns,
 		MaxConnsPerIP: cfg.MaxConnsPerIP, RatePerIP: cfg.RatePerIP, BurstPerIP: cfg.BurstPerIP})
+{{- if .Values.TLS}}
+	p.tls.SetConfig(tlsConfig)
+{{- end}}
 	p.cur.Store(sn)
 	return nil
 }
@@ -388,7 +464,12 @@ func (sn *snapshot) relay(group string) func(transport.Stream) {
 	if r == nil {
 		return func(s transport.Stream) { _ = s.Close() }
 	}
+{{- if and $.Values.TLS $.Values.Match}}
+	// TLS after match, which peeks at the ClientHello.
+	return sn.tls.Then(r.Accept)
+{{- else}}
 	return r.Accept
+{{- end}}
 }
 {{- end}}
 
@@ -440,6 +521,13 @@ func (sn *snapshot) accept(s transport.Stream) {
 
 // accept serves a stream with the snapshot's values.
 func (sn *snapshot) accept(s transport.Stream) {
+{{- end}}
+{{- if and .Values.TLS (not .Values.Match)}}
+	sn.secure(s)
+}
+
+// serve serves a stream once its TLS handshake is done.
+func (sn *snapshot) serve(s transport.Stream) {
 {{- end}}
 {{- if .Values.Match}}
 	sn.router.Accept(s)

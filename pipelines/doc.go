@@ -6,6 +6,7 @@
 //	snirouter  TLS routed by SNI without terminating it, PROXY v2 upstream
 //	redisproxy a sharding Redis proxy, a drop-in for twemproxy
 //	webproxy   an HTTP/1.1 reverse proxy routing by host and path, with hooks
+//	httpsproxy the same over TLS: certificates by SNI, client certificates forwarded
 //	kvproto    a length-prefixed request/response protocol served by a Go type
 //
 // Each package has its spec, a doc.go with the go:generate line, the

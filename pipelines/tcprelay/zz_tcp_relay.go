@@ -39,6 +39,9 @@ type Config struct {
 	// FailTimeout is how long a failed endpoint is tried last, per group
 	// (absent: l4's default).
 	FailTimeout map[string]time.Duration
+	// UpstreamTLS makes the connections to a group's endpoints TLS, read
+	// from these files (absent: plain).
+	UpstreamTLS map[string]transport.ClientTLSFiles
 	// ConnectTimeout bounds each upstream connect (0: the runtime's
 	// default).
 	ConnectTimeout time.Duration
@@ -131,6 +134,16 @@ func (p *Pipeline) swap(cfg Config) error {
 		if groups[name] == nil {
 			return fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
 		}
+	}
+	for name, files := range cfg.UpstreamTLS {
+		if groups[name] == nil {
+			return fmt.Errorf("%s: TLS for upstream group %q, which has no endpoints", Name, name)
+		}
+		tc, err := files.Load()
+		if err != nil {
+			return fmt.Errorf("%s: upstream group %q: %w", Name, name, err)
+		}
+		groups[name].SetTLS(tc)
 	}
 	sn.relays = map[string]*l4.TCPRelay{}
 	for name, g := range groups {

@@ -35,6 +35,9 @@ type Config struct {
 	// FailTimeout is how long a failed endpoint is tried last, per group
 	// (absent: l4's default).
 	FailTimeout map[string]time.Duration
+	// UpstreamTLS makes the connections to a group's endpoints TLS, read
+	// from these files (absent: plain).
+	UpstreamTLS map[string]transport.ClientTLSFiles
 	// SessionIdle expires a UDP session without a datagram either way for
 	// that long, and MaxSessions caps the live sessions (0: transport's
 	// defaults).
@@ -115,6 +118,16 @@ func (p *Pipeline) swap(cfg Config) error {
 		if groups[name] == nil {
 			return fmt.Errorf("%s: no endpoints for upstream group %q", Name, name)
 		}
+	}
+	for name, files := range cfg.UpstreamTLS {
+		if groups[name] == nil {
+			return fmt.Errorf("%s: TLS for upstream group %q, which has no endpoints", Name, name)
+		}
+		tc, err := files.Load()
+		if err != nil {
+			return fmt.Errorf("%s: upstream group %q: %w", Name, name, err)
+		}
+		groups[name].SetTLS(tc)
 	}
 	sn.relays = map[string]*l4.UDPRelay{}
 	for name, g := range groups {

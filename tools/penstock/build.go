@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,6 +88,7 @@ type pipeline struct {
 	plan    *spec.Plan
 	shape   spec.Shape
 	path    string
+	dir     string // relative file names are relative to it
 	log     *slog.Logger
 	logs    *accessLogs
 	framer  frameCodec   // handle: the framer, from the shape
@@ -116,7 +119,7 @@ type snapshot struct {
 }
 
 func newPipeline(plan *spec.Plan, pl *spec.Pipeline, log *slog.Logger, logs *accessLogs) (*pipeline, error) {
-	p := &pipeline{plan: plan, shape: pl.Shape, path: pl.Path, log: log.With("pipeline", pl.Shape.Name), logs: logs}
+	p := &pipeline{plan: plan, shape: pl.Shape, path: pl.Path, log: log.With("pipeline", pl.Shape.Name), logs: logs, dir: configDir(plan.File)}
 	if f := pl.Shape.Framer; f != nil {
 		codec, err := newFramer(f)
 		if err != nil {
@@ -215,7 +218,7 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 		if ut == nil {
 			continue
 		}
-		cfg, err := upstreamTLS(ut, p.shape.Terminal == "http_proxy")
+		cfg, err := upstreamTLS(p.dir, ut, p.shape.Terminal == "http_proxy")
 		if err != nil {
 			return nil, nil, spec.Errors{plan.Errorf("upstreams."+name+".tls", "%v", err)}
 		}
@@ -223,7 +226,7 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 	}
 	var tlsConfig *tls.Config
 	if p.tls != nil {
-		tlsConfig, _, err = tlsFiles(v.TLS).Load()
+		tlsConfig, _, err = tlsFiles(p.dir, v.TLS).Load()
 		if err != nil {
 			return fail("tls", "%v", err)
 		}
@@ -296,7 +299,7 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 		srv.Limits.MaxHeaderBytes, srv.Limits.MaxHeaders, srv.Limits.MaxLineBytes, srv.Limits.MaxBodyBytes =
 			h.MaxHeaderBytes, h.MaxHeaders, h.MaxLineBytes, h.MaxBodyBytes
 		if h.AccessLog != "" && p.logs != nil {
-			w, err := p.logs.writer(p.shape.Name, h.AccessLog)
+			w, err := p.logs.writer(p.shape.Name, inDir(p.dir, h.AccessLog))
 			if err != nil {
 				return fail("http_proxy", "access log: %v", err)
 			}
@@ -329,11 +332,30 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 	return &snapshot{values: v, accept: accept, tlsConfig: tlsConfig}, drain, nil
 }
 
-// tlsFiles converts a checked tls stage.
-func tlsFiles(t *spec.TLS) transport.TLSFiles {
-	f := transport.TLSFiles{ClientCA: t.ClientCA, ALPN: t.ALPN}
+// configDir is the directory relative file names of a config are
+// relative to: the config file's, or the working directory for a config
+// that is not a file (a one-liner's, the embedded demo's).
+func configDir(file string) string {
+	if st, err := os.Stat(file); err == nil && !st.IsDir() {
+		return filepath.Dir(file)
+	}
+	return ""
+}
+
+// inDir resolves a file name of the config against dir; absolute names,
+// stdout and stderr stay as they are.
+func inDir(dir, name string) string {
+	if dir == "" || name == "" || name == "stdout" || name == "stderr" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(dir, name)
+}
+
+// tlsFiles converts a checked tls stage, its files resolved against dir.
+func tlsFiles(dir string, t *spec.TLS) transport.TLSFiles {
+	f := transport.TLSFiles{ClientCA: inDir(dir, t.ClientCA), ALPN: t.ALPN}
 	for _, c := range t.Certificates {
-		f.Certificates = append(f.Certificates, transport.CertFiles{Cert: c.Cert, Key: c.Key})
+		f.Certificates = append(f.Certificates, transport.CertFiles{Cert: inDir(dir, c.Cert), Key: inDir(dir, c.Key)})
 	}
 	switch t.ClientAuth {
 	case "optional":
@@ -345,15 +367,16 @@ func tlsFiles(t *spec.TLS) transport.TLSFiles {
 		f.MinVersion = tls.VersionTLS13
 	}
 	for _, k := range t.ECHKeys {
-		f.ECHKeys = append(f.ECHKeys, transport.ECHKeyFiles{Config: k.Config, Key: k.Key})
+		f.ECHKeys = append(f.ECHKeys, transport.ECHKeyFiles{Config: inDir(dir, k.Config), Key: inDir(dir, k.Key)})
 	}
 	return f
 }
 
 // upstreamTLS builds the client configuration of a group's tls block. An
 // http_proxy offers http/1.1 by ALPN when the block names no protocol.
-func upstreamTLS(t *spec.UpstreamTLS, http bool) (*tls.Config, error) {
-	f := transport.ClientTLSFiles{SNI: t.SNI, CA: t.CA, InsecureSkipVerify: t.InsecureSkipVerify, Cert: t.Cert, Key: t.Key, ALPN: t.ALPN}
+func upstreamTLS(dir string, t *spec.UpstreamTLS, http bool) (*tls.Config, error) {
+	f := transport.ClientTLSFiles{SNI: t.SNI, CA: inDir(dir, t.CA), InsecureSkipVerify: t.InsecureSkipVerify,
+		Cert: inDir(dir, t.Cert), Key: inDir(dir, t.Key), ALPN: t.ALPN}
 	if len(f.ALPN) == 0 && http {
 		f.ALPN = []string{"http/1.1"}
 	}
@@ -367,7 +390,7 @@ func (p *pipeline) reloadTLS(why string) {
 	if p.tls == nil {
 		return
 	}
-	cfg, _, err := tlsFiles(p.Values().TLS).Load()
+	cfg, _, err := tlsFiles(p.dir, p.Values().TLS).Load()
 	if err != nil {
 		p.log.Error("TLS reload refused; the old certificates keep serving", "trigger", why, "err", err)
 		return
@@ -389,7 +412,7 @@ func (p *pipeline) watchTLS(done <-chan struct{}) {
 	if every == 0 {
 		every = spec.DefaultWatch
 	}
-	w := &transport.FileWatch{Paths: tlsFiles(p.Values().TLS).Paths()}
+	w := &transport.FileWatch{Paths: tlsFiles(p.dir, p.Values().TLS).Paths()}
 	w.Changed()
 	t := time.NewTicker(every)
 	defer t.Stop()

@@ -105,7 +105,7 @@ func TestSameErrorFromPipegenAndDaemon(t *testing.T) {
 func TestEverySpecPassesCheck(t *testing.T) {
 	specs, err := filepath.Glob("../../pipelines/*/*.yaml")
 	require.NoError(t, err)
-	require.Len(t, specs, 6)
+	require.Len(t, specs, 7)
 	for _, s := range specs {
 		data, err := os.ReadFile(s)
 		require.NoError(t, err)

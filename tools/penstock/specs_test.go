@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"io"
 	"net"
@@ -200,6 +202,35 @@ var pushers = map[string]pusher{
 			resp.Body.Close()
 			require.Equal(t, "/webpage", string(b))
 			require.Equal(t, "1.1 penstock", resp.Header.Get("Via"))
+		},
+	},
+	"https_proxy": {
+		serve: func(t *testing.T, plan *spec.Plan) bool {
+			return upstreamAt(t, plan, "web", func(c net.Conn) {
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"+req.Header.Get("X-Forwarded-Proto"))
+				}
+			})
+		},
+		push: func(t *testing.T, listen string) {
+			// The spec's certificate is for localhost, signed by its
+			// testdata CA.
+			pem, err := os.ReadFile("../../pipelines/httpsproxy/testdata/ca.crt")
+			require.NoError(t, err)
+			roots := x509.NewCertPool()
+			require.True(t, roots.AppendCertsFromPEM(pem))
+			cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}}}
+			defer cl.CloseIdleConnections()
+			resp, err := cl.Get("https://" + listen + "/")
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.Equal(t, "https", string(b))
 		},
 	},
 	"kv_proto": {
