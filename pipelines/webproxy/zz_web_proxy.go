@@ -63,6 +63,10 @@ type Config struct {
 	MaxIdle int
 	// Via is the pseudonym in the Via field (empty: penstock).
 	Via string
+	// ClientCertHeader names the field that carries a verified client
+	// certificate upstream (empty: none; a client's own is always
+	// dropped).
+	ClientCertHeader string
 	// Logger receives the pipeline's logs (slog.Default when nil).
 	Logger *slog.Logger
 }
@@ -180,7 +184,7 @@ func (p *Pipeline) swap(cfg Config, proxy *httpproxy.Proxy, server *httpd.Server
 		{PathPrefix: "/static/", Upstreams: groups["static"]},
 	}
 	proxy.ConnectTimeout, proxy.ResponseTimeout, proxy.ReadTimeout = cfg.ConnectTimeout, cfg.ResponseTimeout, cfg.ReadTimeout
-	proxy.MaxIdle, proxy.Via, proxy.Logger = cfg.MaxIdle, cfg.Via, cfg.Logger
+	proxy.MaxIdle, proxy.Via, proxy.ClientCertHeader, proxy.Logger = cfg.MaxIdle, cfg.Via, cfg.ClientCertHeader, cfg.Logger
 	server.Handler, server.Limits, server.Logger = proxy, cfg.Limits, cfg.Logger
 	server.HeaderTimeout, server.IdleTimeout, server.SendTimeout, server.BodyTimeout = cfg.HeaderTimeout, cfg.Idle, cfg.SendTimeout, cfg.ClientBodyTimeout
 	sn.server = server
