@@ -317,8 +317,9 @@ type tlsStream struct {
 	tc     *tls.Conn
 	h      Handler
 	timer  *Timer
-	hello  []byte // tlsHello: the ClientHello so far
-	carry  []byte // plaintext the handler left unconsumed
+	info   *TLSInfo // built by TLSInfo on first use
+	hello  []byte   // tlsHello: the ClientHello so far
+	carry  []byte   // plaintext the handler left unconsumed
 	phase  uint8
 	paused bool
 	eof    bool // OnReadEOF delivered
