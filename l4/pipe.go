@@ -40,6 +40,7 @@ type pipe struct {
 	opts         PipeOptions
 	aDone, bDone bool // OnClose seen
 	aEOF, bEOF   bool
+	finished     bool // Done has run
 	err          error
 	st           PipeStats
 	start        time.Duration // transport.Clock() readings: one clock read
@@ -127,7 +128,10 @@ func (p *pipe) OnClose(s transport.Stream, err error) {
 	if err != nil || !(p.aEOF && p.bEOF) {
 		_ = p.other(s).Close()
 	}
-	if p.aDone && p.bDone {
+	if p.aDone && p.bDone && !p.finished {
+		// Closing the other stream above may have run its OnClose, and
+		// so this block, already: once only.
+		p.finished = true
 		if p.idle != nil {
 			p.idle.Stop()
 		}

@@ -228,7 +228,11 @@ func (t *TLS) config() *tls.Config {
 	return t.cfg.Load()
 }
 
-// prepareTLS copies cfg with TLS 1.2 as its floor.
+// prepareTLS copies cfg with TLS 1.2 as its floor and, unless cfg names
+// its own, only AEAD cipher suites with forward secrecy for TLS 1.2
+// (TLS 1.3's are all such): crypto/tls's defaults still offer CBC suites
+// to TLS 1.2 clients, which testssl.sh flags (LUCKY13) and Mozilla's
+// intermediate profile leaves out.
 func prepareTLS(cfg *tls.Config) *tls.Config {
 	if cfg == nil {
 		cfg = &tls.Config{}
@@ -237,7 +241,18 @@ func prepareTLS(cfg *tls.Config) *tls.Config {
 	if c.MinVersion < tls.VersionTLS12 {
 		c.MinVersion = tls.VersionTLS12
 	}
+	if c.CipherSuites == nil {
+		c.CipherSuites = aeadSuites
+	}
 	return c
+}
+
+// aeadSuites are the TLS 1.2 suites a TLS offers by default, in crypto/tls's
+// order of preference (which it applies itself, by hardware support).
+var aeadSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
 // TLSStats are a TLS's counts by outcome, with the handshakes running now.

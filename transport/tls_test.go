@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -573,4 +576,121 @@ func TestTLSClient(t *testing.T) {
 	_ = bad.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, err = bad.Read(make([]byte, 1))
 	require.Error(t, err)
+}
+
+// A TLS stream that fails (a corrupt record) in a pipe ends the pipe once:
+// its Done ran twice when closing the other stream ran that stream's
+// OnClose at once (and the relay logged every such connection twice).
+func TestTLSFailureEndsPipeOnce(t *testing.T) {
+	p := newPKI(t)
+	echo := testutil.EchoServer(t)
+	dones := make(chan error, 4)
+	srv := &transport.TLS{Config: &tls.Config{Certificates: []tls.Certificate{p.server}}, Next: func(s transport.Stream) {
+		s.SetHandler(transport.HandlerFuncs{Data: func(s transport.Stream, _ []byte) int { s.PauseRead(); return 0 }})
+		s.PauseRead()
+		go func() {
+			nc, err := net.Dial("tcp", echo)
+			if err != nil {
+				s.Loop().Execute(func() { _ = s.Close() })
+				return
+			}
+			transport.AttachWait(s.Loop(), nc, func(up transport.Stream, err error) {
+				if err != nil {
+					_ = s.Close()
+					return
+				}
+				l4.Pipe(s, up, l4.PipeOptions{Done: func(err error, _ l4.PipeStats) { dones <- err }})
+			})
+		}()
+	}}
+	addr, _ := tlsServer(t, srv, 1)
+	raw, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer raw.Close()
+	c := tls.Client(raw, p.client())
+	require.NoError(t, c.Handshake())
+	roundTrip(t, c, []byte("fine"))
+	_, _ = raw.Write(append([]byte{23, 3, 3, 0, 40}, make([]byte, 40)...))
+	require.ErrorContains(t, <-dones, "bad record MAC")
+	// A second Done would come right behind the first, on the same loop
+	// turn: once another connection has been served on that loop, it
+	// would be in the channel.
+	c2, err := tls.Dial("tcp", addr, p.client())
+	require.NoError(t, err)
+	defer c2.Close()
+	roundTrip(t, c2, []byte("next"))
+	require.Empty(t, dones, "Done ran twice")
+}
+
+// A client that floods without reading meets backpressure: the echo's
+// write queue fills, the TLS stream stops reading, and the kernel window
+// stops the client; the server's memory for it stays bounded.
+func TestTLSFloodMeetsBackpressure(t *testing.T) {
+	p := newPKI(t)
+	srv := &transport.TLS{Config: &tls.Config{Certificates: []tls.Certificate{p.server}}}
+	addr, _ := tlsServer(t, srv, 1)
+	c, err := tls.Dial("tcp", addr, p.client())
+	require.NoError(t, err)
+	defer c.Close()
+	chunk := bytes.Repeat([]byte{'f'}, 64<<10)
+	written := 0
+	for written < 256<<20 {
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		n, err := c.Write(chunk)
+		written += n
+		if err != nil {
+			break
+		}
+	}
+	require.Less(t, written, 64<<20, "the server kept reading what it could not send back")
+}
+
+// OpenSSL's client: a KeyUpdate mid-connection is followed, a
+// renegotiation attempt is refused with an alert and counted.
+func TestTLSOpenSSLClient(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed: apt-get install -y openssl")
+	}
+	p := newPKI(t)
+	srv := &transport.TLS{Config: &tls.Config{Certificates: []tls.Certificate{p.server}}}
+	addr, _ := tlsServer(t, srv, 1)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, p.ca.PEM, 0o600))
+	// sclient runs openssl s_client with lines written one by one, a pause
+	// between, and returns what it printed.
+	sclient := func(version string, lines ...string) string {
+		cmd := exec.Command("openssl", "s_client", "-connect", addr, "-servername", "localhost", "-CAfile", caFile, version)
+		in, err := cmd.StdinPipe()
+		require.NoError(t, err)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		require.NoError(t, cmd.Start())
+		for _, l := range lines {
+			time.Sleep(300 * time.Millisecond)
+			_, _ = io.WriteString(in, l+"\n")
+		}
+		time.Sleep(500 * time.Millisecond)
+		in.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		return out.String()
+	}
+	out := sclient("-tls1_3", "before", "K", "after key update")
+	require.Contains(t, out, "Verify return code: 0 (ok)")
+	require.Contains(t, out, "KEYUPDATE")
+	require.Contains(t, out, "before\n")
+	require.Contains(t, out, "after key update\n", "echoed under the new keys")
+
+	out = sclient("-tls1_2", "before", "R", "after")
+	require.Contains(t, out, "RENEGOTIATING")
+	require.Contains(t, out, "alert unexpected message")
+	require.NotContains(t, out, "after\n")
+	require.Eventually(t, func() bool { return srv.Stats().Outcomes["record_error"] == 1 }, 5*time.Second, 10*time.Millisecond)
 }
