@@ -80,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	case "tcp", "udp", "redis", "http":
 		plan, err = oneLiner(modes[cmd], args, stderr)
+	case "ech-keygen":
+		return echKeygen(args, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, version())
 		return 0
@@ -120,6 +122,8 @@ func usage(w io.Writer) {
   penstock check -c FILE        check a config file as run would, without binding
   penstock tcp|udp|redis|http --listen ADDR --to ADDR[,ADDR...] [flags]
                                 relay or proxy one address (penstock MODE --help)
+  penstock ech-keygen --public-name NAME [--out PREFIX]
+                                make an Encrypted Client Hello key for a tls stage
   penstock version              print the version, commit and Go version
 `)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -207,4 +208,39 @@ func TestDaemonTLSOneLiners(t *testing.T) {
 	out, err = exec.Command(buildBinary(t), "udp", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:1", "--tls-cert", cert).CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "flag provided but not defined: -tls-cert")
+}
+
+// ech-keygen's files serve ECH in a tls stage, and the list it prints is
+// what a Go client needs.
+func TestDaemonECH(t *testing.T) {
+	dir := t.TempDir()
+	out, err := exec.Command(buildBinary(t), "ech-keygen", "--public-name", "public.example", "--out", filepath.Join(dir, "ech")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	i := strings.Index(string(out), "(base64): ")
+	require.Positive(t, i)
+	list, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(out[i+len("(base64): "):])))
+	require.NoError(t, err)
+
+	ca := testutil.NewCA(t, "ech CA")
+	testutil.WritePEM(t, dir, "site", ca.Issue(t, "site", testutil.CertOptions{Names: []string{"secret.example", "public.example"}}))
+	listen := testutil.FreePort(t, "tcp")
+	cfg := filepath.Join(dir, "ech.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+pipelines:
+  - name: ech
+    listen: tcp://%s
+    stages:
+      - kind: tls
+        certificates: [{cert: site.crt, key: site.key}]
+        ech_keys: [{config: ech.config, key: ech.key}]
+      - {kind: relay, upstream: echo}
+upstreams:
+  echo: {endpoints: [%s]}
+`, listen, testutil.EchoServer(t))), 0o600))
+	d := startDaemon(t, "run", "-c", cfg)
+	d.waitLog(t, "msg=listening")
+	c, err := tls.Dial("tcp", listen, &tls.Config{RootCAs: ca.Pool, ServerName: "secret.example", EncryptedClientHelloConfigList: list})
+	require.NoError(t, err)
+	require.True(t, c.ConnectionState().ECHAccepted)
+	c.Close()
 }
