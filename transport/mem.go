@@ -70,6 +70,12 @@ func (s *memStream) deliver() {
 		n = min(max(s.h.OnData(s, data), 0), len(data))
 	}
 	s.mu.Lock()
+	if s.closed {
+		// The handler closed the stream in OnData, which dropped the
+		// inbox: nothing is left to keep or to deliver.
+		s.mu.Unlock()
+		return
+	}
 	s.inbox = s.inbox[n:]
 	if len(s.inbox) == 0 {
 		s.inbox = nil

@@ -694,3 +694,54 @@ func TestTLSOpenSSLClient(t *testing.T) {
 	require.NotContains(t, out, "after\n")
 	require.Eventually(t, func() bool { return srv.Stats().Outcomes["record_error"] == 1 }, 5*time.Second, 10*time.Millisecond)
 }
+
+// FuzzTLSServerInput feeds any first bytes, then EOF, to a TLS server
+// over an in-memory stream: each ends in one counted outcome, with no
+// panic and no handshake goroutine left. (It found that an in-memory
+// stream closed by its handler inside OnData panicked.) Under `go test
+// -fuzz` the coverage-instrumented worker stalls after a few hundred
+// inputs, with every goroutine asleep and no failure reported; the same
+// binary built without instrumentation ran 1.4 million mutated inputs
+// clean. Not understood yet: see the issue 12 note.
+func FuzzTLSServerInput(f *testing.F) {
+	ca := testutil.NewCA(f, "fuzz CA")
+	cert := ca.Issue(f, "localhost", testutil.CertOptions{Names: []string{"localhost"}})
+	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
+	f.Add([]byte{22, 3, 1, 0, 5, 1, 0, 0, 1, 0})
+	f.Add([]byte{22, 3, 1, 0xff, 0xff})
+	a, b := net.Pipe()
+	go func() { _ = tls.Client(a, &tls.Config{ServerName: "localhost"}).Handshake() }()
+	hello := make([]byte, 4096)
+	n, _ := b.Read(hello)
+	a.Close()
+	b.Close()
+	f.Add(hello[:n])
+	f.Add(hello[:n/2])
+	f.Fuzz(func(t *testing.T, in []byte) {
+		srv := &transport.TLS{Config: &tls.Config{Certificates: []tls.Certificate{cert}}, Logger: quiet(),
+			HandshakeTimeout: 5 * time.Second, Next: func(s transport.Stream) { s.SetHandler(tlsEcho{}) }}
+		loop := transport.NewSerialLoop()
+		defer loop.Stop()
+		server, client := transport.NewPipe(loop, loop, transport.Watermarks{})
+		closed := make(chan struct{})
+		loop.Execute(func() {
+			client.SetHandler(transport.HandlerFuncs{Closed: func(transport.Stream, error) { close(closed) }})
+			srv.Accept(server)
+			_, _ = client.Write(in)
+			_ = client.CloseWrite()
+		})
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the server never closed")
+		}
+		require.Eventually(t, func() bool {
+			st := srv.Stats()
+			total := uint64(0)
+			for _, n := range st.Outcomes {
+				total += n
+			}
+			return st.InFlight == 0 && total >= 1
+		}, 10*time.Second, time.Millisecond)
+	})
+}

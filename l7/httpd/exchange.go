@@ -114,6 +114,11 @@ func (x *Exchange) runOnEnd() {
 // Loop returns the loop the exchange runs on. It is safe from any goroutine.
 func (x *Exchange) Loop() transport.Loop { return x.c.st.Loop() }
 
+// TLS returns the TLS summary of the client's connection (version, group,
+// the verified client certificate...), or nil when it is not TLS. Loop
+// only.
+func (x *Exchange) TLS() *transport.TLSInfo { return transport.TLSInfoOf(x.Stream()) }
+
 // Stream returns the client's stream, for its addresses and its TLS state
 // (transport.TLSInfoOf), or nil for an Exchange that no connection
 // serves (one a test made). Loop only; reading and writing it directly

@@ -476,7 +476,7 @@ func (s *Session) abort(c *upConn, e *Error) {
 // TLS returns the client connection's TLS summary (version, group,
 // client certificate...), or nil when the client did not connect over
 // TLS. Loop only.
-func (s *Session) TLS() *transport.TLSInfo { return transport.TLSInfoOf(s.X.Stream()) }
+func (s *Session) TLS() *transport.TLSInfo { return s.X.TLS() }
 
 // retrySafety says whether the request may be sent again: it is
 // idempotent or no body byte went upstream, and the proxy still has the

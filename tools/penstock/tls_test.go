@@ -244,3 +244,48 @@ upstreams:
 	require.True(t, c.ConnectionState().ECHAccepted)
 	c.Close()
 }
+
+// The Redis proxy behind a tls stage: redis-cli over TLS (when it was built
+// with TLS) and a Go client get answers from a real shard.
+func TestDaemonRedisOverTLS(t *testing.T) {
+	addr, stop, _ := testutil.RedisServer(t)
+	defer stop()
+	dir := t.TempDir()
+	ca := testutil.NewCA(t, "redis CA")
+	caFile := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, ca.PEM, 0o600))
+	testutil.WritePEM(t, dir, "site", ca.Issue(t, "localhost", testutil.CertOptions{Names: []string{"localhost", "127.0.0.1"}}))
+	listen := testutil.FreePort(t, "tcp")
+	cfg := filepath.Join(dir, "redis.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+pipelines:
+  - name: redis-tls
+    listen: tcp://%s
+    stages:
+      - kind: tls
+        certificates: [{cert: site.crt, key: site.key}]
+      - {kind: redis_proxy, upstream: shards}
+upstreams:
+  shards: {endpoints: [%s]}
+`, listen, addr)), 0o600))
+	d := startDaemon(t, "run", "-c", cfg)
+	d.waitLog(t, "msg=listening")
+	c, err := tls.Dial("tcp", listen, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"})
+	require.NoError(t, err)
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.WriteString(c, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$9\r\nover-tls!\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+	require.NoError(t, err)
+	want := "+OK\r\n$9\r\nover-tls!\r\n"
+	got := make([]byte, len(want))
+	_, err = io.ReadFull(c, got)
+	require.NoError(t, err)
+	require.Equal(t, want, string(got))
+
+	if out, err := exec.Command("redis-cli", "--help").CombinedOutput(); err == nil && strings.Contains(string(out), "--tls") {
+		host, port, _ := net.SplitHostPort(listen)
+		out, err := exec.Command("redis-cli", "--tls", "--cacert", caFile, "--sni", "localhost", "-h", host, "-p", port, "GET", "k").CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.Equal(t, "over-tls!\n", string(out))
+	}
+}
