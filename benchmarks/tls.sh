@@ -38,8 +38,10 @@
 #   WRK_DUR=8s WARMUP_DUR=1s WRK_THREADS=2 WRK_CONNS=64   keepalive
 #   HS_DUR=5s HS_WARM=1s HS_CONNS=32                       hs_* measures
 #   STREAM_BYTES=2GiB IDLE_CONNS=3000
-#   NGINX_STREAM_BUFFER=16k   nginx stream proxy_buffer_size (16k: its default)
-#   HAPROXY_BUFSIZE=16384     HAProxy tune.bufsize for the stream (its default)
+#   NGINX_STREAM_BUFFER=64k   nginx stream proxy_buffer_size (its default is 16k)
+#   HAPROXY_BUFSIZE=65536     HAProxy tune.bufsize for the stream (its default
+#                             is 16384; both peers move a stream with less
+#                             CPU with 64k, see the README)
 #   RESULTS_DIR=benchmarks/results (writes tls-latest.md and tls-raw-<time>.jsonl)
 #   KEEP_TMP=1                keep logs, rendered configs and the certificate
 #   QUIET_PCT=10 QUIET_WAIT=120 OTHER_PCT=10 RETRIES=2   as in run.sh
@@ -91,8 +93,8 @@ fi
 WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNS=${WRK_CONNS:-64}
 HS_CONNS=${HS_CONNS:-32}
-NGINX_STREAM_BUFFER=${NGINX_STREAM_BUFFER:-16k}
-HAPROXY_BUFSIZE=${HAPROXY_BUFSIZE:-16384}
+NGINX_STREAM_BUFFER=${NGINX_STREAM_BUFFER:-64k}
+HAPROXY_BUFSIZE=${HAPROXY_BUFSIZE:-65536}
 CONTENDERS=${CONTENDERS:-"penstock nginx haproxy caddy"}
 MEASURES=${MEASURES:-"keepalive hs_x25519 hs_default hs_resumed stream idle_mem"}
 PROXY_CPU=${PROXY_CPU:-0}
