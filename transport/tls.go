@@ -338,6 +338,11 @@ type tlsStream struct {
 	phase  uint8
 	paused bool
 	eof    bool // OnReadEOF delivered
+	// unsure says crypto/tls may hold whole records that no read has
+	// returned and that the wire's count does not tell (those read ahead
+	// in the handshake, or after a pause): only a read that would block
+	// settles it.
+	unsure bool
 	queued bool // a pump task is queued
 }
 
@@ -506,6 +511,7 @@ func (ts *tlsStream) onFlush(out []byte, posted bool, result error) {
 	}
 	ts.w.goLive()
 	ts.phase = tlsLive
+	ts.unsure = true
 	if ts.done != nil {
 		done := ts.done
 		ts.done = nil
@@ -597,19 +603,31 @@ func (ts *tlsStream) pump() {
 		ts.deliver(nil)
 	}
 	el, _ := ts.raw.Loop().(*EventLoop)
+	w := ts.w
 	for ts.phase == tlsLive && !ts.paused {
+		if !ts.unsure && w.records <= 0 && len(w.in) == 0 && !w.eof {
+			// crypto/tls has taken every record it was given and each
+			// gave a read: a read now could only say "would block", and
+			// crypto/tls allocates for every read it takes from the wire.
+			return
+		}
 		buf, release := tlsReadBuf(el)
 		n, err := ts.tc.Read(buf)
 		if n > 0 {
+			// A read that returns data has consumed at least one record
+			// (it may have consumed more: a KeyUpdate or a close_notify
+			// with it, which only makes the count high and costs one
+			// more read).
+			w.records--
 			ts.deliver(buf[:n])
 		}
 		release()
 		if err == nil {
 			continue
 		}
-		var ne net.Error
 		switch {
-		case errors.As(err, &ne) && ne.Timeout():
+		case isWouldBlock(err):
+			w.records, ts.unsure = 0, false
 			return
 		case errors.Is(err, io.EOF):
 			if !ts.eof && ts.phase == tlsLive {
@@ -623,6 +641,16 @@ func (ts *tlsStream) pump() {
 		}
 		return
 	}
+}
+
+// isWouldBlock reports whether crypto/tls's error is the wire's "no more
+// input now", which it returns as it is (no errors.As: it allocates).
+func isWouldBlock(err error) bool {
+	if err == errWouldBlock {
+		return true
+	}
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
 }
 
 // deliver hands p, behind any carry, to the handler and keeps what it
@@ -700,6 +728,7 @@ func (ts *tlsStream) ResumeRead() {
 		return
 	}
 	ts.paused = false
+	ts.unsure = true
 	ts.raw.ResumeRead()
 	if !ts.queued {
 		ts.queued = true

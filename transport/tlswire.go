@@ -51,6 +51,16 @@ type tlsWire struct {
 	// goroutine has posted, its result. Set before the handshake starts.
 	onFlush func(out []byte, posted bool, result error)
 
+	// records counts the records crypto/tls has taken whole through
+	// Read (recLeft and hdr follow the record in progress, from the
+	// connection's first byte on), less the reads that returned data:
+	// when it is 0 and nothing waits in in, a read could only block.
+	// The handshake goroutine updates it under mu, the loop after.
+	records int
+	recLeft int // bytes of the record in progress still to come
+	hdrN    int // bytes of its header seen, while it is incomplete
+	hdr     [recordHeader]byte
+
 	// Loop phase, loop only.
 	live bool
 	in   []byte // ciphertext to read: borrowed from OnData, or own
@@ -74,6 +84,7 @@ func (w *tlsWire) Read(p []byte) (int, error) {
 			return 0, errWouldBlock
 		}
 		n := copy(p, w.in)
+		w.frame(w.in[:n])
 		w.in = w.in[n:]
 		return n, nil
 	}
@@ -89,8 +100,40 @@ func (w *tlsWire) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n := copy(p, w.hsIn)
+	w.frame(p[:n])
 	w.hsIn = w.hsIn[:copy(w.hsIn, w.hsIn[n:])]
 	return n, nil
+}
+
+// recordHeader is the size of a TLS record's header: type, version,
+// length.
+const recordHeader = 5
+
+// frame follows the record framing over b, the next bytes crypto/tls
+// reads, and counts the records it completes. It jumps by record
+// lengths: a few steps per record, not per byte.
+func (w *tlsWire) frame(b []byte) {
+	for len(b) > 0 {
+		if w.recLeft > 0 {
+			k := min(w.recLeft, len(b))
+			w.recLeft -= k
+			b = b[k:]
+			if w.recLeft == 0 {
+				w.records++
+			}
+			continue
+		}
+		k := copy(w.hdr[w.hdrN:], b)
+		w.hdrN += k
+		b = b[k:]
+		if w.hdrN == recordHeader {
+			w.hdrN = 0
+			w.recLeft = int(w.hdr[3])<<8 | int(w.hdr[4])
+			if w.recLeft == 0 {
+				w.records++
+			}
+		}
+	}
 }
 
 // Write implements net.Conn for crypto/tls.
