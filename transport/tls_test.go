@@ -305,7 +305,7 @@ func clientHello(t *testing.T, cfg *tls.Config) []byte {
 func TestTLSServerBadInput(t *testing.T) {
 	p := newPKI(t)
 	srv := &transport.TLS{Config: &tls.Config{Certificates: []tls.Certificate{p.server}}, HandshakeTimeout: 300 * time.Millisecond}
-	addr, _ := tlsServer(t, srv, 2)
+	addr, tr := tlsServer(t, srv, 2)
 	closed := func(t *testing.T, c net.Conn) {
 		t.Helper()
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -387,9 +387,12 @@ func TestTLSServerBadInput(t *testing.T) {
 	// Nothing above disturbed a good client.
 	c, err := tls.Dial("tcp", addr, p.client())
 	require.NoError(t, err)
-	defer c.Close()
 	roundTrip(t, c, []byte("still serving"))
 	waitNoHandshakes(t, srv)
+	// Every connection is gone: no descriptor is left behind.
+	c.Close()
+	require.Eventually(t, func() bool { return tr.Active() == 0 }, 10*time.Second, 10*time.Millisecond,
+		"%d connections still open", tr.Active())
 }
 
 // RequirePostQuantum refuses a hello without a post-quantum key share

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -21,6 +22,12 @@ import (
 // one PEM, as HAProxy takes them) and returns its address; it answers with
 // the protocol and SNI it saw.
 func haproxyTLS(t *testing.T, dir, name string, cert, key string) string {
+	return haproxyTLSWith(t, dir, name, cert, key, "")
+}
+
+// haproxyTLSWith is haproxyTLS with more bind options (client
+// certificates).
+func haproxyTLSWith(t *testing.T, dir, name string, cert, key, bindOpts string) string {
 	t.Helper()
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		t.Skip("haproxy not installed: apt-get install -y haproxy")
@@ -41,9 +48,9 @@ defaults
   timeout client 30s
   timeout server 30s
 frontend fe
-  bind %s ssl crt %s
-  http-request return status 200 content-type text/plain lf-string "haproxy %%[ssl_fc_protocol] sni=%%[ssl_fc_sni]"
-`, addr, pem)), 0o600))
+  bind %s ssl crt %s %s
+  http-request return status 200 content-type text/plain lf-string "haproxy %%[ssl_fc_protocol] sni=%%[ssl_fc_sni] resumed=%%[ssl_fc_is_resumed] client=%%[ssl_c_s_dn(CN)]"
+`, addr, pem, bindOpts)), 0o600))
 	cmd := exec.Command("haproxy", "-db", "-f", cfg)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -53,8 +60,11 @@ frontend fe
 		_ = cmd.Wait()
 	})
 	require.Eventually(t, func() bool {
-		o, err := exec.Command("curl", "-sk", "--max-time", "2", "https://"+addr+"/").CombinedOutput()
-		return err == nil && strings.HasPrefix(string(o), "haproxy")
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
 	}, 10*time.Second, 50*time.Millisecond, "haproxy did not start: %s", out.String())
 	return addr
 }
@@ -79,7 +89,7 @@ func TestDaemonOriginatesTLSToHAProxy(t *testing.T) {
 	for _, tc := range []struct {
 		name, to, ca, want string
 	}{
-		{"verified", good, caFile, "haproxy TLSv1.3 sni=backend.internal"},
+		{"verified", good, caFile, "haproxy TLSv1.3 sni=backend.internal resumed=0 client="},
 		{"wrong CA", good, filepath.Join(dir, "other.pem"), "502"},
 		{"expired", expired, caFile, "502"},
 	} {
@@ -97,12 +107,62 @@ func TestDaemonOriginatesTLSToHAProxy(t *testing.T) {
 			got, err := curl(t, args...)
 			require.NoError(t, err, got)
 			require.Equal(t, tc.want, got)
+
 			require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
 			require.Equal(t, 0, d.wait(t))
 			if tc.want == "502" {
 				require.Contains(t, d.stderr.String(), "certificate")
 			}
 		})
+	}
+}
+
+// mTLS upstream: HAProxy requires a client certificate signed by its CA;
+// the group's cert and key give it one, and a second connection resumes
+// the session.
+func TestDaemonUpstreamMTLSToHAProxy(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed: apt-get install -y curl")
+	}
+	dir := t.TempDir()
+	ca := testutil.NewCA(t, "mtls CA")
+	caFile := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, ca.PEM, 0o600))
+	cert, key := testutil.WritePEM(t, dir, "server", ca.Issue(t, "haproxy", testutil.CertOptions{Names: []string{"backend.internal"}}))
+	up := haproxyTLSWith(t, dir, "mtls", cert, key, "ca-file "+caFile+" verify required")
+	clientCert, clientKey := testutil.WritePEM(t, dir, "proxy", ca.Issue(t, "penstock-proxy", testutil.CertOptions{Client: true}))
+	for _, withCert := range []bool{true, false} {
+		listen := testutil.FreePort(t, "tcp")
+		certKeys := ""
+		if withCert {
+			certKeys = fmt.Sprintf(", cert: %s, key: %s", clientCert, clientKey)
+		}
+		cfg := filepath.Join(dir, "mtls.yaml")
+		require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+pipelines:
+  - name: mtls
+    listen: tcp://%s
+    stages: [{kind: http_proxy, upstream: up, max_idle: -1}]  # a new upstream connection a request
+upstreams:
+  up:
+    endpoints: [%s]
+    tls: {ca: %s, sni: backend.internal%s}
+`, listen, up, caFile, certKeys)), 0o600))
+		d := startDaemon(t, "run", "-c", cfg)
+		d.waitLog(t, "msg=listening")
+		got, err := curl(t, "-w", " %{http_code}", "http://"+listen+"/")
+		require.NoError(t, err, got)
+		if withCert {
+			require.Equal(t, "haproxy TLSv1.3 sni=backend.internal resumed=0 client=penstock-proxy 200", got)
+			// The next connection resumes the session (the group's cache).
+			got, err = curl(t, "-w", " %{http_code}", "http://"+listen+"/")
+			require.NoError(t, err, got)
+			require.Equal(t, "haproxy TLSv1.3 sni=backend.internal resumed=1 client=penstock-proxy 200", got)
+		} else {
+			require.True(t, strings.HasSuffix(got, " 502"), got)
+		}
+		require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+		require.Equal(t, 0, d.wait(t))
 	}
 }
 
