@@ -605,21 +605,32 @@ func (ts *tlsStream) pump() {
 	el, _ := ts.raw.Loop().(*EventLoop)
 	w := ts.w
 	for ts.phase == tlsLive && !ts.paused {
-		if !ts.unsure && w.records <= 0 && len(w.in) == 0 && !w.eof {
-			// crypto/tls has taken every record it was given and each
-			// gave a read: a read now could only say "would block", and
-			// crypto/tls allocates for every read it takes from the wire.
+		if ts.quiet() {
 			return
 		}
+		// Fill the buffer with as many records as are in, and deliver
+		// them at once: a relay then writes 64 KB at a time, not a record.
 		buf, release := tlsReadBuf(el)
-		n, err := ts.tc.Read(buf)
-		if n > 0 {
-			// A read that returns data has consumed at least one record
-			// (it may have consumed more: a KeyUpdate or a close_notify
-			// with it, which only makes the count high and costs one
-			// more read).
-			w.records--
-			ts.deliver(buf[:n])
+		off := 0
+		var err error
+		for {
+			var n int
+			n, err = ts.tc.Read(buf[off:])
+			if n > 0 {
+				// A read that returns data has consumed at least one
+				// record, whole: there is room for the largest (it may
+				// have consumed more, a KeyUpdate or a close_notify with
+				// it, which only makes the count high and costs one more
+				// read).
+				off += n
+				w.records--
+			}
+			if err != nil || len(buf)-off < maxPlaintext || ts.quiet() {
+				break
+			}
+		}
+		if off > 0 {
+			ts.deliver(buf[:off])
 		}
 		release()
 		if err == nil {
@@ -642,6 +653,21 @@ func (ts *tlsStream) pump() {
 		return
 	}
 }
+
+// quiet reports that crypto/tls has taken every record it was given and
+// each gave a read: a read now could only say "would block", and
+// crypto/tls allocates for every read it takes from the wire.
+func (ts *tlsStream) quiet() bool {
+	w := ts.w
+	return !ts.unsure && w.records <= 0 && len(w.in) == 0 && !w.eof
+}
+
+// maxPlaintext is the most plaintext one record carries (TLS 1.2 and
+// 1.3): a read with room for it takes a whole record.
+const maxPlaintext = 16384
+
+// tlsReadSize is the loop's plaintext buffer: four whole records.
+const tlsReadSize = 4 * maxPlaintext
 
 // isWouldBlock reports whether crypto/tls's error is the wire's "no more
 // input now", which it returns as it is (no errors.As: it allocates).
@@ -678,10 +704,10 @@ func (ts *tlsStream) deliver(p []byte) {
 // loop's is lent out (TLS inside TLS) or the loop is not an EventLoop.
 func tlsReadBuf(el *EventLoop) (buf []byte, release func()) {
 	if el == nil || el.tlsBusy {
-		return make([]byte, 16<<10), func() {}
+		return make([]byte, tlsReadSize), func() {}
 	}
 	if el.tlsBuf == nil {
-		el.tlsBuf = make([]byte, 16<<10)
+		el.tlsBuf = make([]byte, tlsReadSize)
 		el.tlsRelease = func() { el.tlsBusy = false }
 	}
 	el.tlsBusy = true
