@@ -246,7 +246,7 @@ done
 
 record() { # record ROUND MEASURE CONTENDER JSONLINE
 	local line=$4
-	printf '{"round":%s,"measure":"%s","contender":"%s","other_cpu_pct":%s,%s\n' "$1" "$2" "$3" "${OTHER:-0}" "${line#\{}" >>"$RAW"
+	printf '{"round":%s,"measure":"%s","contender":"%s","other_cpu_pct":%s,"steal_pct":%s,%s\n' "$1" "$2" "$3" "${OTHER:-0}" "${STEAL:-0}" "${line#\{}" >>"$RAW"
 	log "  $3 $2: $line"
 }
 
@@ -423,11 +423,15 @@ run_measure() {
 	fi
 }
 
+# steal_ticks: the time the hypervisor gave the CPUs to other guests (the
+# 8th number of /proc/stat's cpu line), which other_cpu does not see.
+steal_ticks() { awk '/^cpu / { print $9; exit }' /proc/stat; }
+
 # run_one ROUND MEASURE CONTENDER: one test, repeated (up to RETRIES times)
 # when other processes took more than OTHER_PCT % of a CPU while it ran (rate
 # measures only).
 run_one() {
-	local r=$1 m=$2 c=$3 attempt o1 o2 t1 t2
+	local r=$1 m=$2 c=$3 attempt o1 o2 s1 s2 t1 t2
 	for ((attempt = 0; attempt <= RETRIES; attempt++)); do
 		wait_quiet
 		if ! start_contender "$c" "$m" "$r"; then
@@ -436,13 +440,16 @@ run_one() {
 			return
 		fi
 		o1=$("$TMP/l4load" othercpu)
+		s1=$(steal_ticks)
 		t1=$EPOCHREALTIME
 		run_measure "$r" "$m" "$c"
 		o2=$("$TMP/l4load" othercpu)
+		s2=$(steal_ticks)
 		t2=$EPOCHREALTIME
 		stop_contender
 		sleep 0.3
 		OTHER=$(awk -v t=$((o2 - o1)) -v a="$t1" -v b="$t2" 'BEGIN { printf "%d", (b > a ? t / (b - a) : 0) }')
+		STEAL=$(awk -v t=$((s2 - s1)) -v a="$t1" -v b="$t2" 'BEGIN { printf "%d", (b > a ? t / (b - a) : 0) }')
 		if [[ -n $FAIL ]]; then
 			record_fail "$r" "$m" "$c" "$FAIL"
 			return

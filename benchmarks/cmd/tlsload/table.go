@@ -87,6 +87,7 @@ func table(args []string) error {
 	negotiated := map[key]map[string]bool{}
 	errCount := map[key]float64{}
 	failed := map[key]int{}
+	cannot := map[key]bool{}
 	results := map[key]int{}
 	skipped := map[string]string{}
 	meta := bench.Record{}
@@ -111,8 +112,8 @@ func table(args []string) error {
 			if m == "" {
 				skipped[c] = s
 			} else {
-				notes[key{m, c}] = append(notes[key{m, c}], "not run: "+s)
-				failed[key{m, c}]++
+				notes[key{m, c}] = append(notes[key{m, c}], "n/a: "+s)
+				cannot[key{m, c}] = true
 			}
 			continue
 		}
@@ -132,6 +133,9 @@ func table(args []string) error {
 		}
 		if v, ok := r.Num("other_cpu_pct"); ok && v > *busyPct && rateMeasure(m) {
 			notes[k] = append(notes[k], fmt.Sprintf("round %v ran on a busy machine (other processes used %v%% of a CPU during the test)", r["round"], v))
+		}
+		if v, ok := r.Num("steal_pct"); ok && v > *busyPct && rateMeasure(m) {
+			notes[k] = append(notes[k], fmt.Sprintf("round %v ran on a busy host (steal time: %v%% of a CPU during the test)", r["round"], v))
 		}
 		if v, ok := r.Num("errors"); ok {
 			errCount[k] += v
@@ -199,7 +203,7 @@ func table(args []string) error {
 	for _, rw := range rows {
 		ran := false
 		for _, c := range contenders {
-			ran = ran || len(values[vkey{rw.measure, rw.field, c}]) > 0 || failed[key{rw.measure, c}] > 0
+			ran = ran || len(values[vkey{rw.measure, rw.field, c}]) > 0 || failed[key{rw.measure, c}] > 0 || cannot[key{rw.measure, c}]
 		}
 		if !ran {
 			continue
@@ -215,6 +219,8 @@ func table(args []string) error {
 			switch {
 			case skipped[c] != "":
 				s = "skipped"
+			case cannot[key{rw.measure, c}]:
+				s = "n/a"
 			case len(vals) == 0 && results[key{rw.measure, c}] > 0:
 				s = "-"
 			case len(vals) == 0 && failed[key{rw.measure, c}] > 0:
