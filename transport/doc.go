@@ -24,6 +24,18 @@
 // keeps the socket open, so the kernel's TCP window pushes back on the
 // sender. docs/design.md records the measurements behind this design.
 //
+// # TLS
+//
+// TLS (tls.go) terminates TLS on the streams a listener or a peek route
+// hands it, with stock crypto/tls: the ClientHello is buffered on the loop,
+// the handshake runs on a short-lived goroutine fed from the loop, and then
+// every record is read and written on the loop, so the decrypted stream is
+// a Stream like any other (same backpressure, no goroutine per
+// connection). TLSClient does the same for connections the proxy opens.
+// Certificates picks a certificate by SNI; TLSFiles and ClientTLSFiles read
+// configurations from PEM files; ConnectionState and TLSInfoOf give a
+// stream's TLS state to handlers.
+//
 // # UDP sessions
 //
 // A UDP listener has one socket per loop (SO_REUSEPORT). A client's first
