@@ -10,8 +10,8 @@ import (
 
 // detachedStream is a Stream over any net.Conn, driven by goroutines: a
 // reader hands each read to the loop and waits until it was delivered, and
-// an asyncWriter writes. It carries what cannot run on an event loop, such
-// as crypto/tls, and costs a reader goroutine, a writer goroutine while it
+// an asyncWriter writes. It carries what cannot run on an event loop (a
+// net.Conn that is not a socket, blocking code), and costs a reader goroutine, a writer goroutine while it
 // writes, and a 32 KiB read buffer.
 type detachedStream struct {
 	loop Loop

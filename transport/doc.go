@@ -12,7 +12,7 @@
 //
 // A Stream is one interface over four carriers: a gnet connection that lives
 // on its event loop (the cheap default), a net.Conn detached to goroutines
-// (for blocking libraries such as crypto/tls), an in-memory pipe, and a UDP
+// (for blocking code, and for splice(2) relaying), an in-memory pipe, and a UDP
 // session keyed by the client address. Every Handler callback of a stream
 // runs on the stream's Loop, one at a time, so handler state needs no locks
 // as long as the streams it touches share that loop.
