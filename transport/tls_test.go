@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -747,4 +748,21 @@ func FuzzTLSServerInput(f *testing.F) {
 			return st.InFlight == 0 && total >= 1
 		}, 10*time.Second, time.Millisecond)
 	})
+}
+
+// A source the filters refuse costs no TLS work: the connection is closed
+// before a byte is read, and the TLS never sees it.
+func TestTLSFiltersRunFirst(t *testing.T) {
+	p := newPKI(t)
+	srv := &transport.TLS{Config: &tls.Config{Certificates: []tls.Certificate{p.server}}, Logger: quiet(),
+		Next: func(s transport.Stream) { s.SetHandler(tlsEcho{}) }}
+	f := &transport.Filters{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quiet()},
+		transport.Listener{Name: "tls", Addr: "tcp://127.0.0.1:0", Filters: f, Accept: srv.Accept})
+	require.NoError(t, err)
+	defer tr.Stop()
+	_, err = tls.Dial("tcp", tr.Addrs()[0].String(), p.client())
+	require.Error(t, err)
+	require.Equal(t, uint64(1), tr.ListenerStats()["tls"].Rejected["denied"])
+	require.Empty(t, srv.Stats().Outcomes, "no TLS work for a denied source")
 }
