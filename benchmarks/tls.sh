@@ -6,7 +6,7 @@
 # benchmarks/tls/.
 #
 #   bash benchmarks/tls.sh             # 3 rounds: about 8 minutes
-#   QUICK=1 bash benchmarks/tls.sh     # 1 round, short runs: about 1.5 minutes
+#   QUICK=1 bash benchmarks/tls.sh     # 1 round, short runs: about 75 s
 #
 # Measures (each on a freshly started proxy; the load generator saturates its
 # core before a fast TLS server does, so the proxy's CPU per unit of work is
