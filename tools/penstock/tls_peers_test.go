@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
