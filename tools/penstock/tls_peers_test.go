@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -52,8 +51,8 @@ frontend fe
   http-request return status 200 content-type text/plain lf-string "haproxy %%[ssl_fc_protocol] sni=%%[ssl_fc_sni] resumed=%%[ssl_fc_is_resumed] client=%%[ssl_c_s_dn(CN)]"
 `, addr, pem, bindOpts)), 0o600))
 	cmd := exec.Command("haproxy", "-db", "-f", cfg)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{} // written by exec's copier while the test reads it
+	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
