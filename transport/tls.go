@@ -68,7 +68,7 @@ const (
 var tlsOutcomeNames = [numTLSOutcomes]string{"handshake", "resumed", "bad_hello", "no_post_quantum",
 	"handshake_cap", "handshake_timeout", "handshake_failed", "record_error"}
 
-// String returns the outcome's metric label.
+// String returns the outcome's metric label. Safe from any goroutine.
 func (o TLSOutcome) String() string {
 	if o < numTLSOutcomes {
 		return tlsOutcomeNames[o]

@@ -21,7 +21,8 @@ type CertFiles struct {
 }
 
 // LoadCertificates reads each pair of PEM files and checks that each key
-// matches its certificate. The errors name the files.
+// matches its certificate. The errors name the files. Safe from any
+// goroutine.
 func LoadCertificates(files []CertFiles) ([]tls.Certificate, error) {
 	var out []tls.Certificate
 	var errs []error
@@ -60,7 +61,8 @@ type certSet struct {
 	exact, wild map[string][]*tls.Certificate
 }
 
-// NewCertificates returns a set of certs (at least one).
+// NewCertificates returns a set of certs (at least one). Safe from any
+// goroutine.
 func NewCertificates(certs []tls.Certificate) (*Certificates, error) {
 	c := &Certificates{}
 	if err := c.Set(certs); err != nil {

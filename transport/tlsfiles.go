@@ -37,7 +37,7 @@ type ECHKeyFiles struct {
 	Config, Key string
 }
 
-// Paths are every file f names, for a FileWatch.
+// Paths are every file f names, for a FileWatch. Safe from any goroutine.
 func (f TLSFiles) Paths() []string {
 	var out []string
 	for _, c := range f.Certificates {
@@ -54,7 +54,7 @@ func (f TLSFiles) Paths() []string {
 
 // Load reads the files and returns a server tls.Config that picks its
 // certificate by SNI, with the Certificates it picks from. The error names
-// each file that is missing or wrong.
+// each file that is missing or wrong. Safe from any goroutine.
 func (f TLSFiles) Load() (*tls.Config, *Certificates, error) {
 	certs, err := LoadCertificates(f.Certificates)
 	if err != nil {
@@ -94,7 +94,8 @@ func (f TLSFiles) Load() (*tls.Config, *Certificates, error) {
 	return cfg, set, nil
 }
 
-// LoadCertPool reads a PEM bundle of CA certificates.
+// LoadCertPool reads a PEM bundle of CA certificates. Safe from any
+// goroutine.
 func LoadCertPool(file string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {
@@ -119,7 +120,7 @@ const (
 // name clients put in the outer, visible SNI): an ECHConfig (X25519,
 // HKDF-SHA256, AES-128-GCM) with config id id, and its private key. The
 // config goes to clients inside an ECHConfigList (ECHConfigList), usually
-// through DNS HTTPS records.
+// through DNS HTTPS records. Safe from any goroutine.
 func ECHKeygen(publicName string, id uint8) (config, key []byte, err error) {
 	if publicName == "" || len(publicName) > 255 {
 		return nil, nil, errors.New("penstock/transport: an ECH public name is 1 to 255 bytes")
@@ -148,7 +149,7 @@ func ECHKeygen(publicName string, id uint8) (config, key []byte, err error) {
 }
 
 // ECHConfigList wraps configs in the list a client is given
-// (tls.Config.EncryptedClientHelloConfigList).
+// (tls.Config.EncryptedClientHelloConfigList). Safe from any goroutine.
 func ECHConfigList(configs ...[]byte) []byte {
 	n := 0
 	for _, c := range configs {
@@ -191,7 +192,8 @@ type ClientTLSFiles struct {
 }
 
 // Load reads the files and returns a client configuration with TLS 1.2 as
-// its floor and a session cache, so reconnections resume.
+// its floor and a session cache, so reconnections resume. Safe from any
+// goroutine.
 func (f ClientTLSFiles) Load() (*tls.Config, error) {
 	cfg := &tls.Config{ServerName: f.SNI, InsecureSkipVerify: f.InsecureSkipVerify, NextProtos: f.ALPN,
 		MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(256)}

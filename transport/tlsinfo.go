@@ -43,7 +43,7 @@ type CertInfo struct {
 	SHA256 string
 }
 
-// NewCertInfo describes c.
+// NewCertInfo describes c. Safe from any goroutine.
 func NewCertInfo(c *x509.Certificate) *CertInfo {
 	sum := sha256.Sum256(c.Raw)
 	ci := &CertInfo{Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: c.SerialNumber.Text(16),
@@ -59,7 +59,7 @@ func NewCertInfo(c *x509.Certificate) *CertInfo {
 }
 
 // SPIFFEID returns the certificate's SPIFFE ID (its one spiffe:// URI
-// SAN), or "".
+// SAN), or "". Safe from any goroutine.
 func (c *CertInfo) SPIFFEID() string {
 	id := ""
 	for _, u := range c.URIs {
@@ -76,7 +76,7 @@ func (c *CertInfo) SPIFFEID() string {
 // AppendXFCC appends c in the format of Envoy's
 // x-forwarded-client-cert field, which upstream servers already parse:
 // Hash=<sha256>;Subject="...";URI=...;DNS=... (quotes and backslashes in
-// values escaped).
+// values escaped). Safe from any goroutine.
 func (c *CertInfo) AppendXFCC(dst []byte) []byte {
 	dst = append(dst, "Hash="...)
 	dst = append(dst, c.SHA256...)
