@@ -31,11 +31,20 @@ func (r *Limiter) Log(l *slog.Logger, level slog.Level, msg string, args ...any)
 	}
 	now := time.Now().UnixNano()
 	next := r.next.Load()
-	if now < next || !r.next.CompareAndSwap(next, now+int64(Every)) {
+	if now < next {
 		r.skipped.Add(1)
 		return false
 	}
-	if n := r.skipped.Swap(0); n > 0 {
+	// The lines left out before this one won the interval are its
+	// repeats: read them before the CAS, so that one a loser of the same
+	// race counts after it goes to the next line, not to this one.
+	n := r.skipped.Load()
+	if !r.next.CompareAndSwap(next, now+int64(Every)) {
+		r.skipped.Add(1)
+		return false
+	}
+	if n > 0 {
+		r.skipped.Add(-n)
 		args = append(args, "repeated", n)
 	}
 	l.Log(context.Background(), level, msg, args...)
