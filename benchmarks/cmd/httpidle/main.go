@@ -52,7 +52,7 @@ func main() {
 	case "wait":
 		err = wait(args)
 	case "cpu":
-		err = cpu(args)
+		err = bench.CPUCommand(args)
 	case "accepts":
 		err = accepts(args)
 	case "wrk":
@@ -68,75 +68,7 @@ func main() {
 	}
 }
 
-func emit(w io.Writer, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	w.Write(append(b, '\n'))
-}
-
 // ---- /proc ------------------------------------------------------------------
-
-// tree returns pid and all its descendants (nginx: master and workers).
-func tree(pid int) []int {
-	out := []int{pid}
-	for i := 0; i < len(out) && len(out) < 1000; i++ {
-		p := out[i]
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p))
-		for _, t := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", p, t.Name()))
-			if err != nil {
-				continue
-			}
-			for _, f := range strings.Fields(string(b)) {
-				if c, err := strconv.Atoi(f); err == nil {
-					out = append(out, c)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// treeRSS sums VmRSS over pid and its descendants.
-func treeRSS(pid int) (int64, int, error) {
-	pids := tree(pid)
-	var sum int64
-	for i, p := range pids {
-		v, err := bench.ProcStatusBytes(p, "VmRSS")
-		if err != nil {
-			if i == 0 {
-				return 0, 0, err
-			}
-			continue // a child that just exited
-		}
-		sum += v
-	}
-	return sum, len(pids), nil
-}
-
-func cpu(args []string) error {
-	fs := flag.NewFlagSet("cpu", flag.ExitOnError)
-	pid := fs.Int("pid", 0, "process whose CPU (with its descendants') to print")
-	fs.Parse(args)
-	if *pid <= 0 {
-		return errors.New("-pid is required")
-	}
-	var sum float64
-	for i, p := range tree(*pid) {
-		v, err := bench.ProcCPU(p)
-		if err != nil {
-			if i == 0 {
-				return err
-			}
-			continue
-		}
-		sum += v
-	}
-	fmt.Printf("%.2f\n", sum)
-	return nil
-}
 
 // ---- HTTP/1.1 client side ---------------------------------------------------
 
@@ -205,7 +137,7 @@ func idle(args []string) error {
 	req := request(*addr)
 	out, err := runIdle(*addr, req, *n, *pid, *conc, *warmReqs, *settle, *timeout)
 	if out != nil {
-		emit(os.Stdout, out)
+		bench.Emit(os.Stdout, out)
 	}
 	return err
 }
@@ -236,7 +168,7 @@ func runIdle(addr string, req []byte, n, pid, conc, warmReqs int, settle, timeou
 		return nil, fmt.Errorf("warm-up: %v", e)
 	}
 	time.Sleep(settle)
-	before, nproc, err := treeRSS(pid)
+	before, nproc, err := bench.TreeRSS(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +210,7 @@ func runIdle(addr string, req []byte, n, pid, conc, warmReqs int, settle, timeou
 		}
 	}
 	time.Sleep(settle)
-	after, _, err := treeRSS(pid)
+	after, _, err := bench.TreeRSS(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -488,7 +420,7 @@ func wrk(args []string, in io.Reader, w io.Writer) error {
 		out["upstream_conns"] = *upConns
 		out["upstream_conns_per_1k_req"] = bench.Round(float64(*upConns)*1000/r.Requests, 3)
 	}
-	emit(w, out)
+	bench.Emit(w, out)
 	return nil
 }
 

@@ -42,7 +42,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
-	raiseNoFile()
+	bench.RaiseNoFile()
 	cmds := map[string]func([]string) error{
 		"echo-server": echoServer,
 		"slowsink":    slowSink,
@@ -61,17 +61,6 @@ func main() {
 	if err := f(os.Args[2:]); err != nil {
 		fmt.Fprintf(os.Stderr, "l4load %s: %v\n", os.Args[1], err)
 		os.Exit(1)
-	}
-}
-
-// raiseNoFile sets the soft RLIMIT_NOFILE to the hard limit (the Go runtime
-// does this too since Go 1.19; being explicit documents the dependency: the
-// idle test needs one fd per connection and this sandbox caps at 20,000).
-func raiseNoFile() {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
 	}
 }
 
@@ -231,21 +220,6 @@ func echoConn(c net.Conn, idle time.Duration) {
 	}
 }
 
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for _, u := range []struct {
-		suf string
-		m   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1000}, {"M", 1000000}} {
-		if strings.HasSuffix(s, u.suf) {
-			mult, s = u.m, strings.TrimSuffix(s, u.suf)
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	return int64(v * float64(mult)), err
-}
-
 func slowSink(args []string) error {
 	fs := flag.NewFlagSet("slowsink", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:20003", "listen address")
@@ -253,7 +227,7 @@ func slowSink(args []string) error {
 	life := fs.Duration("life", 4*time.Hour, "exit after this long")
 	connLife := fs.Duration("conn-life", 5*time.Minute, "close a connection after this long")
 	fs.Parse(args)
-	rate, err := parseSize(*rateS)
+	rate, err := bench.ParseSize(*rateS)
 	if err != nil || rate <= 0 {
 		return fmt.Errorf("bad -rate %q", *rateS)
 	}

@@ -30,7 +30,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/binary"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -40,11 +39,9 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/penstock-proxy/penstock/benchmarks/internal/bench"
@@ -55,14 +52,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: tlsload conns|stream|idle|sink|wait|cpu|table [flags]")
 		os.Exit(2)
 	}
-	raiseNoFile()
+	bench.RaiseNoFile()
 	cmds := map[string]func([]string) error{
 		"conns":  conns,
 		"stream": stream,
 		"idle":   idle,
 		"sink":   sink,
 		"wait":   wait,
-		"cpu":    cpuCmd,
+		"cpu":    bench.CPUCommand,
 		"table":  table,
 	}
 	f, ok := cmds[os.Args[1]]
@@ -76,91 +73,7 @@ func main() {
 	}
 }
 
-func raiseNoFile() {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	}
-}
-
-func emit(w io.Writer, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	w.Write(append(b, '\n'))
-}
-
 // ---- /proc ------------------------------------------------------------------
-
-// tree returns pid and all its descendants (nginx: master and worker).
-func tree(pid int) []int {
-	out := []int{pid}
-	for i := 0; i < len(out) && len(out) < 1000; i++ {
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", out[i]))
-		for _, t := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", out[i], t.Name()))
-			if err != nil {
-				continue
-			}
-			for _, f := range strings.Fields(string(b)) {
-				if c, err := strconv.Atoi(f); err == nil {
-					out = append(out, c)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// treeCPU is the user+system CPU seconds of pid and its descendants.
-func treeCPU(pid int) (float64, error) {
-	var sum float64
-	for i, p := range tree(pid) {
-		v, err := bench.ProcCPU(p)
-		if err != nil {
-			if i == 0 {
-				return 0, err
-			}
-			continue
-		}
-		sum += v
-	}
-	return sum, nil
-}
-
-// treeRSS sums VmRSS over pid and its descendants.
-func treeRSS(pid int) (int64, int, error) {
-	pids := tree(pid)
-	var sum int64
-	for i, p := range pids {
-		v, err := bench.ProcStatusBytes(p, "VmRSS")
-		if err != nil {
-			if i == 0 {
-				return 0, 0, err
-			}
-			continue
-		}
-		sum += v
-	}
-	return sum, len(pids), nil
-}
-
-func cpuCmd(args []string) error {
-	fs := flag.NewFlagSet("cpu", flag.ExitOnError)
-	pid := fs.Int("pid", 0, "process whose CPU (with its descendants') to print")
-	fs.Parse(args)
-	if *pid <= 0 {
-		return errors.New("-pid is required")
-	}
-	v, err := treeCPU(*pid)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("%.2f\n", v)
-	return nil
-}
 
 // ---- TLS client --------------------------------------------------------------
 
@@ -312,13 +225,13 @@ func conns(args []string) error {
 	}
 	time.Sleep(*warm)
 	counting.Store(true)
-	c0, cerr := treeCPU(*pid)
+	c0, cerr := bench.TreeCPU(*pid)
 	t0 := time.Now()
 	n0 := st.ok.Load()
 	time.Sleep(*dur)
 	n1 := st.ok.Load()
 	el := time.Since(t0).Seconds()
-	c1, cerr1 := treeCPU(*pid)
+	c1, cerr1 := bench.TreeCPU(*pid)
 	stop.Store(true)
 	wg.Wait()
 	n := n1 - n0
@@ -345,7 +258,7 @@ func conns(args []string) error {
 	if e := st.firstErr.Load(); e != nil {
 		out["first_error"] = e
 	}
-	emit(os.Stdout, out)
+	bench.Emit(os.Stdout, out)
 	if n == 0 {
 		return errors.New("no connection completed")
 	}
@@ -377,21 +290,6 @@ func top(m map[string]int64) string {
 }
 
 // ---- stream: TLS in, plaintext out --------------------------------------------
-
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for _, u := range []struct {
-		suf string
-		m   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}} {
-		if strings.HasSuffix(s, u.suf) {
-			s, mult = strings.TrimSuffix(s, u.suf), u.m
-			break
-		}
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	return v * mult, err
-}
 
 // streamOnce sends n bytes over c (an 8-byte length, then the bytes) and
 // waits for the sink's one-byte answer.
@@ -430,7 +328,7 @@ func stream(args []string) error {
 	pid := fs.Int("pid", 0, "proxy PID")
 	limit := fs.Duration("timeout", 120*time.Second, "give up after this long")
 	fs.Parse(args)
-	n, err := parseSize(*size)
+	n, err := bench.ParseSize(*size)
 	if err != nil || n <= 0 {
 		return fmt.Errorf("bad -bytes %q", *size)
 	}
@@ -445,11 +343,11 @@ func stream(args []string) error {
 	for i := range chunk {
 		chunk[i] = byte(i * 7)
 	}
-	c0, cerr := treeCPU(*pid)
+	c0, cerr := bench.TreeCPU(*pid)
 	t0 := time.Now()
 	err = streamOnce(c, n, chunk)
 	el := time.Since(t0).Seconds()
-	c1, cerr1 := treeCPU(*pid)
+	c1, cerr1 := bench.TreeCPU(*pid)
 	if err != nil {
 		return err
 	}
@@ -465,7 +363,7 @@ func stream(args []string) error {
 		out["proxy_cpu_s"] = bench.Round(c1-c0, 2)
 		out["proxy_cpu_ms_per_gb"] = bench.Round((c1-c0)*1e3/(float64(n)/1e9), 1)
 	}
-	emit(os.Stdout, out)
+	bench.Emit(os.Stdout, out)
 	return nil
 }
 
@@ -575,7 +473,7 @@ func idle(args []string) error {
 		return fmt.Errorf("warm-up: %v", e)
 	}
 	time.Sleep(*settle)
-	before, nproc, err := treeRSS(*pid)
+	before, nproc, err := bench.TreeRSS(*pid)
 	if err != nil {
 		return err
 	}
@@ -610,7 +508,7 @@ func idle(args []string) error {
 		}
 	}
 	time.Sleep(*settle)
-	after, _, err := treeRSS(*pid)
+	after, _, err := bench.TreeRSS(*pid)
 	if err != nil {
 		return err
 	}
@@ -656,7 +554,7 @@ func idle(args []string) error {
 	if a := alive.Load(); a < int64(open) {
 		out["note"] = fmt.Sprintf("only %d of %d idle connections answered a second request after the measurement", a, open)
 	}
-	emit(os.Stdout, out)
+	bench.Emit(os.Stdout, out)
 	if open == 0 {
 		return errors.New("no connection could be opened")
 	}

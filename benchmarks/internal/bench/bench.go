@@ -1,18 +1,22 @@
 // Package bench holds what the benchmark commands share: reading a
-// process's CPU time and memory from /proc, and the statistics and number
-// formatting of the result tables. Every function is safe from any
+// process tree's CPU time and memory from /proc, raw result lines, sizes,
+// and the statistics and number formatting of the result tables. Every function is safe from any
 // goroutine.
 package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Record is one raw result line (JSON object) of a benchmark run.
@@ -107,4 +111,111 @@ func ProcStatusBytes(pid int, field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// Tree returns pid and all its descendants (nginx: master and workers).
+func Tree(pid int) []int {
+	out := []int{pid}
+	for i := 0; i < len(out) && len(out) < 1000; i++ {
+		p := out[i]
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p))
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", p, t.Name()))
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(b)) {
+				if c, err := strconv.Atoi(f); err == nil {
+					out = append(out, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TreeCPU is the user+system CPU seconds of pid and its descendants.
+func TreeCPU(pid int) (float64, error) {
+	var sum float64
+	for i, p := range Tree(pid) {
+		v, err := ProcCPU(p)
+		if err != nil {
+			if i == 0 {
+				return 0, err
+			}
+			continue // a child that just exited
+		}
+		sum += v
+	}
+	return sum, nil
+}
+
+// TreeRSS sums VmRSS over pid and its descendants, and counts them.
+func TreeRSS(pid int) (int64, int, error) {
+	pids := Tree(pid)
+	var sum int64
+	for i, p := range pids {
+		v, err := ProcStatusBytes(p, "VmRSS")
+		if err != nil {
+			if i == 0 {
+				return 0, 0, err
+			}
+			continue // a child that just exited
+		}
+		sum += v
+	}
+	return sum, len(pids), nil
+}
+
+// RaiseNoFile raises the open-file soft limit to the hard one.
+func RaiseNoFile() {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+}
+
+// Emit writes v to w as one JSON line (a raw result record).
+func Emit(w io.Writer, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// ParseSize reads a byte count with an optional unit: GiB, MiB, KiB
+// (powers of two), GB, MB, K, M (powers of ten).
+func ParseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"K", 1e3}, {"M", 1e6}} {
+		if strings.HasSuffix(s, u.suf) {
+			s, mult = strings.TrimSuffix(s, u.suf), u.m
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	return int64(v * float64(mult)), err
+}
+
+// CPUCommand is the "cpu -pid N" subcommand of the load tools: it prints
+// the CPU seconds of a process and its descendants, for the scripts'
+// before and after readings.
+func CPUCommand(args []string) error {
+	fs := flag.NewFlagSet("cpu", flag.ExitOnError)
+	pid := fs.Int("pid", 0, "process whose CPU (with its descendants') to print")
+	_ = fs.Parse(args)
+	if *pid <= 0 {
+		return errors.New("-pid is required")
+	}
+	v, err := TreeCPU(*pid)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%.2f\n", v)
+	return nil
 }
