@@ -498,14 +498,6 @@ func (ts *tlsStream) onFlush(out []byte, posted bool, result error) {
 	}
 	ts.timer.Stop()
 	if result != nil {
-		if ts.done != nil {
-			done := ts.done
-			ts.done = nil
-			ts.phase = tlsDone
-			_ = ts.raw.Close()
-			done(nil, result)
-			return
-		}
 		ts.fail(TLSFailed, result)
 		return
 	}
@@ -540,19 +532,7 @@ func (ts *tlsStream) onFlush(out []byte, posted bool, result error) {
 func (ts *tlsStream) onTimeout() {
 	switch ts.phase {
 	case tlsHello, tlsShaking:
-		err := fmt.Errorf("TLS handshake not done within %v", ts.timeout())
-		if ts.done != nil {
-			done := ts.done
-			ts.done = nil
-			ts.phase = tlsDone
-			if ts.w != nil {
-				ts.w.kill(err)
-			}
-			_ = ts.raw.Close()
-			done(nil, err)
-			return
-		}
-		ts.fail(TLSTimeout, err)
+		ts.fail(TLSTimeout, fmt.Errorf("TLS handshake not done within %v", ts.timeout()))
 	}
 }
 
@@ -567,8 +547,10 @@ func (ts *tlsStream) timeout() time.Duration {
 // record, as a server answers a hello it refuses.
 var alertHandshakeFailure = []byte{21, 3, 3, 0, 2, 2, 40}
 
-// fail counts and logs a server connection's failure, writes alert (if
-// any) and closes it.
+// fail ends the connection on err: a server's failure is counted (o) and
+// logged, alert (if any) written; then the stream under it closes, and
+// whoever waits hears of it (a client's done, or the handler of a live
+// stream).
 func (ts *tlsStream) fail(o TLSOutcome, err error, alert ...byte) {
 	if ts.phase == tlsDone {
 		return
@@ -588,7 +570,12 @@ func (ts *tlsStream) fail(o TLSOutcome, err error, alert ...byte) {
 		_, _ = ts.raw.Write(alert)
 	}
 	_ = ts.raw.Close()
-	if live && ts.h != nil {
+	switch {
+	case ts.done != nil: // a client's handshake ended
+		done := ts.done
+		ts.done = nil
+		done(nil, err)
+	case live && ts.h != nil:
 		ts.h.OnClose(ts, err)
 	}
 }
