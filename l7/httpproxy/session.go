@@ -183,8 +183,11 @@ func (s *Session) prepareUpstreamRequest() {
 	}
 	if name := s.p.ClientCertHeader; name != "" {
 		if info := s.TLS(); info != nil && info.Client != nil {
-			s.xfcc = info.Client.AppendXFCC(s.xfcc[:0])
-			hf.Fields = append(hf.Fields, httpd.Field{Name: []byte(name), Value: s.xfcc})
+			// Name and value in the session's one buffer: no allocation
+			// per request once it has grown.
+			n := len(name)
+			s.xfcc = info.Client.AppendXFCC(append(s.xfcc[:0], name...))
+			hf.Fields = append(hf.Fields, httpd.Field{Name: s.xfcc[:n:n], Value: s.xfcc[n:]})
 		}
 	}
 	if p := s.p.UpstreamRequestFilter; p != nil {
