@@ -1,148 +1,52 @@
 package testutil
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"net/url"
-	"os"
-	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/penstock-proxy/penstock/internal/pki"
 )
 
-// CA is a certificate authority for tests: it issues server and client
-// certificates and writes them as PEM files.
-type CA struct {
-	Cert *x509.Certificate
-	Key  crypto.Signer
-	Pool *x509.CertPool
-	// PEM is the CA certificate in PEM, for CA bundle files.
-	PEM []byte
-}
+// CA is a certificate authority for tests (internal/pki's, with the test
+// failing on an error): it issues server and client certificates and
+// writes them as PEM files.
+type CA struct{ *pki.CA }
 
-var serial atomic.Int64
+// CertOptions shape an issued certificate; tests' certificates carry the
+// organization "penstock tests" unless they name one.
+type CertOptions = pki.CertOptions
 
-// NewCA returns a new ECDSA P-256 CA named name.
+// NewCA returns a new ECDSA P-256 CA named name, valid for a day.
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.NewCA(name, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &CA{Cert: cert, Key: key, Pool: pool, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// CertOptions shape an issued certificate.
-type CertOptions struct {
-	// Names are DNS names and IP addresses (as text); URIs are URI SANs
-	// (spiffe://...).
-	Names []string
-	URIs  []string
-	// Client makes a client certificate (server otherwise).
-	Client bool
-	// RSA uses an RSA 2048 key instead of ECDSA P-256.
-	RSA bool
-	// NotAfter overrides the expiry (default a day from now); a past one
-	// makes an expired certificate.
-	NotAfter time.Time
+	return &CA{ca}
 }
 
 // Issue returns a certificate signed by the CA, its chain being the leaf
 // then the CA, as a server serves it.
 func (ca *CA) Issue(t testing.TB, cn string, o CertOptions) tls.Certificate {
 	t.Helper()
-	var key crypto.Signer
-	var err error
-	if o.RSA {
-		key, err = rsa.GenerateKey(rand.Reader, 2048)
-	} else {
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if o.Organization == "" {
+		o.Organization = "penstock tests"
 	}
+	c, err := ca.CA.Issue(cn, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	notAfter := o.NotAfter
-	if notAfter.IsZero() {
-		notAfter = time.Now().Add(24 * time.Hour)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: cn, Organization: []string{"penstock tests"}},
-		NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if o.RSA {
-		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
-	}
-	if o.Client {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	for _, n := range o.Names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	for _, u := range o.URIs {
-		pu, err := url.Parse(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl.URIs = append(tmpl.URIs, pu)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der, ca.Cert.Raw}, PrivateKey: key, Leaf: leaf}
+	return c
 }
 
 // WritePEM writes c's chain and key as PEM files in dir, named base.crt
 // and base.key, and returns their paths.
 func WritePEM(t testing.TB, dir, base string, c tls.Certificate) (certFile, keyFile string) {
 	t.Helper()
-	var chain []byte
-	for _, der := range c.Certificate {
-		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	certFile, keyFile, err := pki.WritePEM(dir, base, c)
 	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, base+".crt"), filepath.Join(dir, base+".key")
-	if err := os.WriteFile(certFile, chain, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
