@@ -71,6 +71,16 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	return d
 }
 
+// runConfig writes config to path and runs the daemon on it until it
+// listens.
+func runConfig(t *testing.T, path, config string) *daemon {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
+	d := startDaemon(t, "run", "-c", path)
+	d.waitLog(t, "msg=listening")
+	return d
+}
+
 func (d *daemon) waitLog(t *testing.T, s string) {
 	t.Helper()
 	require.Eventually(t, func() bool { return strings.Contains(d.stderr.String(), s) }, 20*time.Second, 20*time.Millisecond,

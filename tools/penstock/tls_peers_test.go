@@ -136,8 +136,7 @@ func TestDaemonUpstreamMTLSToHAProxy(t *testing.T) {
 		if withCert {
 			certKeys = fmt.Sprintf(", cert: %s, key: %s", clientCert, clientKey)
 		}
-		cfg := filepath.Join(dir, "mtls.yaml")
-		require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+		d := runConfig(t, filepath.Join(dir, "mtls.yaml"), fmt.Sprintf(`version: 1
 pipelines:
   - name: mtls
     listen: tcp://%s
@@ -146,9 +145,7 @@ upstreams:
   up:
     endpoints: [%s]
     tls: {ca: %s, sni: backend.internal%s}
-`, listen, up, caFile, certKeys)), 0o600))
-		d := startDaemon(t, "run", "-c", cfg)
-		d.waitLog(t, "msg=listening")
+`, listen, up, caFile, certKeys))
 		got, err := curl(t, "-w", " %{http_code}", "http://"+listen+"/")
 		require.NoError(t, err, got)
 		if withCert {

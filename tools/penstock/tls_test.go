@@ -224,8 +224,7 @@ func TestDaemonECH(t *testing.T) {
 	ca := testutil.NewCA(t, "ech CA")
 	testutil.WritePEM(t, dir, "site", ca.Issue(t, "site", testutil.CertOptions{Names: []string{"secret.example", "public.example"}}))
 	listen := testutil.FreePort(t, "tcp")
-	cfg := filepath.Join(dir, "ech.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+	runConfig(t, filepath.Join(dir, "ech.yaml"), fmt.Sprintf(`version: 1
 pipelines:
   - name: ech
     listen: tcp://%s
@@ -236,9 +235,7 @@ pipelines:
       - {kind: relay, upstream: echo}
 upstreams:
   echo: {endpoints: [%s]}
-`, listen, testutil.EchoServer(t))), 0o600))
-	d := startDaemon(t, "run", "-c", cfg)
-	d.waitLog(t, "msg=listening")
+`, listen, testutil.EchoServer(t)))
 	c, err := tls.Dial("tcp", listen, &tls.Config{RootCAs: ca.Pool, ServerName: "secret.example", EncryptedClientHelloConfigList: list})
 	require.NoError(t, err)
 	require.True(t, c.ConnectionState().ECHAccepted)
@@ -256,8 +253,7 @@ func TestDaemonRedisOverTLS(t *testing.T) {
 	require.NoError(t, os.WriteFile(caFile, ca.PEM, 0o600))
 	testutil.WritePEM(t, dir, "site", ca.Issue(t, "localhost", testutil.CertOptions{Names: []string{"localhost", "127.0.0.1"}}))
 	listen := testutil.FreePort(t, "tcp")
-	cfg := filepath.Join(dir, "redis.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+	runConfig(t, filepath.Join(dir, "redis.yaml"), fmt.Sprintf(`version: 1
 pipelines:
   - name: redis-tls
     listen: tcp://%s
@@ -267,9 +263,7 @@ pipelines:
       - {kind: redis_proxy, upstream: shards}
 upstreams:
   shards: {endpoints: [%s]}
-`, listen, addr)), 0o600))
-	d := startDaemon(t, "run", "-c", cfg)
-	d.waitLog(t, "msg=listening")
+`, listen, addr))
 	c, err := tls.Dial("tcp", listen, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost"})
 	require.NoError(t, err)
 	defer c.Close()
