@@ -18,8 +18,9 @@
 // as long as the streams it touches share that loop.
 //
 // Loop streams keep memory bounded without changes to gnet: relay data never
-// enters gnet's outbound buffer (it is written with write(2), and what the
-// kernel does not take goes to a short-lived drainer goroutine), and a paused
+// enters gnet's outbound buffer (it is written with send(2), and what the
+// kernel does not take is queued: the loop sends from the queue before each
+// new write, a short-lived goroutine when the socket turns writable), and a paused
 // stream is parked by closing its gnet connection while a dup'ed descriptor
 // keeps the socket open, so the kernel's TCP window pushes back on the
 // sender. docs/design.md records the measurements behind this design.

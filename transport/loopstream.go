@@ -160,8 +160,13 @@ func (s *loopStream) Write(p []byte) (int, error) {
 	case len(p) == 0:
 		return 0, nil
 	}
-	if w := s.aw(); w != nil && w.busy() {
-		if _, ok := w.enqueue(p, s.el.tr.opts.Watermarks.High); !ok {
+	if w := s.aw(); w != nil {
+		ok, err := w.write(p, s.el.tr.opts.Watermarks.High)
+		if err != nil {
+			s.finish(fmt.Errorf("penstock/transport: write to %s: %w", s.raddr, err))
+			return 0, err
+		}
+		if !ok {
 			return 0, ErrClosed
 		}
 		return len(p), nil
@@ -183,8 +188,10 @@ func (s *loopStream) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// writer makes the asyncWriter, whose goroutine writes through its own dup
-// of the socket registered with Go's netpoller.
+// writer makes the stream's fd-mode asyncWriter on its own dup of the
+// socket, registered with Go's netpoller. It lives as long as the stream:
+// once a stream has been congested, its writes go through the writer's
+// write, which sends at once what the socket takes.
 func (s *loopStream) writer() error {
 	if s.aw() != nil {
 		return nil
@@ -193,7 +200,12 @@ func (s *loopStream) writer() error {
 	if err != nil {
 		return err
 	}
-	w := &asyncWriter{t: fileTarget{os.NewFile(uintptr(fd), "penstock-stream")}, low: s.el.tr.opts.Watermarks.Low}
+	f := fileTarget{os.NewFile(uintptr(fd), "penstock-stream")}
+	w, err := newFDWriter(f, fd, s.el.tr.opts.Watermarks.Low)
+	if err != nil {
+		_ = f.Close()
+		return err
+	}
 	w.notify = func() { s.el.Execute(s.onWriter) }
 	s.extra().w = w
 	return nil
