@@ -227,9 +227,17 @@ func (c *checker) pipeline(path string, p *PipelineSpec) *Pipeline {
 	v.Filters = p.Filters
 	c.stages(path, p, pl, network)
 	if t := v.TLS; t != nil && (sh.Terminal == "http_proxy" || sh.Service == "http") {
+		h2 := sh.Service == "http" || v.HTTP != nil && v.HTTP.HTTP2
+		if len(t.ALPN) == 0 {
+			// Without ALPN a TLS client speaks HTTP/1.1: offer h2 too.
+			t.ALPN = []string{"http/1.1"}
+			if h2 {
+				t.ALPN = []string{"h2", "http/1.1"}
+			}
+		}
 		for i, a := range t.ALPN {
-			if a == "h2" {
-				c.errorf(fmt.Sprintf("%s.stages[%d].alpn[%d]", path, indexOf(sh.Kinds, "tls"), i), "h2: HTTP/2 is not served yet; offer http/1.1")
+			if a == "h2" && !h2 {
+				c.errorf(fmt.Sprintf("%s.stages[%d].alpn[%d]", path, indexOf(sh.Kinds, "tls"), i), "h2: this http_proxy has http2: false; offer http/1.1 only")
 			}
 		}
 	}

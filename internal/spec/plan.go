@@ -176,6 +176,9 @@ type HTTP struct {
 	// ClientCertHeader names the request field that carries the verified
 	// client certificate's details upstream (empty: none is sent).
 	ClientCertHeader string
+	// HTTP2 serves HTTP/2 besides HTTP/1.1 (the default): by prior
+	// knowledge on cleartext, by ALPN "h2" behind a tls stage.
+	HTTP2 bool
 }
 
 // TimeoutValues are a pipeline's timeouts; 0 takes the runtime's default.

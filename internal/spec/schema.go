@@ -152,6 +152,7 @@ type Stage struct {
 
 	// http_proxy
 	ClientCertHeader string `yaml:"client_cert_header"`
+	HTTP2            *bool  `yaml:"http2"`
 
 	// relay, redis_proxy, http_proxy
 	Upstream    string `yaml:"upstream"`

@@ -43,7 +43,7 @@ var kinds = map[string]kind{
 	"relay":        {classTerminal, []string{"upstream", "send_proxy", "splice_after"}, true, true},
 	"redis_proxy":  {classTerminal, []string{"upstream", "hash_tag", "hash", "distribution"}, false, true},
 	"http_proxy": {classTerminal, []string{"upstream", "routes", "max_idle", "via", "max_header_bytes", "max_headers",
-		"max_line_bytes", "max_body_bytes", "access_log", "client_cert_header"}, false, true},
+		"max_line_bytes", "max_body_bytes", "access_log", "client_cert_header", "http2"}, false, true},
 	"serve": {classTerminal, []string{"service"}, true, true},
 }
 
@@ -458,7 +458,8 @@ func (c *checker) http(path string, st *Stage) *HTTP {
 		c.errorf(path+".client_cert_header", "%q is not a header field name", st.ClientCertHeader)
 	}
 	h := &HTTP{Upstream: st.Upstream, MaxIdle: st.MaxIdle, Via: st.Via, AccessLog: st.AccessLog, ClientCertHeader: st.ClientCertHeader,
-		MaxHeaderBytes: st.MaxHeaderBytes, MaxHeaders: st.MaxHeaders, MaxLineBytes: st.MaxLineBytes, MaxBodyBytes: st.MaxBodyBytes}
+		MaxHeaderBytes: st.MaxHeaderBytes, MaxHeaders: st.MaxHeaders, MaxLineBytes: st.MaxLineBytes, MaxBodyBytes: st.MaxBodyBytes,
+		HTTP2: st.HTTP2 == nil || *st.HTTP2}
 	if st.Upstream == "" && len(st.Routes) == 0 {
 		c.errorf(path+".upstream", "missing: an http_proxy stage needs an upstream (for the requests no route takes), routes, or both")
 	}

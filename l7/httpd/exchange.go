@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"golang.org/x/net/http2/hpack"
+
 	"github.com/penstock-proxy/penstock/codecs"
 	"github.com/penstock-proxy/penstock/codecs/http1"
 	"github.com/penstock-proxy/penstock/transport"
@@ -75,6 +77,22 @@ type Exchange struct {
 	fields  []Field
 	scratch []byte
 	clbuf   [20]byte
+
+	// HTTP/2 (h2.go): the stream, 0 for HTTP/1.
+	h2id          uint32
+	h2fields      []Field             // storage of Req.Headers
+	h2cookie      []byte              // the request's cookie crumbs joined
+	h2in          []byte              // request body held while the handler does not take it
+	h2inEnd       bool                // ... with the stream's end
+	h2out         []byte              // response body the peer's windows hold back
+	h2head        []hpack.HeaderField // the final head WriteHead keeps
+	h2trailers    []hpack.HeaderField
+	h2reqTrailers []Field
+	h2headPending bool
+	h2end         bool // End was called: finish once h2out is sent
+	h2sent        bool // END_STREAM is out
+	h2rst         bool // the stream was reset
+	h2wantDrain   bool // Writable said false: OnDrained is due
 }
 
 // Errors of the response methods.
@@ -87,6 +105,7 @@ var (
 )
 
 func (x *Exchange) reset() {
+	x.h2id = 0
 	x.User = nil
 	x.onBody, x.onDrained, x.onAbort, x.onEnd, x.onEOF = nil, nil, nil, nil, nil
 	x.bodyPaused, x.discarding, x.discarded, x.sent100 = false, false, 0, false
@@ -142,6 +161,13 @@ func (x *Exchange) ReadBody(fn func(p []byte, end bool)) {
 		fn(nil, true)
 		return
 	}
+	if x.h2id != 0 {
+		if !x.sent100 && !x.wroteHead && len(x.h2in) == 0 && !x.h2inEnd && equalFold(headerOf(&x.Req, "expect"), "100-continue") {
+			_ = x.h2WriteHead(100, nil)
+		}
+		x.h2drainIn()
+		return
+	}
 	// The 100 goes out unless the final head already has (a head that
 	// WriteHead buffered is still in x.out and follows it).
 	if x.h1.Expect100() && !x.sent100 && (!x.wroteHead || len(x.out) > 0) {
@@ -156,6 +182,9 @@ func (x *Exchange) ReadBody(fn func(p []byte, end bool)) {
 // only.
 func (x *Exchange) PauseBody() {
 	x.bodyPaused = true
+	if x.h2id != 0 {
+		return
+	}
 	if !x.c.inData {
 		x.c.watchBody()
 	}
@@ -167,6 +196,10 @@ func (x *Exchange) ResumeBody() {
 		return
 	}
 	x.bodyPaused = false
+	if x.h2id != 0 {
+		x.h2drainIn()
+		return
+	}
 	x.c.resumeIfPaused()
 }
 
@@ -211,7 +244,16 @@ func (x *Exchange) OnClientEOF(fn func()) {
 
 // Writable reports whether the client takes more now; when it reports
 // false, the OnDrained func runs once it does again. Loop only.
-func (x *Exchange) Writable() bool { return x.c.st.Writable() }
+func (x *Exchange) Writable() bool {
+	if x.h2id != 0 {
+		w := x.c.st.Writable() && len(x.h2out) < 64<<10
+		if !w {
+			x.h2wantDrain = true
+		}
+		return w
+	}
+	return x.c.st.Writable()
+}
 
 // feedBody hands the body bytes at the start of p to the handler and
 // returns how many it consumed.
@@ -273,6 +315,9 @@ func (x *Exchange) deliver(p []byte, end bool) {
 // by another head. The head is sent with the first body bytes or at End.
 // Loop only.
 func (x *Exchange) WriteHead(status int, fields ...Field) error {
+	if x.h2id != 0 {
+		return x.h2WriteHead(status, fields)
+	}
 	if x.ended {
 		return ErrEnded
 	}
@@ -362,6 +407,14 @@ func (x *Exchange) WriteHead(status int, fields ...Field) error {
 // the final response has been handed to the connection. A "Connection:
 // close" the head set stays in force. Loop only.
 func (x *Exchange) RetractHead() bool {
+	if x.h2id != 0 {
+		if !x.h2headPending || x.ended {
+			return false
+		}
+		x.h2headPending = false
+		x.wroteHead, x.noBody, x.left, x.status = false, false, -1, 0
+		return true
+	}
 	// Interim heads and body bytes are flushed as they are written, so
 	// pending output after WriteHead is the final head alone.
 	if !x.wroteHead || x.ended || len(x.out) == 0 {
@@ -376,6 +429,9 @@ func (x *Exchange) RetractHead() bool {
 // WriteHead was not called). It never blocks: check Writable to pace a
 // large body. Loop only.
 func (x *Exchange) Write(p []byte) (int, error) {
+	if x.h2id != 0 {
+		return x.h2Write(p)
+	}
 	if x.ended {
 		return 0, ErrEnded
 	}
@@ -418,6 +474,9 @@ func (x *Exchange) Write(p []byte) (int, error) {
 // whose body fell short of its Content-Length closes the connection, since
 // the client cannot tell where it ends. Loop only.
 func (x *Exchange) End(trailers ...Field) error {
+	if x.h2id != 0 {
+		return x.h2End(trailers)
+	}
 	if x.ended {
 		return ErrEnded
 	}
@@ -463,6 +522,12 @@ func (x *Exchange) Respond(status int, body []byte, fields ...Field) error {
 	if err != nil {
 		return err
 	}
+	if x.h2id != 0 {
+		if _, err := x.h2Write(body); err != nil {
+			return err
+		}
+		return x.h2End(nil)
+	}
 	if !x.noBody {
 		x.left = 0
 		x.out = append(x.out, body...)
@@ -505,6 +570,9 @@ func (x *Exchange) afterEnd() {
 // client sent after the request head are delivered to that handler once it
 // calls ResumeRead. Loop only.
 func (x *Exchange) Hijack() (transport.Stream, error) {
+	if x.h2id != 0 {
+		return nil, ErrHTTP2Hijack
+	}
 	c := x.c
 	if x.ended || c.closed {
 		return nil, ErrEnded
@@ -530,6 +598,14 @@ func (x *Exchange) Flush() error {
 	if x.ended {
 		return ErrEnded
 	}
+	if x.h2id != 0 {
+		var err error
+		if x.h2headPending {
+			err = x.h2sendHead(false)
+		}
+		x.c.h2flush()
+		return err
+	}
 	return x.c.flush()
 }
 
@@ -538,6 +614,12 @@ func (x *Exchange) Flush() error {
 // borrowed like the request's fields: valid until the exchange ends. Loop
 // only.
 func (x *Exchange) Trailers() []Field {
+	if x.h2id != 0 {
+		if !x.reqDone || len(x.h2reqTrailers) == 0 {
+			return nil
+		}
+		return x.h2reqTrailers
+	}
 	if !x.reqDone || x.bodyKind != http1.BodyChunked {
 		return nil
 	}
@@ -593,3 +675,9 @@ var (
 )
 
 func appendInt(dst []byte, n int64) []byte { return strconv.AppendInt(dst, n, 10) }
+
+// headerOf returns the first value of field name in r, or nil.
+func headerOf(r *Request, name string) []byte {
+	v, _ := r.Header(name)
+	return v
+}

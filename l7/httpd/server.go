@@ -10,6 +10,7 @@ import (
 
 	"github.com/penstock-proxy/penstock/codecs"
 	"github.com/penstock-proxy/penstock/codecs/http1"
+	"github.com/penstock-proxy/penstock/codecs/http2"
 	"github.com/penstock-proxy/penstock/transport"
 )
 
@@ -67,6 +68,19 @@ type Server struct {
 	// While the handler has paused the body the wait is the handler's,
 	// and this does not run.
 	BodyTimeout time.Duration
+	// HTTP2 configures HTTP/2 (codecs/http2's defaults when zero):
+	// stream limits, windows, header list cap, glitch budget.
+	HTTP2 http2.Config
+	// DisableHTTP2 serves HTTP/1.1 only: a connection that opens with the
+	// HTTP/2 preface is then a bad HTTP/1.1 request. Behind TLS, Accept
+	// serves HTTP/2 when ALPN chose "h2" (AcceptH2) unless this is set;
+	// leave "h2" out of the TLS ALPN list along with it.
+	DisableHTTP2 bool
+	// DisableHTTP1 serves HTTP/2 only (an h2c port for gRPC, say): a
+	// connection that does not open with the HTTP/2 preface is closed
+	// without an answer, as RFC 9113 §3.4 has it. On a port serving both,
+	// such a connection is an HTTP/1.1 request and a malformed one gets 400.
+	DisableHTTP1 bool
 	// Logger gets client faults at debug level (default slog.Default()).
 	Logger *slog.Logger
 	// OnReject, when set, runs on the connection's loop each time the
@@ -93,6 +107,12 @@ type Server struct {
 // Accept serves HTTP on s. It is a transport.Listener's Accept func; it
 // runs on s's loop.
 func (srv *Server) Accept(s transport.Stream) {
+	if !srv.DisableHTTP2 && transport.IsTLS(s) {
+		if cs, ok := transport.ConnectionState(s); ok && cs.NegotiatedProtocol == "h2" {
+			srv.AcceptH2(s)
+			return
+		}
+	}
 	c := &conn{srv: srv, st: s, tls: transport.IsTLS(s)}
 	s.SetHandler(c)
 	srv.track(c)
@@ -130,7 +150,7 @@ func (srv *Server) Clone() *Server {
 	return &Server{
 		Handler: srv.Handler, Limits: srv.Limits,
 		HeaderTimeout: srv.HeaderTimeout, IdleTimeout: srv.IdleTimeout, SendTimeout: srv.SendTimeout, BodyTimeout: srv.BodyTimeout,
-		Logger: srv.Logger, OnReject: srv.OnReject,
+		Logger: srv.Logger, OnReject: srv.OnReject, HTTP2: srv.HTTP2, DisableHTTP2: srv.DisableHTTP2, DisableHTTP1: srv.DisableHTTP1,
 	}
 }
 
@@ -164,6 +184,10 @@ func (srv *Server) untrack(c *conn) {
 // drain runs on the conn's loop when the server drains.
 func (c *conn) drain() {
 	if c.closed || c.hijacked {
+		return
+	}
+	if c.h2 != nil {
+		c.h2drain()
 		return
 	}
 	c.closing = true
@@ -231,11 +255,20 @@ type conn struct {
 	endAfterData bool // end() was called inside OnData
 	sendWait     bool // the timer runs for SendTimeout: output is congested
 	bodyWait     bool // the timer runs for BodyTimeout: request body bytes are due
+	began        bool // a request has begun on this connection
+
+	h2 *h2state // the connection speaks HTTP/2 (h2.go)
 }
 
 func (c *conn) OnData(s transport.Stream, p []byte) int {
 	if c.hijacked || c.closed {
 		return len(p)
+	}
+	if c.h2 != nil {
+		if c.lingering {
+			return len(p)
+		}
+		return c.h2Data(p)
 	}
 	c.inData = true
 	n := c.consume(p)
@@ -287,6 +320,21 @@ func (c *conn) consume(p []byte) int {
 				c.idle = false
 				c.timer.Reset(c.srv.headerTimeout())
 			}
+			if !c.began && !c.srv.DisableHTTP2 {
+				// Prior knowledge: the HTTP/2 preface instead of a request.
+				prefix, whole := isPrefacePrefix(p[off:])
+				switch {
+				case prefix && !whole:
+					return off
+				case prefix:
+					c.startH2()
+					return off + c.h2Data(p[off:])
+				case c.srv.DisableHTTP1:
+					c.srv.log().Debug("not the HTTP/2 preface on an HTTP/2-only port", "remote", c.st.RemoteAddr())
+					c.close()
+					return len(p)
+				}
+			}
 			x := c.exchange()
 			if !x.scan.MayParse(p[off:], &c.srv.Limits) {
 				return off // nothing that could end the head or fail it
@@ -333,6 +381,7 @@ func (c *conn) consume(p []byte) int {
 
 // begin starts an exchange for the head in head.
 func (c *conn) begin(head []byte) {
+	c.began = true
 	x := c.x
 	x.head = append(x.head[:0], head...)
 	x.h1.Rebase(head, x.head)
@@ -546,6 +595,20 @@ func (c *conn) onTimer() {
 	if c.closed || c.hijacked {
 		return
 	}
+	if c.h2 != nil {
+		switch {
+		case c.lingering:
+			c.close()
+		case len(c.h2.xs) == 0:
+			// No stream for IdleTimeout, or no preface and SETTINGS
+			// within HeaderTimeout.
+			c.closing = true
+			c.h2.c.GoAway(http2.ErrCodeNo, "idle")
+			c.h2flush()
+			c.shutdown()
+		}
+		return
+	}
 	switch {
 	case c.lingering, c.idle:
 		c.close()
@@ -573,6 +636,12 @@ func (c *conn) OnReadEOF(s transport.Stream) {
 	if c.hijacked {
 		return
 	}
+	if c.h2 != nil {
+		// A client that stops sending ends every stream it has open.
+		c.h2abortAll(ErrClientClosed)
+		c.close()
+		return
+	}
 	x := c.x // set whenever c.active
 	switch {
 	case c.lingering:
@@ -596,6 +665,10 @@ func (c *conn) OnDrained(s transport.Stream) {
 	if c.hijacked {
 		return
 	}
+	if c.h2 != nil {
+		c.h2onDrained()
+		return
+	}
 	if c.sendWait {
 		c.sendWait = false
 		if c.active {
@@ -615,6 +688,10 @@ func (c *conn) OnClose(s transport.Stream, err error) {
 	c.timer.Stop()
 	c.srv.untrack(c)
 	if c.hijacked {
+		return
+	}
+	if c.h2 != nil {
+		c.h2abortAll(errOrClosed(err))
 		return
 	}
 	if x := c.x; c.active {

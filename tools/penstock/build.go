@@ -295,7 +295,7 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 			proxy.Routes = append(proxy.Routes, httpproxy.Route{Host: r.Host, PathPrefix: r.PathPrefix, Upstreams: groups[r.Upstream]})
 		}
 		srv := &httpd.Server{Handler: proxy, HeaderTimeout: t.Header, IdleTimeout: t.Idle, SendTimeout: t.Send, BodyTimeout: t.ClientBody,
-			Logger: p.log}
+			DisableHTTP2: !h.HTTP2, Logger: p.log}
 		srv.Limits.MaxHeaderBytes, srv.Limits.MaxHeaders, srv.Limits.MaxLineBytes, srv.Limits.MaxBodyBytes =
 			h.MaxHeaderBytes, h.MaxHeaders, h.MaxLineBytes, h.MaxBodyBytes
 		if h.AccessLog != "" && p.logs != nil {

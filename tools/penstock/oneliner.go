@@ -64,7 +64,7 @@ var modes = map[string]*mode{
 			{name: "connect-timeout", usage: "bound each shard connect (0: 1s)", key: "timeouts.connect", duration: true},
 		}},
 	"http": {name: "http", scheme: "tcp", stage: "http_proxy", tls: true,
-		summary: "Proxies HTTP/1.1 to the upstreams: keep-alive upstream connections, X-Forwarded-*, WebSocket, 502/504.",
+		summary: "Proxies HTTP/1.1 and HTTP/2 clients (h2c by prior knowledge; h2 by ALPN with --tls-cert) to HTTP/1.1 upstreams: keep-alive upstream connections, X-Forwarded-*, WebSocket, 502/504.",
 		example: "penstock http --listen 127.0.0.1:8080 --to 127.0.0.1:9080,127.0.0.1:9081 --access-log stdout\n" +
 			"  penstock http --listen :8443 --to api.internal:443 --tls-cert site.crt --tls-key site.key --upstream-tls --upstream-ca ca.pem",
 		flags: []modeFlag{
@@ -138,7 +138,10 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 		}
 	}
 	var tlsCert, tlsKey, tlsClientCA, upCA, upSNI *string
-	var upTLS *bool
+	var upTLS, noHTTP2 *bool
+	if m.stage == "http_proxy" {
+		noHTTP2 = fs.Bool("no-http2", false, "serve HTTP/1.1 only (no h2c prior knowledge, no h2 by ALPN)")
+	}
 	if m.tls {
 		tlsCert = fs.String("tls-cert", "", "terminate TLS with this certificate chain (PEM; with --tls-key)")
 		tlsKey = fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
@@ -166,6 +169,9 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 		addr = m.scheme + "://" + addr
 	}
 	stage := map[string]any{"kind": m.stage, "upstream": "up"}
+	if noHTTP2 != nil && *noHTTP2 {
+		stage["http2"] = false
+	}
 	pipe := map[string]any{"name": m.name, "listen": addr, "stages": []any{stage},
 		"filters": map[string]any{"allow": []string(allow), "deny": []string(deny)}}
 	// where maps a key path of the built config to the flag that set it.
@@ -203,7 +209,10 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 				t["client_auth"], t["client_ca"] = "require", *tlsClientCA
 			}
 			if m.stage == "http_proxy" {
-				t["alpn"] = []string{"http/1.1"}
+				t["alpn"] = []string{"h2", "http/1.1"}
+				if *noHTTP2 {
+					t["alpn"] = []string{"http/1.1"}
+				}
 			}
 			pipe["stages"] = []any{t, stage}
 			// The terminal's keys move to stages[1].

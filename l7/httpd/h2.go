@@ -1,0 +1,592 @@
+package httpd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/penstock-proxy/penstock/codecs/http2"
+	"github.com/penstock-proxy/penstock/transport"
+)
+
+// HTTP/2 on the same Server (codecs/http2 on the stream's loop): a
+// cleartext connection whose first bytes are the HTTP/2 connection preface
+// (prior knowledge), or a TLS stream whose ALPN chose "h2" (AcceptH2). Each
+// stream is an Exchange with the same methods as an HTTP/1.1 one. The h2c
+// Upgrade header of RFC 7540 is not offered: RFC 9113 deprecates it and
+// curl, browsers and gRPC use prior knowledge or ALPN.
+
+// h2state is a conn's HTTP/2 side.
+type h2state struct {
+	c        *http2.Conn
+	xs       map[uint32]*Exchange
+	feeding  bool
+	lastTick time.Time
+}
+
+// ErrHTTP2Hijack is returned by Hijack on an HTTP/2 stream: there is no
+// connection of its own to take.
+var ErrHTTP2Hijack = errors.New("penstock/httpd: Hijack on an HTTP/2 stream")
+
+// glitchTick is how often a connection's glitch points are halved.
+const glitchTick = 10 * time.Second
+
+// AcceptH2 serves HTTP/2 on s from its first byte: a TLS stream whose ALPN
+// chose "h2" (transport.TLS.NextProto["h2"] = srv.AcceptH2). It runs on
+// s's loop.
+func (srv *Server) AcceptH2(s transport.Stream) {
+	c := &conn{srv: srv, st: s, tls: transport.IsTLS(s)}
+	s.SetHandler(c)
+	srv.track(c)
+	c.timer.Init(s.Loop(), c.onTimer)
+	c.timer.Reset(srv.headerTimeout())
+	c.startH2()
+	if srv.draining.Load() {
+		c.drain()
+	}
+}
+
+// startH2 turns c into an HTTP/2 connection; the server's SETTINGS go out.
+func (c *conn) startH2() {
+	c.h2 = &h2state{xs: make(map[uint32]*Exchange), lastTick: time.Now()}
+	c.h2.c = http2.NewConn(http2.Server, c.srv.HTTP2, (*h2events)(c))
+	c.h2flush()
+}
+
+// isPrefacePrefix reports whether p starts like the HTTP/2 preface, and
+// whether all of it is there.
+func isPrefacePrefix(p []byte) (prefix, whole bool) {
+	k := min(len(p), len(http2.Preface))
+	if string(p[:k]) != http2.Preface[:k] {
+		return false, false
+	}
+	return true, k == len(http2.Preface)
+}
+
+func (c *conn) h2Data(p []byte) int {
+	h := c.h2
+	h.feeding = true
+	n, err := h.c.Feed(p)
+	h.feeding = false
+	c.h2flush()
+	if err != nil {
+		c.srv.log().Debug("http2 connection error", "remote", c.st.RemoteAddr(), "err", err)
+		c.h2abortAll(err)
+		c.shutdown()
+		return len(p)
+	}
+	return n
+}
+
+func (c *conn) h2flush() {
+	h := c.h2
+	if h.feeding || c.closed {
+		return
+	}
+	if out := h.c.Output(); len(out) > 0 {
+		_, _ = c.st.Write(out)
+		h.c.ClearOutput()
+	}
+}
+
+// h2abortAll ends every exchange of the connection: aborted if its
+// response had not ended.
+func (c *conn) h2abortAll(err error) {
+	for id, x := range c.h2.xs {
+		delete(c.h2.xs, id)
+		x.h2abort(err)
+	}
+}
+
+// h2idle starts the idle wait, or closes a draining connection, once no
+// exchange is left.
+func (c *conn) h2idle() {
+	if len(c.h2.xs) > 0 || c.closed || c.lingering {
+		return
+	}
+	if c.closing {
+		c.shutdown()
+		return
+	}
+	c.idle = true
+	c.timer.Reset(c.srv.idleTimeout())
+}
+
+func (c *conn) h2drain() {
+	c.closing = true
+	c.h2.c.GoAway(http2.ErrCodeNo, "")
+	c.h2flush()
+	c.h2idle()
+}
+
+// h2events receives the codec's events for a conn.
+type h2events conn
+
+func (e *h2events) OnHeaders(hc *http2.Conn, id uint32, h *http2.Header, end bool) {
+	c := (*conn)(e)
+	if h.Trailers {
+		if x := c.h2.xs[id]; x != nil {
+			x.h2reqTrailers = x.h2reqTrailers[:0]
+			for _, f := range h.Fields {
+				x.h2reqTrailers = append(x.h2reqTrailers, Field{Name: bytesOf(f.Name), Value: bytesOf(f.Value)})
+			}
+			x.h2deliver(nil, true)
+		}
+		return
+	}
+	if now := time.Now(); now.Sub(c.h2.lastTick) > glitchTick {
+		c.h2.lastTick = now
+		hc.Tick()
+	}
+	x := c.srv.exchanges.Get(c.st.Loop())
+	if x == nil {
+		x = &Exchange{}
+	}
+	x.c = c
+	x.reset()
+	x.h2reset(id)
+	x.Req.fillH2(h, c.st.RemoteAddr(), end, &x.h2fields, &x.h2cookie)
+	if x.Req.Scheme == "" {
+		x.Req.Scheme = "http"
+	}
+	x.reqDone = end
+	x.headOnly = h.Method == "HEAD"
+	c.h2.xs[id] = x
+	if c.idle || len(c.h2.xs) == 1 {
+		c.idle = false
+		c.timer.Disarm()
+	}
+	c.serveH2(x)
+}
+
+func (c *conn) serveH2(x *Exchange) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.log().Error("http handler panicked; stream reset", "remote", c.st.RemoteAddr(), "panic", r)
+			if c.h2.xs[x.h2id] == x {
+				delete(c.h2.xs, x.h2id)
+				c.h2.c.Reset(x.h2id, http2.ErrCodeInternal)
+				x.ended = true
+				c.h2flush()
+				c.h2idle()
+			}
+		}
+	}()
+	c.srv.Handler.ServeHTTP(x)
+}
+
+func (e *h2events) OnData(hc *http2.Conn, id uint32, p []byte, end bool) {
+	x := (*conn)(e).h2.xs[id]
+	if x == nil {
+		hc.Consumed(id, len(p))
+		return
+	}
+	x.h2deliver(p, end)
+}
+
+func (e *h2events) OnReset(hc *http2.Conn, id uint32, code http2.ErrCode, remote bool) {
+	c := (*conn)(e)
+	x := c.h2.xs[id]
+	if x == nil {
+		return
+	}
+	delete(c.h2.xs, id)
+	x.h2rst = true
+	x.h2abort(fmt.Errorf("penstock/httpd: HTTP/2 stream reset (%v)", code))
+	c.h2idle()
+}
+
+func (e *h2events) OnGoAway(hc *http2.Conn, last uint32, code http2.ErrCode) {
+	(*conn)(e).closing = true
+}
+
+func (e *h2events) OnWritable(hc *http2.Conn, id uint32) {
+	if x := (*conn)(e).h2.xs[id]; x != nil {
+		x.h2pump()
+		x.c.h2flush()
+	}
+}
+
+// h2onDrained runs when the connection's write queue drains.
+func (c *conn) h2onDrained() {
+	for _, x := range c.h2.xs {
+		if x.h2wantDrain && x.Writable() {
+			x.h2wantDrain = false
+			if f := x.onDrained; f != nil {
+				f()
+			}
+		}
+	}
+}
+
+// bytesOf returns s's bytes without a copy. The codec's strings are
+// immutable and the Request's slices must not be modified.
+func bytesOf(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// fillH2 fills r from an HTTP/2 request head; fields is the storage for
+// r.Headers and cookie for the cookie crumbs joined: HTTP/2 may split a
+// Cookie field into several, which are one field again here, joined with
+// "; " (RFC 9113 §8.2.3), as an HTTP/1.1 upstream must get them.
+func (r *Request) fillH2(h *http2.Header, raddr net.Addr, end bool, fields *[]Field, cookie *[]byte) {
+	*r = Request{Method: bytesOf(h.Method), Target: bytesOf(h.Path), Scheme: h.Scheme, ProtoMajor: 2,
+		Host: bytesOf(h.Authority), ContentLength: h.ContentLength, RemoteAddr: raddr}
+	fs := (*fields)[:0]
+	crumbs, first := 0, -1
+	for _, f := range h.Fields {
+		switch f.Name {
+		case "host":
+			if len(r.Host) == 0 {
+				r.Host = bytesOf(f.Value)
+			}
+		case "cookie":
+			crumbs++
+			if first >= 0 {
+				continue // joined into the first below
+			}
+			first = len(fs)
+		}
+		fs = append(fs, Field{Name: bytesOf(f.Name), Value: bytesOf(f.Value)})
+	}
+	if crumbs > 1 {
+		b := (*cookie)[:0]
+		for _, f := range h.Fields {
+			if f.Name == "cookie" {
+				if len(b) > 0 {
+					b = append(b, "; "...)
+				}
+				b = append(b, f.Value...)
+			}
+		}
+		*cookie = b
+		fs[first].Value = b
+	}
+	*fields = fs
+	r.Headers = fs
+	t := r.Target
+	if i := bytes.IndexByte(t, '?'); i >= 0 {
+		r.Path, r.Query = t[:i], t[i+1:]
+	} else {
+		r.Path = t
+	}
+	if r.ContentLength < 0 {
+		if end {
+			r.ContentLength = 0
+		} else {
+			r.ContentLength = -1 // a body of unknown length, as chunked
+		}
+	}
+}
+
+// h2reset readies x for stream id.
+func (x *Exchange) h2reset(id uint32) {
+	x.h2id = id
+	x.h2in, x.h2inEnd = x.h2in[:0], false
+	x.h2out = x.h2out[:0]
+	x.h2head = x.h2head[:0]
+	x.h2headPending, x.h2end, x.h2sent, x.h2rst, x.h2wantDrain = false, false, false, false, false
+	x.h2trailers = x.h2trailers[:0]
+	x.h2reqTrailers = x.h2reqTrailers[:0]
+	x.bodyKind = 0
+}
+
+func (x *Exchange) h2c() *http2.Conn { return x.c.h2.c }
+
+// h2deliver hands request body bytes to the handler, or holds them (their
+// window not given back) while it has not asked for them or paused.
+func (x *Exchange) h2deliver(p []byte, end bool) {
+	hc := x.h2c()
+	if x.discarding {
+		hc.Consumed(x.h2id, len(p))
+		if end {
+			x.reqDone = true
+			x.h2maybeDone()
+		}
+		return
+	}
+	if x.onBody == nil || x.bodyPaused || len(x.h2in) > 0 {
+		x.h2in = append(x.h2in, p...)
+		x.h2inEnd = x.h2inEnd || end
+		return
+	}
+	if end {
+		x.reqDone = true
+	}
+	fn := x.onBody
+	if end {
+		x.onBody = nil
+	}
+	fn(p, end)
+	hc.Consumed(x.h2id, len(p))
+	x.c.h2flush()
+	if end {
+		x.h2maybeDone()
+	}
+}
+
+// h2drainIn delivers what h2deliver held, once the handler takes it.
+func (x *Exchange) h2drainIn() {
+	if x.onBody == nil || x.bodyPaused || (len(x.h2in) == 0 && !x.h2inEnd) {
+		return
+	}
+	in, end := x.h2in, x.h2inEnd
+	x.h2in, x.h2inEnd = nil, false
+	x.h2deliver(in, end)
+	if x.h2in == nil {
+		x.h2in = in[:0]
+	}
+}
+
+// h2fields converts a handler's fields for HTTP/2: lowercase names,
+// without the connection-specific fields. It reports the Content-Length.
+func (x *Exchange) h2fieldsOf(dst []hpack.HeaderField, fields []Field) ([]hpack.HeaderField, int64) {
+	cl := int64(-1)
+	for _, f := range fields {
+		name := lowerName(f.Name)
+		switch name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+			continue
+		case "content-length":
+			if n, err := strconv.ParseInt(string(f.Value), 10, 64); err == nil && n >= 0 {
+				cl = n
+			}
+		}
+		dst = append(dst, hpack.HeaderField{Name: name, Value: string(f.Value)})
+	}
+	return dst, cl
+}
+
+// lowerName returns name in lowercase, without allocating for the common
+// fields.
+func lowerName(name []byte) string {
+	if s, ok := commonLower[string(name)]; ok {
+		return s
+	}
+	return strings.ToLower(string(name))
+}
+
+var commonLower = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"Accept-Ranges", "Age", "Allow", "Cache-Control", "Connection", "Content-Encoding",
+		"Content-Language", "Content-Length", "Content-Location", "Content-Range", "Content-Type", "Date", "ETag",
+		"Expires", "Keep-Alive", "Last-Modified", "Link", "Location", "Proxy-Connection", "Retry-After", "Server",
+		"Set-Cookie", "Strict-Transport-Security", "Trailer", "Transfer-Encoding", "Upgrade", "Vary", "Via",
+		"WWW-Authenticate", "X-Content-Type-Options", "X-Frame-Options", "Grpc-Status", "Grpc-Message", "Alt-Svc"} {
+		m[n] = strings.ToLower(n)
+		m[strings.ToLower(n)] = strings.ToLower(n)
+	}
+	return m
+}()
+
+func (x *Exchange) h2WriteHead(status int, fields []Field) error {
+	if x.ended {
+		return ErrEnded
+	}
+	if x.wroteHead {
+		return errors.New("penstock/httpd: WriteHead called twice")
+	}
+	if status < 100 || status > 999 || status == 101 {
+		return fmt.Errorf("penstock/httpd: invalid status code %d for HTTP/2", status)
+	}
+	if status < 200 {
+		if status == 100 {
+			x.sent100 = true
+		}
+		hf, _ := x.h2fieldsOf(x.h2head[:0], fields)
+		err := x.h2c().WriteResponse(x.h2id, status, hf, false)
+		x.c.h2flush()
+		return err
+	}
+	x.wroteHead = true
+	x.status = status
+	x.noBody = x.headOnly || status == 204 || status == 304
+	var cl int64
+	x.h2head, cl = x.h2fieldsOf(x.h2head[:0], fields)
+	x.left = -1
+	if cl >= 0 && !x.noBody {
+		x.left = cl
+	}
+	x.h2headPending = true
+	return nil
+}
+
+// h2sendHead sends the final head WriteHead kept.
+func (x *Exchange) h2sendHead(end bool) error {
+	x.h2headPending = false
+	err := x.h2c().WriteResponse(x.h2id, x.status, x.h2head, end)
+	if end {
+		x.h2sent = true
+	}
+	return err
+}
+
+func (x *Exchange) h2Write(p []byte) (int, error) {
+	if x.ended {
+		return 0, ErrEnded
+	}
+	if !x.wroteHead {
+		if err := x.h2WriteHead(200, nil); err != nil {
+			return 0, err
+		}
+	}
+	if x.noBody || len(p) == 0 {
+		return len(p), nil
+	}
+	if x.left >= 0 {
+		if int64(len(p)) > x.left {
+			return 0, ErrBodyTooLong
+		}
+		x.left -= int64(len(p))
+	}
+	if x.h2headPending {
+		if err := x.h2sendHead(false); err != nil {
+			return 0, err
+		}
+	}
+	n := len(p)
+	if len(x.h2out) == 0 {
+		k, err := x.h2c().WriteData(x.h2id, p, false)
+		if err != nil {
+			return 0, err
+		}
+		p = p[k:]
+	}
+	x.h2out = append(x.h2out, p...)
+	x.c.h2flush()
+	return n, nil
+}
+
+// h2pump sends body bytes the peer's windows held back, then what End
+// left to do.
+func (x *Exchange) h2pump() {
+	if len(x.h2out) > 0 {
+		k, err := x.h2c().WriteData(x.h2id, x.h2out, false)
+		if err != nil {
+			x.h2out = x.h2out[:0]
+			return
+		}
+		n := copy(x.h2out, x.h2out[k:])
+		x.h2out = x.h2out[:n]
+	}
+	if len(x.h2out) == 0 && x.h2end && !x.h2sent {
+		x.h2finish()
+	}
+	if x.h2wantDrain && x.Writable() {
+		x.h2wantDrain = false
+		if f := x.onDrained; f != nil {
+			f()
+		}
+	}
+}
+
+// h2finish ends the stream's response once its body is all sent.
+func (x *Exchange) h2finish() {
+	hc := x.h2c()
+	switch {
+	case x.h2headPending && len(x.h2trailers) == 0:
+		_ = x.h2sendHead(true)
+	case len(x.h2trailers) > 0:
+		if x.h2headPending {
+			_ = x.h2sendHead(false)
+		}
+		_ = hc.WriteTrailers(x.h2id, x.h2trailers)
+	default:
+		_, _ = hc.WriteData(x.h2id, nil, true)
+	}
+	x.h2sent = true
+	x.h2maybeDone()
+}
+
+func (x *Exchange) h2End(trailers []Field) error {
+	if x.ended {
+		return ErrEnded
+	}
+	if !x.wroteHead {
+		if err := x.h2WriteHead(200, nil); err != nil {
+			return err
+		}
+	}
+	if x.left > 0 {
+		// Shorter than its Content-Length: the client must not take it
+		// for a whole body.
+		x.ended = true
+		x.h2c().Reset(x.h2id, http2.ErrCodeInternal)
+		x.h2rst = true
+		x.c.h2flush()
+		x.h2afterEnd()
+		return nil
+	}
+	x.ended = true
+	x.h2trailers, _ = x.h2fieldsOf(x.h2trailers[:0], trailers)
+	x.h2end = true
+	x.h2pump()
+	x.c.h2flush()
+	x.h2afterEnd()
+	return nil
+}
+
+// h2afterEnd drops a request body the handler did not read.
+func (x *Exchange) h2afterEnd() {
+	if x.reqDone || x.h2rst {
+		x.h2maybeDone()
+		return
+	}
+	x.discarding = true
+	x.onBody = nil
+	x.bodyPaused = false
+	if len(x.h2in) > 0 {
+		x.h2c().Consumed(x.h2id, len(x.h2in))
+		x.h2in = x.h2in[:0]
+	}
+	if x.h2inEnd {
+		x.reqDone = true
+	}
+	x.h2maybeDone()
+}
+
+// h2maybeDone finishes the exchange once its response is sent and its
+// request body read or not wanted.
+func (x *Exchange) h2maybeDone() {
+	c := x.c
+	if !x.ended || c.h2.xs[x.h2id] != x {
+		return
+	}
+	if !x.h2sent && !x.h2rst {
+		return
+	}
+	if !x.reqDone && !x.h2rst {
+		// The response is out and the body is not wanted: say so.
+		c.h2.c.Reset(x.h2id, http2.ErrCodeNo)
+		c.h2flush()
+	}
+	delete(c.h2.xs, x.h2id)
+	x.runOnEnd()
+	x.release()
+	c.srv.exchanges.Put(c.st.Loop(), x)
+	c.h2idle()
+}
+
+// h2abort ends an exchange whose stream or connection went away.
+func (x *Exchange) h2abort(err error) {
+	if !x.ended {
+		x.ended = true
+		x.onEnd = nil
+		if f := x.onAbort; f != nil {
+			x.onAbort = nil
+			f(err)
+		}
+		return
+	}
+	x.runOnEnd()
+}
