@@ -194,6 +194,13 @@ type Proxy struct {
 	// none).
 	MaxReuseRetries int
 
+	// UpstreamProtocols says how to speak to each group, by group name
+	// (absent: HTTP1): H2C, H2 (TLS with ALPN h2) or Auto carry the
+	// requests as streams multiplexed on one connection per endpoint and
+	// event loop (more when the upstream's MAX_CONCURRENT_STREAMS is
+	// reached), with request and response trailers both ways.
+	UpstreamProtocols map[string]Protocol
+
 	Logger *slog.Logger
 
 	pools sync.Map // transport.Loop -> *loopPool
@@ -221,7 +228,7 @@ func (p *Proxy) Clone() *Proxy {
 		RequestBodyFilter: p.RequestBodyFilter, ResponseFilter: p.ResponseFilter, ResponseBodyFilter: p.ResponseBodyFilter,
 		Logging: p.Logging, FailToConnect: p.FailToConnect, ErrorWhileProxy: p.ErrorWhileProxy,
 		MaxConnectRetries: p.MaxConnectRetries, MaxReuseRetries: p.MaxReuseRetries,
-		Logger: p.Logger,
+		UpstreamProtocols: p.UpstreamProtocols, Logger: p.Logger,
 	}
 }
 
@@ -354,7 +361,8 @@ func (p *Proxy) pool(loop transport.Loop) *loopPool {
 	if v, ok := p.pools.Load(loop); ok {
 		return v.(*loopPool)
 	}
-	lp := &loopPool{p: p, loop: loop, idle: map[*l4.Endpoint][]*upConn{}}
+	lp := &loopPool{p: p, loop: loop, idle: map[*l4.Endpoint][]*upConn{},
+		h2: map[*l4.Endpoint]*h2up{}, h2wait: map[*l4.Endpoint][]h2waiter{}}
 	v, _ := p.pools.LoadOrStore(loop, lp)
 	return v.(*loopPool)
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http2/hpack"
+
 	"github.com/penstock-proxy/penstock/codecs/http1"
 	"github.com/penstock-proxy/penstock/l4"
 	"github.com/penstock-proxy/penstock/l7/httpd"
@@ -58,6 +60,10 @@ type Session struct {
 
 	p    *Proxy
 	up   *upConn
+	h2   *h2stream // the stream on a multiplexed HTTP/2 upstream (h2up.go)
+	// h2fieldsBuf and h2resp are scratch for HTTP/2 heads.
+	h2fieldsBuf []hpack.HeaderField
+	h2resp      []httpd.Field
 	err  error // what the session ends with, for Logging: nil or an *Error
 	gen  uint64
 	head []byte
@@ -94,6 +100,7 @@ func (s *Session) reset(x *httpd.Exchange) {
 	s.Start = time.Now()
 	s.User = nil
 	s.up = nil
+	s.h2 = nil
 	s.err = nil
 	s.gen++
 	s.chunkUp, s.upgrade, s.bodyStarted, s.reqSent, s.respStarted, s.fresh, s.done = false, false, false, false, false, false, false
@@ -286,6 +293,10 @@ func (s *Session) connect() {
 	}
 	s.Upstream = ep
 	s.Tried = append(s.Tried, ep)
+	if proto := s.p.protocol(s.Group); proto == H2 || proto == H2C || proto == Auto && ep.TLS != nil {
+		s.connectH2(ep, proto)
+		return
+	}
 	pool := s.p.pool(s.X.Loop())
 	if !s.fresh {
 		if c := pool.get(ep); c != nil {
@@ -376,6 +387,12 @@ func (s *Session) send(c *upConn) {
 }
 
 func (s *Session) onRequestBody(p []byte, end bool) {
+	if hs := s.h2; hs != nil {
+		if !s.done {
+			s.h2Body(hs, p, end)
+		}
+		return
+	}
 	c := s.up
 	if c == nil || s.done {
 		return
@@ -448,6 +465,12 @@ func (s *Session) abort(c *upConn, e *Error) {
 	}
 	c.drop()
 	s.up = nil
+	s.abortUpstream(e, s.Reused && e.Kind == KindClosed)
+}
+
+// abortUpstream is abort once the failed upstream is let go; want is
+// whether a retry is wanted when no ErrorWhileProxy hook says.
+func (s *Session) abortUpstream(e *Error, want bool) {
 	if s.respStarted && s.X.RetractHead() {
 		// The head did not leave (it waits for body bytes): answer 502.
 		s.respStarted = false
@@ -461,7 +484,6 @@ func (s *Session) abort(c *upConn, e *Error) {
 		s.closeClient(e)
 		return
 	}
-	want := s.Reused && e.Kind == KindClosed
 	if s.p.ErrorWhileProxy != nil {
 		want = s.p.ErrorWhileProxy(s, e)
 	}
@@ -499,10 +521,7 @@ func (s *Session) fail(e *Error) {
 	if s.done {
 		return
 	}
-	if s.up != nil {
-		s.up.drop()
-		s.up = nil
-	}
+	s.dropUpstream()
 	if s.respStarted && s.X.RetractHead() {
 		s.respStarted = false
 	}
@@ -514,7 +533,25 @@ func (s *Session) fail(e *Error) {
 	s.done = true
 	s.err = e
 	s.Status = status
+	if isGRPC(&s.X.Req) {
+		// A gRPC client reads a status from trailers, not an HTML page:
+		// a trailers-only response.
+		s.respondGRPC(status, e)
+		return
+	}
 	_ = s.X.Respond(status, nil)
+}
+
+// dropUpstream lets go of the session's upstream connection or stream.
+func (s *Session) dropUpstream() {
+	if s.up != nil {
+		s.up.drop()
+		s.up = nil
+	}
+	if s.h2 != nil {
+		s.h2.drop()
+		s.h2 = nil
+	}
 }
 
 // closeClient ends the session by closing the client's connection, the
@@ -524,10 +561,7 @@ func (s *Session) closeClient(e *Error) {
 	if s.done {
 		return // the write that failed closed the stream: OnAbort ran
 	}
-	if s.up != nil {
-		s.up.drop()
-		s.up = nil
-	}
+	s.dropUpstream()
 	s.done = true
 	s.err = e
 	_ = s.X.Stream().Close()
@@ -536,10 +570,7 @@ func (s *Session) closeClient(e *Error) {
 // onEnd is the exchange's OnEnd func: the session's last moment.
 func (s *Session) onEnd() {
 	s.done = true
-	if s.up != nil {
-		s.up.drop()
-		s.up = nil
-	}
+	s.dropUpstream()
 	if s.Status == 0 {
 		s.Status = s.X.Status() // a response that RequestFilter sent
 	}
@@ -561,10 +592,7 @@ func (s *Session) onAbort(err error) {
 		}
 	}
 	s.done = true
-	if s.up != nil {
-		s.up.drop()
-		s.up = nil
-	}
+	s.dropUpstream()
 	if s.Status == 0 {
 		s.Status = s.X.Status()
 	}
@@ -613,6 +641,9 @@ func (s *Session) onClientDrained() {
 	if c := s.up; c != nil {
 		c.resume()
 	}
+	if hs := s.h2; hs != nil {
+		hs.resume()
+	}
 }
 
 // forwardInterim sends an upstream 1xx response (other than 100 and 101)
@@ -639,6 +670,12 @@ func (s *Session) onResponseHead(r *http1.Response) *Error {
 		}
 		s.ResponseHeader.Fields = append(s.ResponseHeader.Fields, f)
 	}
+	return s.sendResponseHead()
+}
+
+// sendResponseHead sends the response head in s.Status and
+// s.ResponseHeader downstream, with Via, after ResponseFilter.
+func (s *Session) sendResponseHead() *Error {
 	if s.p.ResponseBodyFilter != nil {
 		s.ResponseHeader.Del("Content-Length")
 	}

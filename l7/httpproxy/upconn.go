@@ -341,6 +341,10 @@ type loopPool struct {
 	loop  transport.Loop
 	idle  map[*l4.Endpoint][]*upConn
 	sweep *transport.Timer
+	// h2 is the multiplexed connection new streams to an endpoint take;
+	// h2wait the sessions waiting for one being dialed (h2up.go).
+	h2     map[*l4.Endpoint]*h2up
+	h2wait map[*l4.Endpoint][]h2waiter
 }
 
 func (lp *loopPool) newConn(ep *l4.Endpoint, st transport.Stream) *upConn {

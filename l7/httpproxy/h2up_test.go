@@ -1,0 +1,174 @@
+package httpproxy_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/penstock-proxy/penstock/l4"
+	"github.com/penstock-proxy/penstock/l7/httpproxy"
+)
+
+// h2cBackend is Go's HTTP/2 server with prior knowledge on cleartext.
+func h2cBackend(t *testing.T, h http.HandlerFunc) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: h, Protocols: new(http.Protocols)}
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// An echo upstream that reports its protocol and sends trailers.
+func h2echo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Trailer", "X-Up-Trailer")
+	w.Header().Set("X-Up-Proto", r.Proto)
+	n, _ := io.Copy(w, r.Body)
+	w.Header().Set("X-Up-Trailer", fmt.Sprintf("%d:%s", n, r.Trailer.Get("X-Req-Trailer")))
+}
+
+func TestH2Upstreams(t *testing.T) {
+	up := h2cBackend(t, h2echo)
+	g := group(t, up)
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: g, UpstreamProtocols: map[string]httpproxy.Protocol{g.Name: httpproxy.H2C},
+		Logging: func(s *httpproxy.Session, err error) {
+			if err != nil {
+				t.Logf("session error: %v", err)
+			}
+		}})
+
+	for _, cl := range []struct {
+		name string
+		c    *http.Client
+	}{{"h2 client", h2cClient()}, {"http/1.1 client", http.DefaultClient}} {
+		t.Run(cl.name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			errs := make(chan error, 20)
+			for i := range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					payload := bytes.Repeat([]byte{byte('a' + i)}, 200<<10+i)
+					req, _ := http.NewRequest("POST", "http://"+addr+"/echo", io.NopCloser(bytes.NewReader(payload)))
+					req.ContentLength = -1
+					req.Trailer = http.Header{"X-Req-Trailer": []string{"t" + fmt.Sprint(i)}}
+					resp, err := cl.c.Do(req)
+					if err != nil {
+						errs <- err
+						return
+					}
+					got, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					switch {
+					case err != nil:
+						errs <- err
+					case !bytes.Equal(got, payload):
+						errs <- fmt.Errorf("stream %d: body of %d bytes differs", i, len(got))
+					case resp.Header.Get("X-Up-Proto") != "HTTP/2.0":
+						errs <- fmt.Errorf("upstream spoke %q", resp.Header.Get("X-Up-Proto"))
+					case resp.Trailer.Get("X-Up-Trailer") != fmt.Sprintf("%d:t%d", len(payload), i):
+						errs <- fmt.Errorf("trailer %q", resp.Trailer.Get("X-Up-Trailer"))
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				require.NoError(t, err)
+			}
+		})
+	}
+}
+
+// h2 over TLS by ALPN, and Auto with an upstream that only speaks
+// HTTP/1.1 over TLS.
+func TestH2UpstreamTLSAndAuto(t *testing.T) {
+	be := httptest.NewUnstartedServer(http.HandlerFunc(h2echo))
+	be.EnableHTTP2 = true
+	be.StartTLS()
+	t.Cleanup(be.Close)
+	h1 := httptest.NewTLSServer(http.HandlerFunc(h2echo))
+	t.Cleanup(h1.Close)
+
+	for _, tc := range []struct {
+		name, url string
+		proto     httpproxy.Protocol
+		want      string
+	}{{"h2", be.URL, httpproxy.H2, "HTTP/2.0"}, {"auto to h2", be.URL, httpproxy.Auto, "HTTP/2.0"}, {"auto to http/1.1", h1.URL, httpproxy.Auto, "HTTP/1.1"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := l4.NewGroup("up", strings.TrimPrefix(tc.url, "https://"))
+			require.NoError(t, err)
+			g.SetTLS(&tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
+			addr := startProxy(t, &httpproxy.Proxy{Upstreams: g, UpstreamProtocols: map[string]httpproxy.Protocol{"up": tc.proto}})
+			for range 3 {
+				resp, err := h2cClient().Post("http://"+addr+"/", "text/plain", strings.NewReader("hello"))
+				require.NoError(t, err)
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				require.Equal(t, "hello", string(b))
+				require.Equal(t, tc.want, resp.Header.Get("X-Up-Proto"))
+			}
+		})
+	}
+}
+
+// A client that reads its response slowly holds back exactly its stream:
+// another stream on the same upstream connection goes on meanwhile.
+func TestH2UpstreamBackpressurePerStream(t *testing.T) {
+	big := bytes.Repeat([]byte("z"), 8<<20)
+	up := h2cBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			_, _ = w.Write(big)
+			return
+		}
+		_, _ = io.WriteString(w, "small")
+	})
+	g := group(t, up)
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: g, UpstreamProtocols: map[string]httpproxy.Protocol{g.Name: httpproxy.H2C}})
+	c1, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c1.Close()
+	require.NoError(t, c1.(*net.TCPConn).SetReadBuffer(32<<10))
+	_, err = fmt.Fprintf(c1, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond) // the big response fills the pipes and stops
+	for range 5 {
+		resp, err := h2cClient().Get("http://" + addr + "/small")
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, "small", string(b))
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(c1, int64(len(big))))
+	require.NoError(t, err)
+	require.Greater(t, n, int64(len(big)-1<<20), "the slow client still gets its response")
+}
+
+// The proxy's own failure for a gRPC request is a gRPC status in a
+// trailers-only response, not an HTML 502.
+func TestGRPCErrorIsTrailersOnly(t *testing.T) {
+	g := group(t, "127.0.0.1:1") // nothing listens
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: g, UpstreamProtocols: map[string]httpproxy.Protocol{g.Name: httpproxy.H2C}})
+	req, _ := http.NewRequest("POST", "http://"+addr+"/pkg.Svc/Method", bytes.NewReader([]byte{0, 0, 0, 0, 0}))
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	resp, err := h2cClient().Do(req)
+	require.NoError(t, err)
+	_, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "application/grpc", resp.Header.Get("Content-Type"))
+	status := resp.Header.Get("Grpc-Status") + resp.Trailer.Get("Grpc-Status")
+	require.Equal(t, "14", status, "UNAVAILABLE")
+}
