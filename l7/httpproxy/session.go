@@ -58,17 +58,17 @@ type Session struct {
 	// User is the hooks' per-request value.
 	User any
 
-	p    *Proxy
-	up   *upConn
-	h2   *h2stream // the stream on a multiplexed HTTP/2 upstream (h2up.go)
+	p  *Proxy
+	up *upConn
+	h2 *h2stream // the stream on a multiplexed HTTP/2 upstream (h2up.go)
 	// h2fieldsBuf and h2resp are scratch for HTTP/2 heads.
 	h2fieldsBuf []hpack.HeaderField
 	h2resp      []httpd.Field
-	err  error // what the session ends with, for Logging: nil or an *Error
-	gen  uint64
-	head []byte
-	path []byte // UpstreamPath when it had to be rebuilt
-	buf  []byte // request body chunks
+	err         error // what the session ends with, for Logging: nil or an *Error
+	gen         uint64
+	head        []byte
+	path        []byte // UpstreamPath when it had to be rebuilt
+	buf         []byte // request body chunks
 	// The session's callbacks, bound once: a method value made per request
 	// would allocate.
 	abortFn     func(error)
