@@ -176,7 +176,21 @@ func (c *checker) groups() []*Group {
 				c.errorf(path+".tls.ca", "a CA bundle verifies, and insecure_skip_verify turns verification off: choose one")
 			}
 		}
-		out = append(out, &Group{Name: n, Endpoints: u.Endpoints, FailTimeout: c.duration(u.FailTimeout), Names: u.Names, Weights: u.Weights, TLS: u.TLS})
+		switch u.Protocol {
+		case "", "http1", "auto":
+		case "h2":
+			if u.TLS == nil {
+				c.errorf(path+".protocol", "h2 is HTTP/2 over TLS: give the group a tls block, or use h2c for cleartext")
+			}
+		case "h2c":
+			if u.TLS != nil {
+				c.errorf(path+".protocol", "h2c is HTTP/2 over cleartext, and this group has a tls block: use h2")
+			}
+		default:
+			c.errorf(path+".protocol", "%q: want http1, h2, h2c or auto%s", u.Protocol, didYouMean(u.Protocol, "http1", "h2", "h2c", "auto"))
+		}
+		out = append(out, &Group{Name: n, Endpoints: u.Endpoints, FailTimeout: c.duration(u.FailTimeout), Names: u.Names, Weights: u.Weights, TLS: u.TLS,
+			Protocol: u.Protocol})
 	}
 	return out
 }

@@ -203,6 +203,8 @@ type Group struct {
 	Weights []int
 	// TLS is how connections to the endpoints speak TLS; nil for none.
 	TLS *UpstreamTLS
+	// Protocol is http1, h2, h2c or auto (checked; "" is http1).
+	Protocol string
 }
 
 // Group returns the group of that name, or nil.

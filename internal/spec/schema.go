@@ -221,6 +221,10 @@ type Upstream struct {
 	Weights []int    `yaml:"weights"`
 	// TLS, when set, makes every connection to the group's endpoints TLS.
 	TLS *UpstreamTLS `yaml:"tls"`
+	// Protocol is how an http_proxy speaks to the group: http1 (the
+	// default), h2 (TLS, by ALPN), h2c (cleartext, prior knowledge) or
+	// auto (h2 when ALPN chooses it).
+	Protocol string `yaml:"protocol"`
 }
 
 // Timeouts bound the phases of a connection or request; which apply

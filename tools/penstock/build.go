@@ -218,7 +218,7 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 		if ut == nil {
 			continue
 		}
-		cfg, err := upstreamTLS(p.dir, ut, p.shape.Terminal == "http_proxy")
+		cfg, err := upstreamTLS(p.dir, ut, p.shape.Terminal == "http_proxy", plan.Group(name).Protocol)
 		if err != nil {
 			return nil, nil, spec.Errors{plan.Errorf("upstreams."+name+".tls", "%v", err)}
 		}
@@ -291,6 +291,14 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 		h := v.HTTP
 		proxy := &httpproxy.Proxy{Upstreams: groups[h.Upstream], ConnectTimeout: t.Connect, ResponseTimeout: t.Response,
 			ReadTimeout: t.Read, MaxIdle: h.MaxIdle, Via: h.Via, ClientCertHeader: h.ClientCertHeader, Logger: p.log}
+		for name := range groups {
+			if proto, _ := httpproxy.ParseProtocol(plan.Group(name).Protocol); proto != httpproxy.HTTP1 {
+				if proxy.UpstreamProtocols == nil {
+					proxy.UpstreamProtocols = map[string]httpproxy.Protocol{}
+				}
+				proxy.UpstreamProtocols[name] = proto
+			}
+		}
 		for _, r := range h.Routes {
 			proxy.Routes = append(proxy.Routes, httpproxy.Route{Host: r.Host, PathPrefix: r.PathPrefix, Upstreams: groups[r.Upstream]})
 		}
@@ -373,12 +381,20 @@ func tlsFiles(dir string, t *spec.TLS) transport.TLSFiles {
 }
 
 // upstreamTLS builds the client configuration of a group's tls block. An
-// http_proxy offers http/1.1 by ALPN when the block names no protocol.
-func upstreamTLS(dir string, t *spec.UpstreamTLS, http bool) (*tls.Config, error) {
+// http_proxy offers by ALPN, when the block names no protocol, what the
+// group's protocol speaks: http/1.1; h2 for h2; both for auto.
+func upstreamTLS(dir string, t *spec.UpstreamTLS, http bool, protocol string) (*tls.Config, error) {
 	f := transport.ClientTLSFiles{SNI: t.SNI, CA: inDir(dir, t.CA), InsecureSkipVerify: t.InsecureSkipVerify,
 		Cert: inDir(dir, t.Cert), Key: inDir(dir, t.Key), ALPN: t.ALPN}
 	if len(f.ALPN) == 0 && http {
-		f.ALPN = []string{"http/1.1"}
+		switch protocol {
+		case "h2":
+			f.ALPN = []string{"h2"}
+		case "auto":
+			f.ALPN = []string{"h2", "http/1.1"}
+		default:
+			f.ALPN = []string{"http/1.1"}
+		}
 	}
 	return f.Load()
 }

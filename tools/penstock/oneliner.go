@@ -139,8 +139,10 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 	}
 	var tlsCert, tlsKey, tlsClientCA, upCA, upSNI *string
 	var upTLS, noHTTP2 *bool
+	var upProto *string
 	if m.stage == "http_proxy" {
 		noHTTP2 = fs.Bool("no-http2", false, "serve HTTP/1.1 only (no h2c prior knowledge, no h2 by ALPN)")
+		upProto = fs.String("upstream-protocol", "", "speak to the upstreams in http1 (default), h2 (with --upstream-tls), h2c or auto")
 	}
 	if m.tls {
 		tlsCert = fs.String("tls-cert", "", "terminate TLS with this certificate chain (PEM; with --tls-key)")
@@ -202,6 +204,10 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 		where["pipelines[0]."+f.key] = "--" + f.name
 	}
 	up := map[string]any{"endpoints": []string(to)}
+	if upProto != nil && *upProto != "" {
+		up["protocol"] = *upProto
+		where["upstreams.up.protocol"] = "--upstream-protocol"
+	}
 	if m.tls {
 		if *tlsCert != "" || *tlsKey != "" || *tlsClientCA != "" {
 			t := map[string]any{"kind": "tls", "certificates": []any{map[string]any{"cert": *tlsCert, "key": *tlsKey}}}
