@@ -25,10 +25,12 @@ import (
 
 // h2state is a conn's HTTP/2 side.
 type h2state struct {
-	c        *http2.Conn
-	xs       map[uint32]*Exchange
-	feeding  bool
-	lastTick time.Time
+	c           *http2.Conn
+	xs          map[uint32]*Exchange
+	feeding     bool
+	flushQueued bool
+	flushFn     func()
+	lastTick    time.Time
 }
 
 // ErrHTTP2Hijack is returned by Hijack on an HTTP/2 stream: there is no
@@ -56,8 +58,9 @@ func (srv *Server) AcceptH2(s transport.Stream) {
 // startH2 turns c into an HTTP/2 connection; the server's SETTINGS go out.
 func (c *conn) startH2() {
 	c.h2 = &h2state{xs: make(map[uint32]*Exchange), lastTick: time.Now()}
+	c.h2.flushFn = c.h2flushNow
 	c.h2.c = http2.NewConn(http2.Server, c.srv.HTTP2, (*h2events)(c))
-	c.h2flush()
+	c.h2flushNow()
 }
 
 // isPrefacePrefix reports whether p starts like the HTTP/2 preface, and
@@ -75,7 +78,7 @@ func (c *conn) h2Data(p []byte) int {
 	h.feeding = true
 	n, err := h.c.Feed(p)
 	h.feeding = false
-	c.h2flush()
+	c.h2flushNow()
 	if err != nil {
 		c.srv.log().Debug("http2 connection error", "remote", c.st.RemoteAddr(), "err", err)
 		c.h2abortAll(err)
@@ -85,9 +88,30 @@ func (c *conn) h2Data(p []byte) int {
 	return n
 }
 
+// h2flush sends what the codec has for the client. Outside Feed (a
+// handler answering from an upstream's callback, say) the send waits for
+// a loop task, so that the responses to several streams that complete in
+// one turn of the loop leave in one write instead of one each.
 func (c *conn) h2flush() {
 	h := c.h2
-	if h.feeding || c.closed {
+	if h.feeding || c.closed || h.flushQueued {
+		return
+	}
+	if len(h.c.Output()) == 0 {
+		return
+	}
+	h.flushQueued = true
+	if !c.st.Loop().Execute(h.flushFn) {
+		h.flushQueued = false
+		c.h2flushNow()
+	}
+}
+
+// h2flushNow sends what the codec has for the client now.
+func (c *conn) h2flushNow() {
+	h := c.h2
+	h.flushQueued = false
+	if c.closed {
 		return
 	}
 	if out := h.c.Output(); len(out) > 0 {
@@ -122,7 +146,7 @@ func (c *conn) h2idle() {
 func (c *conn) h2drain() {
 	c.closing = true
 	c.h2.c.GoAway(http2.ErrCodeNo, "")
-	c.h2flush()
+	c.h2flushNow()
 	c.h2idle()
 }
 

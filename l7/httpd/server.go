@@ -549,6 +549,9 @@ func (c *conn) shutdown() {
 	if c.closed || c.lingering {
 		return
 	}
+	if c.h2 != nil {
+		c.h2flushNow() // a deferred flush goes before the FIN
+	}
 	c.lingering = true
 	c.closing = true
 	_ = c.st.CloseWrite()
@@ -604,7 +607,7 @@ func (c *conn) onTimer() {
 			// within HeaderTimeout.
 			c.closing = true
 			c.h2.c.GoAway(http2.ErrCodeNo, "idle")
-			c.h2flush()
+			c.h2flushNow()
 			c.shutdown()
 		}
 		return

@@ -64,6 +64,8 @@ type h2up struct {
 	streams map[uint32]*h2stream
 	idle    *transport.Timer
 	feeding bool
+	queued  bool // a flush waits for a loop task
+	flushFn func()
 	closed  bool
 	dead    bool // no new streams: GOAWAY, an error, or closing
 }
@@ -87,8 +89,22 @@ func (uc *h2up) usable() bool {
 		uint32(len(uc.streams)) < uc.c.PeerMaxConcurrentStreams()
 }
 
+// flush sends what the codec has for the upstream, in a loop task: the
+// requests of the sessions that start in one turn of the loop leave in one
+// write.
 func (uc *h2up) flush() {
-	if uc.feeding || uc.closed {
+	if uc.feeding || uc.closed || uc.queued || len(uc.c.Output()) == 0 {
+		return
+	}
+	uc.queued = true
+	if !uc.st.Loop().Execute(uc.flushFn) {
+		uc.flushNow()
+	}
+}
+
+func (uc *h2up) flushNow() {
+	uc.queued = false
+	if uc.closed {
 		return
 	}
 	if out := uc.c.Output(); len(out) > 0 {
@@ -101,7 +117,7 @@ func (uc *h2up) OnData(st transport.Stream, p []byte) int {
 	uc.feeding = true
 	n, err := uc.c.Feed(p)
 	uc.feeding = false
-	uc.flush()
+	uc.flushNow()
 	if err != nil {
 		uc.pool.p.log().Warn("upstream HTTP/2 connection error", "upstream", uc.ep.Addr, "err", err)
 		uc.fail(KindBadResponse, fmt.Errorf("%w: %w", ErrBadResponse, err))
@@ -166,7 +182,7 @@ func (uc *h2up) remove(hs *h2stream) {
 				if len(uc.streams) == 0 && !uc.closed {
 					uc.dead = true
 					uc.c.GoAway(http2.ErrCodeNo, "idle")
-					uc.flush()
+					uc.flushNow()
 					_ = uc.st.Close()
 				}
 			})
@@ -369,9 +385,10 @@ func (lp *loopPool) h2Dialed(ep *l4.Endpoint, h2st, h1st transport.Stream, err e
 	var uc *h2up
 	if err == nil && h2st != nil {
 		uc = &h2up{pool: lp, ep: ep, st: h2st, streams: map[uint32]*h2stream{}}
+		uc.flushFn = uc.flushNow
 		uc.c = http2.NewConn(http2.Client, http2.Config{}, (*h2upEvents)(uc))
 		h2st.SetHandler(uc)
-		uc.flush()
+		uc.flushNow()
 		lp.h2[ep] = uc
 	}
 	for i, w := range waiters {
@@ -418,7 +435,7 @@ func (s *Session) sendH2(uc *h2up) {
 	}
 	fields := s.h2fieldsBuf[:0]
 	for _, f := range s.UpstreamHeader.Fields {
-		name := strings.ToLower(string(f.Name))
+		name := lowerName(f.Name)
 		switch name {
 		case "host":
 			r.Authority = string(f.Value)
@@ -582,3 +599,24 @@ func bytesOf(s string) []byte {
 
 // h2idleTimeout is the idle timeout of multiplexed upstream connections.
 var _ = time.Second
+
+// lowerName returns a field name in lowercase, without allocating for the
+// fields a proxy sends on most requests.
+func lowerName(name []byte) string {
+	if s, ok := commonLower[string(name)]; ok {
+		return s
+	}
+	return strings.ToLower(string(name))
+}
+
+var commonLower = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control",
+		"Content-Length", "Content-Type", "Cookie", "Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Timeout",
+		"If-Modified-Since", "If-None-Match", "Origin", "Referer", "Te", "Trailer", "User-Agent", "Via",
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id", "Host"} {
+		m[n] = strings.ToLower(n)
+		m[strings.ToLower(n)] = strings.ToLower(n)
+	}
+	return m
+}()
