@@ -253,7 +253,11 @@ type Conn struct {
 	recvWindow  int64
 	recvUnacked uint32
 
-	streams    map[uint32]*stream
+	streams map[uint32]*stream
+	// dead holds the streams closed since Feed was last entered, free
+	// those closed before: a stream record is reused only once no code of
+	// the call that closed it can still hold it.
+	dead, free []*stream
 	lastPeerID uint32
 	nextID     uint32
 	open       int // streams the peer opened, open now
@@ -373,6 +377,12 @@ func (c *Conn) Feed(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
+	for i, st := range c.dead {
+		*st = stream{}
+		c.free = append(c.free, st)
+		c.dead[i] = nil
+	}
+	c.dead = c.dead[:0]
 	n := 0
 	if c.prefaceLeft > 0 {
 		k := min(len(p), c.prefaceLeft)
@@ -693,7 +703,8 @@ func (c *Conn) endBlock(id uint32) error {
 
 func (c *Conn) endRequest(id uint32, end bool) error {
 	hb := &c.hb
-	st := &stream{
+	st := c.newStream()
+	*st = stream{
 		id:            id,
 		sendWindow:    c.peerWindow,
 		recvWindow:    int64(c.cfg.StreamWindow),
@@ -999,6 +1010,18 @@ func (c *Conn) remove(st *stream, kind uint8) {
 	} else {
 		c.open--
 	}
+	c.dead = append(c.dead, st)
+}
+
+// newStream returns a stream record, a reused one when there is one.
+func (c *Conn) newStream() *stream {
+	if n := len(c.free); n > 0 {
+		st := c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+		return st
+	}
+	return &stream{}
 }
 
 // maybeClose closes a stream both sides have finished.

@@ -46,7 +46,8 @@ func (c *Conn) OpenStream(r *Header, fields []hpack.HeaderField, end bool) (uint
 	}
 	id := c.nextID
 	c.nextID += 2
-	st := &stream{id: id, local: true, seen: true, noBody: r.Method == "HEAD", sendWindow: c.peerWindow, recvWindow: int64(c.cfg.StreamWindow), contentLength: -1}
+	st := c.newStream()
+	*st = stream{id: id, local: true, seen: true, noBody: r.Method == "HEAD", sendWindow: c.peerWindow, recvWindow: int64(c.cfg.StreamWindow), contentLength: -1}
 	c.streams[id] = st
 	c.openLocal++
 	c.stats.Streams++

@@ -31,6 +31,7 @@ type h2state struct {
 	flushQueued bool
 	flushFn     func()
 	lastTick    time.Time
+	strs        http2.Strings // the strings of the heads it sends
 }
 
 // ErrHTTP2Hijack is returned by Hijack on an HTTP/2 stream: there is no
@@ -386,7 +387,7 @@ func (x *Exchange) h2fieldsOf(dst []hpack.HeaderField, fields []Field) ([]hpack.
 				cl = n
 			}
 		}
-		dst = append(dst, hpack.HeaderField{Name: name, Value: string(f.Value)})
+		dst = append(dst, hpack.HeaderField{Name: name, Value: x.c.h2.strs.Get(f.Value)})
 	}
 	return dst, cl
 }

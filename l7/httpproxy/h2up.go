@@ -66,6 +66,8 @@ type h2up struct {
 	feeding bool
 	queued  bool // a flush waits for a loop task
 	flushFn func()
+	strs    http2.Strings // the strings of the heads it sends
+	free    []*h2stream   // finished streams' records, for the next ones
 	closed  bool
 	dead    bool // no new streams: GOAWAY, an error, or closing
 }
@@ -81,6 +83,13 @@ type h2stream struct {
 	held   int // response body bytes given downstream while the client was congested
 	head   bool
 	done   bool
+	freed  bool // in its connection's free list
+}
+
+func (hs *h2stream) onTimer() {
+	if s := hs.s; s != nil {
+		s.h2Timeout(hs)
+	}
 }
 
 // usable reports whether uc takes another stream now.
@@ -164,13 +173,18 @@ func (uc *h2up) fail(kind Kind, err error) {
 	uc.pool.forgetH2(uc)
 }
 
-// remove forgets hs; an idle connection closes after the idle timeout.
+// remove forgets hs, whose record goes back to uc's free list (the last
+// touch: every caller has let go of hs); an idle connection closes after
+// the idle timeout.
 func (uc *h2up) remove(hs *h2stream) {
 	if uc.streams[hs.id] == hs {
 		delete(uc.streams, hs.id)
 	}
-	if hs.timer != nil {
-		hs.timer.Stop()
+	hs.timer.Disarm()
+	if hs.done && !hs.freed {
+		timer, fn := hs.timer, hs.out[:0]
+		*hs = h2stream{uc: uc, timer: timer, out: fn, freed: true}
+		uc.free = append(uc.free, hs)
 	}
 	if len(uc.streams) == 0 && !uc.closed {
 		if uc.dead {
@@ -429,7 +443,8 @@ func (lp *loopPool) forgetH2(uc *h2up) {
 // sendH2 opens the session's stream on uc with the request head and
 // streams the body after it.
 func (s *Session) sendH2(uc *h2up) {
-	r := &http2.Header{Method: string(s.X.Req.Method), Scheme: "http", Path: string(s.UpstreamPath)}
+	r := &s.h2req
+	*r = http2.Header{Method: uc.strs.Get(s.X.Req.Method), Scheme: "http", Path: uc.strs.Get(s.UpstreamPath)}
 	if uc.ep.TLS != nil {
 		r.Scheme = "https"
 	}
@@ -438,7 +453,7 @@ func (s *Session) sendH2(uc *h2up) {
 		name := lowerName(f.Name)
 		switch name {
 		case "host":
-			r.Authority = string(f.Value)
+			r.Authority = uc.strs.Get(f.Value)
 			continue
 		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te":
 			continue
@@ -447,7 +462,7 @@ func (s *Session) sendH2(uc *h2up) {
 				continue
 			}
 		}
-		fields = append(fields, hpack.HeaderField{Name: name, Value: string(f.Value)})
+		fields = append(fields, hpack.HeaderField{Name: name, Value: uc.strs.Get(f.Value)})
 	}
 	if r.Authority == "" {
 		r.Authority = s.Upstream.Addr
@@ -458,7 +473,7 @@ func (s *Session) sendH2(uc *h2up) {
 	if v, ok := s.X.Req.Header("trailer"); ok {
 		// The declaration of the request's trailers (some servers, Go's
 		// among them, keep only declared ones); end-to-end in RFC 9110.
-		fields = append(fields, hpack.HeaderField{Name: "trailer", Value: string(v)})
+		fields = append(fields, hpack.HeaderField{Name: "trailer", Value: uc.strs.Get(v)})
 	}
 	s.h2fieldsBuf = fields
 	noBody := s.X.BodyDone() && s.X.Req.ContentLength == 0
@@ -470,8 +485,16 @@ func (s *Session) sendH2(uc *h2up) {
 		s.connectH2(uc.ep, H2C)
 		return
 	}
-	hs := &h2stream{uc: uc, s: s, id: id}
-	hs.timer = transport.NewTimer(uc.st.Loop(), func() { s.h2Timeout(hs) })
+	var hs *h2stream
+	if n := len(uc.free); n > 0 {
+		hs = uc.free[n-1]
+		uc.free[n-1] = nil
+		uc.free = uc.free[:n-1]
+	} else {
+		hs = &h2stream{uc: uc}
+		hs.timer = transport.NewTimer(uc.st.Loop(), hs.onTimer)
+	}
+	hs.s, hs.id, hs.freed = s, id, false
 	uc.streams[id] = hs
 	if uc.idle != nil {
 		uc.idle.Disarm()

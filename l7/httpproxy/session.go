@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/penstock-proxy/penstock/codecs/http1"
+	"github.com/penstock-proxy/penstock/codecs/http2"
 	"github.com/penstock-proxy/penstock/l4"
 	"github.com/penstock-proxy/penstock/l7/httpd"
 	"github.com/penstock-proxy/penstock/transport"
@@ -64,6 +65,7 @@ type Session struct {
 	// h2fieldsBuf and h2resp are scratch for HTTP/2 heads.
 	h2fieldsBuf []hpack.HeaderField
 	h2resp      []httpd.Field
+	h2req       http2.Header
 	err         error // what the session ends with, for Logging: nil or an *Error
 	gen         uint64
 	head        []byte
