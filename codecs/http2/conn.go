@@ -173,6 +173,24 @@ type Stats struct {
 	Calmed             uint64 // 1 when the connection ended for too many glitches
 }
 
+// Add adds o's counts to s.
+func (s *Stats) Add(o Stats) {
+	s.Streams += o.Streams
+	s.Refused += o.Refused
+	s.PeerResets += o.PeerResets
+	s.StreamErrors += o.StreamErrors
+	s.Malformed += o.Malformed
+	s.HeaderListTooLarge += o.HeaderListTooLarge
+	s.HeaderBlockTooBig += o.HeaderBlockTooBig
+	s.SettingsFlood += o.SettingsFlood
+	s.PingFlood += o.PingFlood
+	s.EmptyData += o.EmptyData
+	s.EmptyFragments += o.EmptyFragments
+	s.WindowUpdateFlood += o.WindowUpdateFlood
+	s.Glitches += o.Glitches
+	s.Calmed += o.Calmed
+}
+
 const (
 	closedNormal uint8 = iota + 1
 	closedResetByUs

@@ -615,3 +615,12 @@ func (x *Exchange) h2abort(err error) {
 	}
 	x.runOnEnd()
 }
+
+// HTTP2Stats returns the counts of the HTTP/2 connections that have
+// closed (codecs/http2's Stats: streams, refusals, resets, the defences'
+// counters) and how many there were. Safe from any goroutine.
+func (srv *Server) HTTP2Stats() (http2.Stats, uint64) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.h2stats, srv.h2conns
+}

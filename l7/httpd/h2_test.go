@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,9 +13,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	xhttp2 "golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/penstock-proxy/penstock/l7/httpd"
 )
@@ -168,3 +171,132 @@ var echoOrHello = httpd.HandlerFunc(func(x *httpd.Exchange) {
 	}
 	echo(x)
 })
+
+// Drain on an HTTP/2 connection: GOAWAY with the last stream the server
+// took, the stream in flight is answered, and the connection closes after
+// it.
+func TestH2Drain(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{})
+	srv := &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+		close(arrived)
+		go func() {
+			<-release
+			x.Loop().Execute(func() { hello(x) })
+		}()
+	})}
+	addr := start(t, srv)
+	nc, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer nc.Close()
+	fr := xhttp2.NewFramer(nc, nc)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	_, _ = io.WriteString(nc, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	require.NoError(t, fr.WriteSettings())
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/slow"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	require.NoError(t, fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true}))
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request never reached the handler")
+	}
+	srv.Drain()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var goaway *xhttp2.GoAwayFrame
+	for goaway == nil {
+		f, err := fr.ReadFrame()
+		require.NoError(t, err)
+		if g, ok := f.(*xhttp2.GoAwayFrame); ok {
+			goaway = g
+		}
+	}
+	require.Equal(t, xhttp2.ErrCodeNo, goaway.ErrCode)
+	require.EqualValues(t, 1, goaway.LastStreamID)
+	close(release)
+	var status string
+	var body []byte
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			require.ErrorIs(t, err, io.EOF, "the connection closes after the last response")
+			break
+		}
+		switch f := f.(type) {
+		case *xhttp2.MetaHeadersFrame:
+			status = f.PseudoValue("status")
+		case *xhttp2.DataFrame:
+			body = append(body, f.Data()...)
+		}
+	}
+	require.Equal(t, "200", status)
+	require.Equal(t, "GET /slow", string(body))
+}
+
+// A net/http handler (FromNetHTTP) serves HTTP/2 requests too: streaming
+// request body, headers, trailers.
+func TestH2FromNetHTTP(t *testing.T) {
+	addr := start(t, &httpd.Server{Handler: httpd.FromNetHTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Len")
+		w.Header().Set("X-Proto", r.Proto)
+		n, _ := io.Copy(w, r.Body)
+		w.Header().Set("X-Len", fmt.Sprint(n))
+	}))})
+	resp, err := h2c().Post("http://"+addr+"/", "text/plain", strings.NewReader(strings.Repeat("y", 500000)))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 500000, len(b))
+	require.Equal(t, "HTTP/2.0", resp.Proto)
+	require.Equal(t, "500000", resp.Trailer.Get("X-Len"))
+}
+
+// Rapid Reset against the server: the connection ends with
+// ENHANCE_YOUR_CALM, the handler heard of every reset stream (OnAbort),
+// the server counts it, and another connection is served meanwhile.
+func TestH2RapidResetAgainstServer(t *testing.T) {
+	var mu sync.Mutex
+	aborts := 0
+	srv := &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+		if string(x.Req.Path) == "/ok" {
+			hello(x)
+			return
+		}
+		x.OnAbort(func(error) { mu.Lock(); aborts++; mu.Unlock() })
+	})}
+	addr := start(t, srv)
+	nc, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer nc.Close()
+	fr := xhttp2.NewFramer(nc, nc)
+	_, _ = io.WriteString(nc, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	require.NoError(t, fr.WriteSettings())
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/work"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	go func() { _, _ = io.Copy(io.Discard, nc) }()
+	for id := uint32(1); id < 4000; id += 2 {
+		if fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true}) != nil ||
+			fr.WriteRSTStream(id, xhttp2.ErrCodeCancel) != nil {
+			break // the server closed the connection
+		}
+	}
+	nc.Close() // the server lingers for the client's FIN otherwise
+	resp, err := h2c().Get("http://" + addr + "/ok")
+	require.NoError(t, err, "other connections are served")
+	resp.Body.Close()
+	require.Eventually(t, func() bool {
+		st, conns := srv.HTTP2Stats()
+		return st.Calmed == 1 && conns >= 1
+	}, 10*time.Second, 10*time.Millisecond)
+	st, _ := srv.HTTP2Stats()
+	require.Greater(t, st.PeerResets, uint64(100))
+	mu.Lock()
+	require.EqualValues(t, st.PeerResets, aborts, "every reset stream's handler heard of it")
+	mu.Unlock()
+}

@@ -92,7 +92,9 @@ type Server struct {
 	OnReject func(remote net.Addr, status int, err error)
 
 	mu       sync.Mutex
-	conns    *conn // open connections, linked through conn.prev/next
+	conns    *conn       // open connections, linked through conn.prev/next
+	h2stats  http2.Stats // of the HTTP/2 connections closed (under mu)
+	h2conns  uint64
 	draining atomic.Bool
 	// exchanges holds the Exchanges of idle connections, per loop: a
 	// connection takes one at the first byte of a request and gives it
@@ -695,6 +697,15 @@ func (c *conn) OnClose(s transport.Stream, err error) {
 	}
 	if c.h2 != nil {
 		c.h2abortAll(errOrClosed(err))
+		st := c.h2.c.Stats()
+		c.srv.mu.Lock()
+		c.srv.h2stats.Add(st)
+		c.srv.h2conns++
+		c.srv.mu.Unlock()
+		if st.Calmed > 0 {
+			c.srv.log().Info("http2 connection ended for too many glitches (floods, resets, malformed frames)",
+				"remote", c.st.RemoteAddr(), "peer_resets", st.PeerResets, "stream_errors", st.StreamErrors, "glitches", st.Glitches)
+		}
 		return
 	}
 	if x := c.x; c.active {
