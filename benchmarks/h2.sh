@@ -15,8 +15,11 @@
 #   h2_h2   h2c in front, h2c to the backend: penstock (protocol: h2c) and
 #           HAProxy (proto h2 both sides); nginx cannot (no HTTP/2 upstream)
 #   h2_h1   h2c in front, HTTP/1.1 to the backend: all three
+#   idle    memory per idle HTTP/2 connection: IDLE_CONNS h2c connections,
+#           one GET each, then idle; RSS growth of the proxy (all its
+#           processes) per connection, in KB (benchmarks/cmd/h2idle)
 #
-# Environment: ROUNDS=5 DUR=5 (seconds per test) CONNS=16 STREAMS=10
+# Environment: ROUNDS=5 DUR=5 (seconds per test) CONNS=16 STREAMS=10 IDLE_CONNS=3000
 # CONTENDERS="penstock haproxy nginx" PENSTOCK_BIN=path KEEP_TMP=1
 # QUIET_PCT=10 QUIET_WAIT=120 PROXY_CPU=0 LOAD_CPU=1
 # RESULTS_DIR=benchmarks/results (writes h2-latest.md).
@@ -30,6 +33,7 @@ ROUNDS=${ROUNDS:-5}
 DUR=${DUR:-5}
 CONNS=${CONNS:-16}
 STREAMS=${STREAMS:-10}
+IDLE_CONNS=${IDLE_CONNS:-3000}
 CONTENDERS=${CONTENDERS:-"penstock haproxy nginx"}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -58,6 +62,8 @@ if [[ -z $PENSTOCK ]]; then
 	go build -o "$TMP/penstock" ./tools/penstock
 	PENSTOCK=$TMP/penstock
 fi
+go build -o "$TMP/h2idle" ./benchmarks/cmd/h2idle
+ulimit -n 20000 2>/dev/null || true
 
 render() { # render TEMPLATE OUT key=value...
 	local tpl=$1 out=$2 args=() kv
@@ -111,10 +117,19 @@ read -r -a CS <<<"$CONTENDERS"
 for ((r = 1; r <= ROUNDS; r++)); do
 	order=("${CS[@]:r%${#CS[@]}}" "${CS[@]:0:r%${#CS[@]}}")
 	log "round $r/$ROUNDS, order: ${order[*]}"
-	for m in h2_h2 h2_h1; do
+	for m in h2_h2 h2_h1 idle; do
 		for c in "${order[@]}"; do
 			[[ $c == nginx && $m == h2_h2 ]] && continue
 			wait_quiet
+			if [[ $m == idle ]]; then
+				start_proxy "$c" h2_h1 || continue
+				kb=$(taskset -c "$LOAD_CPU" "$TMP/h2idle" -addr "127.0.0.1:$PORT" -pid "$PROXY_PID" -n "$IDLE_CONNS" | awk '{print $1}')
+				log "  $c idle: $kb KB per idle HTTP/2 connection"
+				echo "idle $c ${kb:-nan} 0 0" >>"$RAW"
+				stop_pid "$PROXY_PID"
+				forget "$PROXY_PID"
+				continue
+			fi
 			start_proxy "$c" "$m" || continue
 			taskset -c "$LOAD_CPU" h2load -c"$CONNS" -m"$STREAMS" -n 20000 "http://127.0.0.1:$PORT/" >/dev/null 2>&1 || true
 			a=$(cpu_ticks "$PROXY_PID")
@@ -138,7 +153,7 @@ OUT="$RESULTS_DIR/h2-latest.md"
 	echo
 	echo "Run $(date -u '+%Y-%m-%d %H:%M UTC'), penstock at $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $ROUNDS interleaved rounds of ${DUR}s:"
 	echo "\`h2load -c$CONNS -m$STREAMS\` over h2c; proxy on CPU $PROXY_CPU (one worker), load and backend on CPU $LOAD_CPU."
-	echo "Medians (min-max); CPU is the proxy's, all its processes."
+	echo "Medians (min-max); CPU is the proxy's, all its processes. For \`idle\` the CPU column is KB per idle HTTP/2 connection ($IDLE_CONNS connections)."
 	echo
 	echo "| measure | contender | proxy CPU per request (us) | requests/s | failed |"
 	echo "|---|---|---|---|---|"
@@ -163,7 +178,8 @@ OUT="$RESULTS_DIR/h2-latest.md"
 		END {
 			for (mm in m) for (cc in c) {
 				if (cc == "penstock" || !((mm " " cc) in cpu) || !((mm " penstock") in cpu)) continue
-				printf "| %s | %s | %.2f | %.2f |\n", mm, cc, median(cpu[mm " penstock"]) / median(cpu[mm " " cc]), median(rps[mm " penstock"]) / median(rps[mm " " cc])
+				r = (median(rps[mm " " cc]) > 0) ? sprintf("%.2f", median(rps[mm " penstock"]) / median(rps[mm " " cc])) : "-"
+				printf "| %s | %s | %.2f | %s |\n", mm, cc, median(cpu[mm " penstock"]) / median(cpu[mm " " cc]), r
 			}
 		}' "$RAW" | sort
 } >"$OUT"

@@ -360,6 +360,19 @@ func (c *Conn) ClearOutput() {
 	c.out = c.out[:0]
 }
 
+// Release drops the buffers an idle connection need not keep (output,
+// the encoder's scratch, the decoded-header scratch); they grow again when
+// used. Call it when the connection has no open stream and its output has
+// been sent.
+func (c *Conn) Release() {
+	if len(c.out) == 0 {
+		c.out = nil
+	}
+	c.encBuf = bytes.Buffer{}
+	c.hb.h.Fields = nil
+	c.free = nil
+}
+
 // Stats returns the counts so far.
 func (c *Conn) Stats() Stats { return c.stats }
 

@@ -35,7 +35,7 @@ func (s *Strings) Get(b []byte) string {
 		limit = 512
 	}
 	if s.m == nil || len(s.m) >= limit {
-		s.m = make(map[string]string, 64)
+		s.m = make(map[string]string)
 	}
 	v := string(b)
 	s.m[v] = v

@@ -31,7 +31,7 @@ type h2state struct {
 	flushQueued bool
 	flushFn     func()
 	lastTick    time.Time
-	strs        http2.Strings // the strings of the heads it sends
+	strs        *http2.Strings // the loop's: the strings of the heads it sends
 }
 
 // ErrHTTP2Hijack is returned by Hijack on an HTTP/2 stream: there is no
@@ -60,6 +60,7 @@ func (srv *Server) AcceptH2(s transport.Stream) {
 func (c *conn) startH2() {
 	c.h2 = &h2state{xs: make(map[uint32]*Exchange), lastTick: time.Now()}
 	c.h2.flushFn = c.h2flushNow
+	c.h2.strs = c.srv.loopStrings(c.st.Loop())
 	c.h2.c = http2.NewConn(http2.Server, c.srv.HTTP2, (*h2events)(c))
 	c.h2flushNow()
 }
@@ -142,6 +143,9 @@ func (c *conn) h2idle() {
 	}
 	c.idle = true
 	c.timer.Reset(c.srv.idleTimeout())
+	if !c.h2.flushQueued {
+		c.h2.c.Release() // an idle connection keeps no buffer
+	}
 }
 
 func (c *conn) h2drain() {
@@ -623,4 +627,15 @@ func (srv *Server) HTTP2Stats() (http2.Stats, uint64) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	return srv.h2stats, srv.h2conns
+}
+
+// loopStrings returns the loop's string table for HTTP/2 heads: shared by
+// the loop's connections (their strings never change, and only the loop
+// uses it), so an idle connection holds none of it.
+func (srv *Server) loopStrings(loop transport.Loop) *http2.Strings {
+	if v, ok := srv.h2strs.Load(loop); ok {
+		return v.(*http2.Strings)
+	}
+	v, _ := srv.h2strs.LoadOrStore(loop, &http2.Strings{Max: 4096})
+	return v.(*http2.Strings)
 }

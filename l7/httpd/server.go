@@ -95,6 +95,7 @@ type Server struct {
 	conns    *conn       // open connections, linked through conn.prev/next
 	h2stats  http2.Stats // of the HTTP/2 connections closed (under mu)
 	h2conns  uint64
+	h2strs   sync.Map // transport.Loop -> *http2.Strings
 	draining atomic.Bool
 	// exchanges holds the Exchanges of idle connections, per loop: a
 	// connection takes one at the first byte of a request and gives it
