@@ -15,6 +15,8 @@
 #   h2_h2   h2c in front, h2c to the backend: penstock (protocol: h2c) and
 #           HAProxy (proto h2 both sides); nginx cannot (no HTTP/2 upstream)
 #   h2_h1   h2c in front, HTTP/1.1 to the backend: all three
+#   h2tls   h2 over TLS 1.3 in front (ALPN; one ECDSA P-256 certificate made
+#           for the run, AES-128-GCM), HTTP/1.1 to the backend: all three
 #   idle    memory per idle HTTP/2 connection: IDLE_CONNS h2c connections,
 #           one GET each, then idle; RSS growth of the proxy (all its
 #           processes) per connection, in KB (benchmarks/cmd/h2idle)
@@ -63,6 +65,10 @@ if [[ -z $PENSTOCK ]]; then
 	PENSTOCK=$TMP/penstock
 fi
 go build -o "$TMP/h2idle" ./benchmarks/cmd/h2idle
+CERT=$TMP/cert.pem KEY=$TMP/key.pem PEM=$TMP/both.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$KEY" -out "$CERT" >"$TMP/openssl.log" 2>&1
+cat "$CERT" "$KEY" >"$PEM"
 ulimit -n 20000 2>/dev/null || true
 
 render() { # render TEMPLATE OUT key=value...
@@ -93,17 +99,21 @@ start_proxy() {
 	mkdir -p "$dir"
 	case $c in
 	penstock)
-		local up=$H1_PORT proto=http1
+		local up=$H1_PORT proto=http1 tls=""
 		[[ $m == h2_h2 ]] && up=$H2_PORT proto=h2c
-		render "$HERE/h2/penstock.yaml" "$dir/penstock.yaml" PORT=$PORT UP_PORT=$up UP_PROTOCOL=$proto
+		[[ $m == h2tls ]] && tls="      - {kind: tls, certificates: [{cert: $CERT, key: $KEY}]}"
+		render "$HERE/h2/penstock.yaml" "$dir/penstock.yaml" PORT=$PORT UP_PORT=$up UP_PROTOCOL=$proto TLS_STAGE="$tls"
 		start "$c-$m" "$PROXY_CPU" "$PENSTOCK" run -c "$dir/penstock.yaml" ;;
 	haproxy)
-		local up=$H1_PORT proto=""
+		local up=$H1_PORT proto="" bind="proto h2"
 		[[ $m == h2_h2 ]] && up=$H2_PORT proto="proto h2"
-		render "$HERE/h2/haproxy.cfg" "$dir/haproxy.cfg" PORT=$PORT UP_PORT=$up UP_PROTO="$proto"
+		[[ $m == h2tls ]] && bind="ssl crt $PEM alpn h2,http/1.1"
+		render "$HERE/h2/haproxy.cfg" "$dir/haproxy.cfg" PORT=$PORT UP_PORT=$up UP_PROTO="$proto" BIND="$bind"
 		start "$c-$m" "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg" ;;
 	nginx)
-		render "$HERE/h2/nginx-proxy.conf" "$dir/nginx.conf" PORT=$PORT H1_PORT=$H1_PORT PREFIX="$dir"
+		local listen=http2
+		[[ $m == h2tls ]] && listen="ssl http2"
+		render "$HERE/h2/nginx-proxy.conf" "$dir/nginx.conf" PORT=$PORT H1_PORT=$H1_PORT PREFIX="$dir" LISTEN="$listen" CERT="$CERT" KEY="$KEY"
 		start "$c-$m" "$PROXY_CPU" nginx -g 'daemon off;' -c "$dir/nginx.conf" -p "$dir/" -e "$dir/error.log" ;;
 	esac
 	PROXY_PID=$LAST_PID
@@ -117,7 +127,7 @@ read -r -a CS <<<"$CONTENDERS"
 for ((r = 1; r <= ROUNDS; r++)); do
 	order=("${CS[@]:r%${#CS[@]}}" "${CS[@]:0:r%${#CS[@]}}")
 	log "round $r/$ROUNDS, order: ${order[*]}"
-	for m in h2_h2 h2_h1 idle; do
+	for m in h2_h2 h2_h1 h2tls idle; do
 		for c in "${order[@]}"; do
 			[[ $c == nginx && $m == h2_h2 ]] && continue
 			wait_quiet
@@ -131,9 +141,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
 				continue
 			fi
 			start_proxy "$c" "$m" || continue
-			taskset -c "$LOAD_CPU" h2load -c"$CONNS" -m"$STREAMS" -n 20000 "http://127.0.0.1:$PORT/" >/dev/null 2>&1 || true
+			url=http://127.0.0.1:$PORT/
+			[[ $m == h2tls ]] && url=https://127.0.0.1:$PORT/
+			taskset -c "$LOAD_CPU" h2load -c"$CONNS" -m"$STREAMS" -n 20000 "$url" >/dev/null 2>&1 || true
 			a=$(cpu_ticks "$PROXY_PID")
-			out=$(taskset -c "$LOAD_CPU" h2load -c"$CONNS" -m"$STREAMS" -D "$DUR" "http://127.0.0.1:$PORT/" 2>&1 || true)
+			out=$(taskset -c "$LOAD_CPU" h2load -c"$CONNS" -m"$STREAMS" -D "$DUR" "$url" 2>&1 || true)
 			b=$(cpu_ticks "$PROXY_PID")
 			ok=$(awk '/^requests:/ {print $8}' <<<"$out")
 			failed=$(awk '/^requests:/ {print $10}' <<<"$out")
