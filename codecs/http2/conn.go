@@ -390,6 +390,11 @@ func (c *Conn) Active() int { return c.open + c.openLocal }
 // GoingAway reports whether either side has sent GOAWAY.
 func (c *Conn) GoingAway() bool { return c.goAwaySent || c.goAwayRecv }
 
+// InHeaderBlock reports whether a header block has begun and not ended: a
+// driver bounds how long that may last (no other frame can come
+// meanwhile).
+func (c *Conn) InHeaderBlock() bool { return c.hdrStream != 0 }
+
 // PeerMaxConcurrentStreams returns the peer's stream limit (^0 until it
 // says one).
 func (c *Conn) PeerMaxConcurrentStreams() uint32 { return c.peerMaxStreams }

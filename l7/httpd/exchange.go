@@ -246,7 +246,9 @@ func (x *Exchange) OnClientEOF(fn func()) {
 // false, the OnDrained func runs once it does again. Loop only.
 func (x *Exchange) Writable() bool {
 	if x.h2id != 0 {
-		w := x.c.st.Writable() && len(x.h2out) < 64<<10
+		// The codec's output counts too: a handler writing from inside
+		// the connection's read (before anything was sent) must stop.
+		w := x.c.st.Writable() && len(x.h2out) < 64<<10 && len(x.c.h2.c.Output()) < 256<<10
 		if !w {
 			x.h2wantDrain = true
 		}

@@ -29,6 +29,7 @@ type h2state struct {
 	xs          map[uint32]*Exchange
 	feeding     bool
 	flushQueued bool
+	headerWait  bool // the timer runs for HeaderTimeout: a header block is under way
 	flushFn     func()
 	lastTick    time.Time
 	strs        *http2.Strings // the loop's: the strings of the heads it sends
@@ -87,7 +88,28 @@ func (c *conn) h2Data(p []byte) int {
 		c.shutdown()
 		return len(p)
 	}
+	if h.c.InHeaderBlock() && !h.headerWait && !c.sendWait {
+		// A header block is under way: it must end within HeaderTimeout
+		// (nothing else can be read on the connection meanwhile).
+		h.headerWait = true
+		c.timer.Reset(c.srv.headerTimeout())
+	} else if h.headerWait && !h.c.InHeaderBlock() {
+		h.headerWait = false
+		c.h2rearm()
+	}
 	return n
+}
+
+// h2rearm puts the connection's timer back to what its state asks: the
+// idle timeout without streams, nothing with.
+func (c *conn) h2rearm() {
+	switch {
+	case c.sendWait || c.h2.headerWait:
+	case len(c.h2.xs) == 0:
+		c.timer.Reset(c.srv.idleTimeout())
+	default:
+		c.timer.Disarm()
+	}
 }
 
 // h2flush sends what the codec has for the client. Outside Feed (a
@@ -119,6 +141,16 @@ func (c *conn) h2flushNow() {
 	if out := h.c.Output(); len(out) > 0 {
 		_, _ = c.st.Write(out)
 		h.c.ClearOutput()
+		if !c.sendWait && !c.st.Writable() {
+			// The client takes nothing of what is queued for it: it has
+			// SendTimeout to take some, as on HTTP/1.1.
+			c.sendWait = true
+			c.timer.Reset(c.srv.sendTimeout())
+		}
+	}
+	if !c.sendWait {
+		// Writers that stopped for the codec's output go on.
+		c.h2onDrained()
 	}
 }
 
@@ -142,7 +174,9 @@ func (c *conn) h2idle() {
 		return
 	}
 	c.idle = true
-	c.timer.Reset(c.srv.idleTimeout())
+	if !c.sendWait && !c.h2.headerWait {
+		c.timer.Reset(c.srv.idleTimeout())
+	}
 	if !c.h2.flushQueued {
 		c.h2.c.Release() // an idle connection keeps no buffer
 	}
@@ -190,7 +224,9 @@ func (e *h2events) OnHeaders(hc *http2.Conn, id uint32, h *http2.Header, end boo
 	c.h2.xs[id] = x
 	if c.idle || len(c.h2.xs) == 1 {
 		c.idle = false
-		c.timer.Disarm()
+		if !c.sendWait && !c.h2.headerWait {
+			c.timer.Disarm()
+		}
 	}
 	c.serveH2(x)
 }
@@ -245,6 +281,13 @@ func (e *h2events) OnWritable(hc *http2.Conn, id uint32) {
 
 // h2onDrained runs when the connection's write queue drains.
 func (c *conn) h2onDrained() {
+	if c.sendWait {
+		c.sendWait = false
+		c.h2rearm()
+	}
+	if c.h2.feeding {
+		return // h2flushNow at the end of Feed comes back here
+	}
 	for _, x := range c.h2.xs {
 		if x.h2wantDrain && x.Writable() {
 			x.h2wantDrain = false

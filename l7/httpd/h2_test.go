@@ -300,3 +300,66 @@ func TestH2RapidResetAgainstServer(t *testing.T) {
 	require.EqualValues(t, st.PeerResets, aborts, "every reset stream's handler heard of it")
 	mu.Unlock()
 }
+
+// A header block that never ends closes its connection after
+// HeaderTimeout; a client that reads none of a large response is closed
+// after SendTimeout, and its handler hears of it.
+func TestH2SlowClients(t *testing.T) {
+	aborted := make(chan error, 1)
+	big := bytes.Repeat([]byte("b"), 32<<20)
+	srv := &httpd.Server{HeaderTimeout: 300 * time.Millisecond, SendTimeout: 300 * time.Millisecond,
+		Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+			x.OnAbort(func(err error) { aborted <- err })
+			_ = x.WriteHead(200)
+			var send func()
+			send = func() {
+				for len(big) > 0 && x.Writable() {
+					n := min(len(big), 64<<10)
+					_, _ = x.Write(big[:n])
+					big = big[n:]
+				}
+				if len(big) == 0 {
+					_ = x.End()
+				}
+			}
+			x.OnDrained(send)
+			send()
+		})}
+	addr := start(t, srv)
+	open := func() (net.Conn, *xhttp2.Framer) {
+		nc, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		_, _ = io.WriteString(nc, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+		fr := xhttp2.NewFramer(nc, nc)
+		require.NoError(t, fr.WriteSettings())
+		return nc, fr
+	}
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/big"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+
+	nc, fr := open()
+	defer nc.Close()
+	require.NoError(t, fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes()[:2]}))
+	start := time.Now()
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := io.Copy(io.Discard, nc)
+	require.NoError(t, err, "the server closed the connection")
+	require.Less(t, time.Since(start), 8*time.Second)
+
+	nc2, fr2 := open()
+	defer nc2.Close()
+	require.NoError(t, nc2.(*net.TCPConn).SetReadBuffer(16<<10))
+	// A large window, so that flow control is not what stops the server.
+	require.NoError(t, fr2.WriteWindowUpdate(0, 1<<30))
+	require.NoError(t, fr2.WriteSettings(xhttp2.Setting{ID: xhttp2.SettingInitialWindowSize, Val: 1<<31 - 1}))
+	require.NoError(t, fr2.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true}))
+	select {
+	case err := <-aborted:
+		require.ErrorIs(t, err, httpd.ErrClientClosed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a client that reads nothing was not cut off")
+	}
+}

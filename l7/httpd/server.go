@@ -605,6 +605,17 @@ func (c *conn) onTimer() {
 		switch {
 		case c.lingering:
 			c.close()
+		case c.sendWait:
+			c.srv.log().Debug("send timeout: the HTTP/2 client takes no response", "remote", c.st.RemoteAddr())
+			c.h2abortAll(ErrClientClosed)
+			c.close()
+		case c.h2.headerWait:
+			c.srv.log().Debug("header timeout: an HTTP/2 header block did not end", "remote", c.st.RemoteAddr())
+			c.h2abortAll(ErrClientClosed)
+			c.closing = true
+			c.h2.c.GoAway(http2.ErrCodeNo, "header timeout")
+			c.h2flushNow()
+			c.shutdown()
 		case len(c.h2.xs) == 0:
 			// No stream for IdleTimeout, or no preface and SETTINGS
 			// within HeaderTimeout.
