@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -362,4 +363,24 @@ func TestH2SlowClients(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a client that reads nothing was not cut off")
 	}
+}
+
+// nghttp (nghttp2's client) with prior knowledge: several requests on one
+// connection at once, one with a body, and the server's SETTINGS as it
+// prints them.
+func TestH2Nghttp(t *testing.T) {
+	if _, err := exec.LookPath("nghttp"); err != nil {
+		t.Skip("nghttp not installed: apt-get install -y nghttp2-client")
+	}
+	addr := start(t, &httpd.Server{Handler: echoOrHello})
+	dir := t.TempDir()
+	body := strings.Repeat("n", 300000)
+	require.NoError(t, os.WriteFile(dir+"/body", []byte(body), 0o600))
+	out, err := exec.Command("nghttp", "-nv", "-t", "10", "http://"+addr+"/a", "http://"+addr+"/b").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "SETTINGS_MAX_CONCURRENT_STREAMS(0x03):128")
+	require.Equal(t, 2, strings.Count(string(out), ":status: 200"), "%s", out)
+	out, err = exec.Command("nghttp", "-t", "10", "-d", dir+"/body", "http://"+addr+"/echo").CombinedOutput()
+	require.NoError(t, err)
+	require.Equal(t, body, string(out))
 }
