@@ -15,9 +15,24 @@ func (c *Conn) WriteResponse(id uint32, status int, fields []hpack.HeaderField, 
 		return err
 	}
 	c.encBuf.Reset()
-	var code [3]byte
-	_ = c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: string(strconv.AppendInt(code[:0], int64(status), 10))})
+	_ = c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusString(status)})
 	return c.writeBlock(st, fields, end)
+}
+
+// statusStrings are the status codes as strings, made once: a response
+// head needs no allocation for its :status.
+var statusStrings = func() (s [600]string) {
+	for i := 100; i < len(s); i++ {
+		s[i] = strconv.Itoa(i)
+	}
+	return
+}()
+
+func statusString(status int) string {
+	if status >= 100 && status < len(statusStrings) {
+		return statusStrings[status]
+	}
+	return strconv.Itoa(status)
 }
 
 // WriteTrailers ends stream id's body with trailer fields.
