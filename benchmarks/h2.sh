@@ -22,7 +22,9 @@
 #           processes) per connection, in KB (benchmarks/cmd/h2idle)
 #
 # Environment: ROUNDS=5 DUR=5 (seconds per test) CONNS=16 STREAMS=10 IDLE_CONNS=3000
-# CONTENDERS="penstock haproxy nginx" PENSTOCK_BIN=path KEEP_TMP=1
+# CONTENDERS="penstock haproxy nginx caddy" PENSTOCK_BIN=path KEEP_TMP=1
+# (Caddy 2.6, the Go peer: GOMAXPROCS=1, h2c and h2 in front, HTTP/1.1 or
+# h2c to the backend; it joins only when installed)
 # QUIET_PCT=10 QUIET_WAIT=120 PROXY_CPU=0 LOAD_CPU=1
 # RESULTS_DIR=benchmarks/results (writes h2-latest.md).
 # Ports 28101 (backend HTTP/1.1), 28102 (backend h2c), 28111 (the proxy).
@@ -36,7 +38,7 @@ DUR=${DUR:-5}
 CONNS=${CONNS:-16}
 STREAMS=${STREAMS:-10}
 IDLE_CONNS=${IDLE_CONNS:-3000}
-CONTENDERS=${CONTENDERS:-"penstock haproxy nginx"}
+CONTENDERS=${CONTENDERS:-"penstock haproxy nginx caddy"}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 RESULTS_DIR=${RESULTS_DIR:-$HERE/results}
@@ -51,6 +53,10 @@ TMP_PREFIX=penstock-h2
 # shellcheck source=benchmarks/lib.sh
 source "$HERE/lib.sh"
 
+if [[ " $CONTENDERS " == *" caddy "* ]] && ! command -v caddy >/dev/null; then
+	log "caddy not installed (apt-get install -y caddy): running without it"
+	CONTENDERS=${CONTENDERS//caddy/}
+fi
 for tool in h2load nginx haproxy taskset ss go; do
 	command -v "$tool" >/dev/null || { log "missing $tool: apt-get install -y nghttp2-client nginx haproxy"; exit 1; }
 done
@@ -110,6 +116,12 @@ start_proxy() {
 		[[ $m == h2tls ]] && bind="ssl crt $PEM alpn h2,http/1.1"
 		render "$HERE/h2/haproxy.cfg" "$dir/haproxy.cfg" PORT=$PORT UP_PORT=$up UP_PROTO="$proto" BIND="$bind"
 		start "$c-$m" "$PROXY_CPU" haproxy -db -f "$dir/haproxy.cfg" ;;
+	caddy)
+		local up=$H1_PORT versions='"1.1"' policy=""
+		[[ $m == h2_h2 ]] && up=$H2_PORT versions='"h2c"'
+		[[ $m == h2tls ]] && policy='"tls_connection_policies": [{"certificate_selection": {"any_tag": ["bench"]}, "alpn": ["h2", "http/1.1"]}],'
+		render "$HERE/h2/caddy.json" "$dir/caddy.json" PORT=$PORT UP_PORT=$up VERSIONS="$versions" TLS_POLICY="$policy" PREFIX="$dir" CERT="$CERT" KEY="$KEY"
+		start "$c-$m" "$PROXY_CPU" env GOMAXPROCS=1 HOME="$dir" XDG_DATA_HOME="$dir" XDG_CONFIG_HOME="$dir" caddy run --config "$dir/caddy.json" ;;
 	nginx)
 		local listen=http2
 		[[ $m == h2tls ]] && listen="ssl http2"
