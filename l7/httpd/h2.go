@@ -273,9 +273,10 @@ func (e *h2events) OnGoAway(hc *http2.Conn, last uint32, code http2.ErrCode) {
 }
 
 func (e *h2events) OnWritable(hc *http2.Conn, id uint32) {
-	if x := (*conn)(e).h2.xs[id]; x != nil {
+	c := (*conn)(e)
+	if x := c.h2.xs[id]; x != nil {
 		x.h2pump()
-		x.c.h2flush()
+		c.h2flush()
 	}
 }
 
@@ -399,10 +400,13 @@ func (x *Exchange) h2deliver(p []byte, end bool) {
 	if end {
 		x.onBody = nil
 	}
+	// The handler may end the exchange inside fn, which hands it back:
+	// what follows reads only what was taken before.
+	c, id := x.c, x.h2id
 	fn(p, end)
-	hc.Consumed(x.h2id, len(p))
-	x.c.h2flush()
-	if end {
+	hc.Consumed(id, len(p))
+	c.h2flush()
+	if end && c.h2.xs[id] == x {
 		x.h2maybeDone()
 	}
 }
@@ -414,9 +418,10 @@ func (x *Exchange) h2drainIn() {
 	}
 	in, end := x.h2in, x.h2inEnd
 	x.h2in, x.h2inEnd = nil, false
+	c, id := x.c, x.h2id
 	x.h2deliver(in, end)
-	if x.h2in == nil {
-		x.h2in = in[:0]
+	if c.h2.xs[id] == x && x.h2in == nil {
+		x.h2in = in[:0] // keep the buffer while the exchange lives
 	}
 }
 
@@ -541,18 +546,21 @@ func (x *Exchange) h2Write(p []byte) (int, error) {
 
 // h2pump sends body bytes the peer's windows held back, then what End
 // left to do.
-func (x *Exchange) h2pump() {
+// h2pump sends body bytes the peer's windows held back, then what End
+// left to do. It reports whether the exchange went back to the server,
+// after which the caller touches it no more.
+func (x *Exchange) h2pump() bool {
 	if len(x.h2out) > 0 {
 		k, err := x.h2c().WriteData(x.h2id, x.h2out, false)
 		if err != nil {
 			x.h2out = x.h2out[:0]
-			return
+			return false
 		}
 		n := copy(x.h2out, x.h2out[k:])
 		x.h2out = x.h2out[:n]
 	}
 	if len(x.h2out) == 0 && x.h2end && !x.h2sent {
-		x.h2finish()
+		return x.h2finish()
 	}
 	if x.h2wantDrain && x.Writable() {
 		x.h2wantDrain = false
@@ -560,10 +568,12 @@ func (x *Exchange) h2pump() {
 			f()
 		}
 	}
+	return false
 }
 
-// h2finish ends the stream's response once its body is all sent.
-func (x *Exchange) h2finish() {
+// h2finish ends the stream's response once its body is all sent; it
+// reports whether the exchange went back to the server.
+func (x *Exchange) h2finish() bool {
 	hc := x.h2c()
 	switch {
 	case x.h2headPending && len(x.h2trailers) == 0:
@@ -577,7 +587,7 @@ func (x *Exchange) h2finish() {
 		_, _ = hc.WriteData(x.h2id, nil, true)
 	}
 	x.h2sent = true
-	x.h2maybeDone()
+	return x.h2maybeDone()
 }
 
 func (x *Exchange) h2End(trailers []Field) error {
@@ -602,9 +612,12 @@ func (x *Exchange) h2End(trailers []Field) error {
 	x.ended = true
 	x.h2trailers, _ = x.h2fieldsOf(x.h2trailers[:0], trailers)
 	x.h2end = true
-	x.h2pump()
-	x.c.h2flush()
-	x.h2afterEnd()
+	c := x.c
+	done := x.h2pump()
+	c.h2flush()
+	if !done {
+		x.h2afterEnd()
+	}
 	return nil
 }
 
@@ -628,14 +641,20 @@ func (x *Exchange) h2afterEnd() {
 }
 
 // h2maybeDone finishes the exchange once its response is sent and its
-// request body read or not wanted.
-func (x *Exchange) h2maybeDone() {
+// request body read or not wanted: its OnEnd runs and it goes back to the
+// server, the last touch. It reports whether it did.
+func (x *Exchange) h2maybeDone() bool {
 	c := x.c
 	if !x.ended || c.h2.xs[x.h2id] != x {
-		return
+		return false
 	}
 	if !x.h2sent && !x.h2rst {
-		return
+		return false
+	}
+	if len(x.h2in) > 0 {
+		// Held body bytes nobody will read: their window goes back.
+		c.h2.c.Consumed(x.h2id, len(x.h2in))
+		x.h2in = x.h2in[:0]
 	}
 	if !x.reqDone && !x.h2rst {
 		// The response is out and the body is not wanted: say so.
@@ -647,6 +666,7 @@ func (x *Exchange) h2maybeDone() {
 	x.release()
 	c.srv.exchanges.Put(c.st.Loop(), x)
 	c.h2idle()
+	return true
 }
 
 // h2abort ends an exchange whose stream or connection went away.

@@ -384,3 +384,21 @@ func TestH2Nghttp(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, body, string(out))
 }
+
+// Responses that do not read their request bodies, many on one
+// connection: the bytes held for them go back to the connection's window,
+// so the connection never stalls.
+func TestH2UnreadBodiesReturnTheWindow(t *testing.T) {
+	addr := start(t, &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+		_ = x.Respond(200, []byte("early"))
+	})})
+	cl := h2c()
+	body := bytes.Repeat([]byte("w"), 200<<10)
+	for i := range 40 { // 8 MB in all, against a 1 MiB connection window
+		resp, err := cl.Post("http://"+addr+"/", "application/octet-stream", bytes.NewReader(body))
+		require.NoError(t, err, "request %d", i)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, "early", string(b))
+	}
+}
