@@ -344,11 +344,11 @@ func TestH2SlowClients(t *testing.T) {
 	nc, fr := open()
 	defer nc.Close()
 	require.NoError(t, fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes()[:2]}))
-	start := time.Now()
+	// The deadline only bounds the test: the close (EOF) must come
+	// before it, whenever the timer fires.
 	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, err := io.Copy(io.Discard, nc)
 	require.NoError(t, err, "the server closed the connection")
-	require.Less(t, time.Since(start), 8*time.Second)
 
 	nc2, fr2 := open()
 	defer nc2.Close()
