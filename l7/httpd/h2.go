@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -430,7 +429,7 @@ func (x *Exchange) h2drainIn() {
 func (x *Exchange) h2fieldsOf(dst []hpack.HeaderField, fields []Field) ([]hpack.HeaderField, int64) {
 	cl := int64(-1)
 	for _, f := range fields {
-		name := lowerName(f.Name)
+		name := http2.LowerName(f.Name)
 		switch name {
 		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
 			continue
@@ -443,28 +442,6 @@ func (x *Exchange) h2fieldsOf(dst []hpack.HeaderField, fields []Field) ([]hpack.
 	}
 	return dst, cl
 }
-
-// lowerName returns name in lowercase, without allocating for the common
-// fields.
-func lowerName(name []byte) string {
-	if s, ok := commonLower[string(name)]; ok {
-		return s
-	}
-	return strings.ToLower(string(name))
-}
-
-var commonLower = func() map[string]string {
-	m := map[string]string{}
-	for _, n := range []string{"Accept-Ranges", "Age", "Allow", "Cache-Control", "Connection", "Content-Encoding",
-		"Content-Language", "Content-Length", "Content-Location", "Content-Range", "Content-Type", "Date", "ETag",
-		"Expires", "Keep-Alive", "Last-Modified", "Link", "Location", "Proxy-Connection", "Retry-After", "Server",
-		"Set-Cookie", "Strict-Transport-Security", "Trailer", "Transfer-Encoding", "Upgrade", "Vary", "Via",
-		"WWW-Authenticate", "X-Content-Type-Options", "X-Frame-Options", "Grpc-Status", "Grpc-Message", "Alt-Svc"} {
-		m[n] = strings.ToLower(n)
-		m[strings.ToLower(n)] = strings.ToLower(n)
-	}
-	return m
-}()
 
 func (x *Exchange) h2WriteHead(status int, fields []Field) error {
 	if x.ended {

@@ -2,15 +2,12 @@ package httpd_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -20,19 +17,11 @@ import (
 	xhttp2 "golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/penstock-proxy/penstock/internal/testutil"
 	"github.com/penstock-proxy/penstock/l7/httpd"
 )
 
-// h2c is Go's HTTP/2 client with prior knowledge over cleartext.
-func h2c() *http.Client {
-	return &http.Client{Transport: &xhttp2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}}
-}
+var h2c = testutil.H2CClient
 
 // The same port serves HTTP/1.1 and, to a client that opens with the
 // HTTP/2 preface, HTTP/2; the same handler answers both.
@@ -138,29 +127,10 @@ func TestH2Curl(t *testing.T) {
 // h2spec against the HTTP/2 server on the event loop: every case passes,
 // default and strict.
 func TestH2specServer(t *testing.T) {
-	bin, err := exec.LookPath("h2spec")
-	if err != nil {
-		t.Skip("h2spec not installed: go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible (.ci/run does)")
-	}
 	// An HTTP/2-only port: on one that serves HTTP/1.1 too, h2spec's
 	// "invalid connection preface" is a malformed HTTP/1.1 request and gets
 	// a 400, which h2spec cannot read as a frame (its only failure there).
-	addr := start(t, &httpd.Server{Handler: echoOrHello, DisableHTTP1: true})
-	host, port, _ := net.SplitHostPort(addr)
-	for _, strict := range []bool{false, true} {
-		args := []string{"-h", host, "-p", port, "-o", "3"}
-		if strict {
-			args = append(args, "-S")
-		}
-		out, err := exec.Command(bin, args...).CombinedOutput()
-		m := regexp.MustCompile(`(\d+) tests, (\d+) passed, (\d+) skipped, (\d+) failed`).FindStringSubmatch(string(out))
-		require.NotNil(t, m, "h2spec output:\n%s", out)
-		t.Logf("h2spec strict=%v: %s", strict, m[0])
-		if m[4] != "0" || err != nil {
-			i := strings.Index(string(out), "Failures:")
-			t.Errorf("h2spec strict=%v:\n%s", strict, string(out)[max(i, 0):])
-		}
-	}
+	testutil.H2spec(t, start(t, &httpd.Server{Handler: echoOrHello, DisableHTTP1: true}))
 }
 
 // echoOrHello answers a body-less request with hello's text and echoes a

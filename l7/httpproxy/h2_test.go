@@ -2,29 +2,18 @@ package httpproxy_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/tls"
 	"io"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	xhttp2 "golang.org/x/net/http2"
 
+	"github.com/penstock-proxy/penstock/internal/testutil"
 	"github.com/penstock-proxy/penstock/l7/httpproxy"
 )
 
-func h2cClient() *http.Client {
-	return &http.Client{Transport: &xhttp2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}}
-}
+var h2cClient = testutil.H2CClient
 
 // HTTP/2 clients through the proxy to an HTTP/1.1 upstream: the request
 // arrives as HTTP/1.1 with its authority as Host, without te or any

@@ -450,7 +450,7 @@ func (s *Session) sendH2(uc *h2up) {
 	}
 	fields := s.h2fieldsBuf[:0]
 	for _, f := range s.UpstreamHeader.Fields {
-		name := lowerName(f.Name)
+		name := http2.LowerName(f.Name)
 		switch name {
 		case "host":
 			r.Authority = uc.strs.Get(f.Value)
@@ -622,24 +622,3 @@ func bytesOf(s string) []byte {
 
 // h2idleTimeout is the idle timeout of multiplexed upstream connections.
 var _ = time.Second
-
-// lowerName returns a field name in lowercase, without allocating for the
-// fields a proxy sends on most requests.
-func lowerName(name []byte) string {
-	if s, ok := commonLower[string(name)]; ok {
-		return s
-	}
-	return strings.ToLower(string(name))
-}
-
-var commonLower = func() map[string]string {
-	m := map[string]string{}
-	for _, n := range []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control",
-		"Content-Length", "Content-Type", "Cookie", "Grpc-Accept-Encoding", "Grpc-Encoding", "Grpc-Timeout",
-		"If-Modified-Since", "If-None-Match", "Origin", "Referer", "Te", "Trailer", "User-Agent", "Via",
-		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id", "Host"} {
-		m[n] = strings.ToLower(n)
-		m[strings.ToLower(n)] = strings.ToLower(n)
-	}
-	return m
-}()

@@ -4,13 +4,11 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -55,23 +53,7 @@ func TestDaemonHTTP2(t *testing.T) {
 	require.Equal(t, "HTTP/2.0", resp.Proto)
 	require.Equal(t, "path=/go up_proto=HTTP/1.1 fwd=https body=300000", string(b))
 
-	if bin, err := exec.LookPath("h2spec"); err == nil {
-		host, port, _ := net.SplitHostPort(listen)
-		for _, strict := range []string{"", "-S"} {
-			args := []string{"-t", "-k", "-h", host, "-p", port, "-o", "3"}
-			if strict != "" {
-				args = append(args, strict)
-			}
-			out, err := exec.Command(bin, args...).CombinedOutput()
-			m := regexp.MustCompile(`(\d+) tests, (\d+) passed, (\d+) skipped, (\d+) failed`).FindStringSubmatch(string(out))
-			require.NotNil(t, m, "h2spec output:\n%s", out)
-			t.Logf("h2spec %s over TLS through the proxy: %s", strict, m[0])
-			if m[4] != "0" || err != nil {
-				i := strings.Index(string(out), "Failures:")
-				t.Errorf("h2spec %s over TLS:\n%s", strict, string(out)[max(i, 0):])
-			}
-		}
-	}
+	t.Run("h2spec over TLS through the proxy", func(t *testing.T) { testutil.H2spec(t, listen, "-t", "-k") })
 
 	plain := testutil.FreePort(t, "tcp")
 	d = startDaemon(t, "http", "--listen", plain, "--to", up)
