@@ -93,6 +93,10 @@ type Exchange struct {
 	h2sent        bool // END_STREAM is out
 	h2rst         bool // the stream was reset
 	h2wantDrain   bool // Writable said false: OnDrained is due
+	// h2body bounds each wait for request body bytes the handler takes
+	// (BodyTimeout); made once per Exchange, which never leaves its loop.
+	h2body     transport.Timer
+	h2bodyInit bool
 }
 
 // Errors of the response methods.
@@ -165,7 +169,11 @@ func (x *Exchange) ReadBody(fn func(p []byte, end bool)) {
 		if !x.sent100 && !x.wroteHead && len(x.h2in) == 0 && !x.h2inEnd && equalFold(headerOf(&x.Req, "expect"), "100-continue") {
 			_ = x.h2WriteHead(100, nil)
 		}
+		c, id := x.c, x.h2id
 		x.h2drainIn()
+		if c.h2.xs[id] == x {
+			x.h2watchBody()
+		}
 		return
 	}
 	// The 100 goes out unless the final head already has (a head that
@@ -183,6 +191,7 @@ func (x *Exchange) ReadBody(fn func(p []byte, end bool)) {
 func (x *Exchange) PauseBody() {
 	x.bodyPaused = true
 	if x.h2id != 0 {
+		x.h2watchBody()
 		return
 	}
 	if !x.c.inData {
@@ -197,7 +206,11 @@ func (x *Exchange) ResumeBody() {
 	}
 	x.bodyPaused = false
 	if x.h2id != 0 {
+		c, id := x.c, x.h2id
 		x.h2drainIn()
+		if c.h2.xs[id] == x {
+			x.h2watchBody()
+		}
 		return
 	}
 	x.c.resumeIfPaused()

@@ -405,9 +405,57 @@ func (x *Exchange) h2deliver(p []byte, end bool) {
 	fn(p, end)
 	hc.Consumed(id, len(p))
 	c.h2flush()
-	if end && c.h2.xs[id] == x {
-		x.h2maybeDone()
+	if c.h2.xs[id] != x {
+		return
 	}
+	if end {
+		x.h2maybeDone()
+		return
+	}
+	x.h2watchBody() // the next body bytes are due within BodyTimeout
+}
+
+// h2watchBody runs the body timeout while the handler takes the request
+// body and it is not all in: each wait for body bytes is bounded by the
+// Server's BodyTimeout, as on HTTP/1.1. Re-arming costs a clock read.
+func (x *Exchange) h2watchBody() {
+	if x.onBody != nil && !x.bodyPaused && !x.reqDone && !x.discarding {
+		if !x.h2bodyInit {
+			x.h2bodyInit = true
+			x.h2body.Init(x.c.st.Loop(), x.h2onBodyTimeout)
+		}
+		x.h2body.Reset(x.c.srv.bodyTimeout())
+		return
+	}
+	if x.h2bodyInit {
+		x.h2body.Disarm()
+	}
+}
+
+// h2onBodyTimeout ends a stream whose client sent no body byte for
+// BodyTimeout while the handler waited: 408 when no head went out, the
+// stream reset, and the handler's OnAbort with ErrBodyTimeout.
+func (x *Exchange) h2onBodyTimeout() {
+	c := x.c
+	if x.h2id == 0 || c == nil || c.h2 == nil || c.h2.xs[x.h2id] != x || x.reqDone || x.onBody == nil || x.bodyPaused {
+		return
+	}
+	id, hc := x.h2id, c.h2.c
+	c.srv.log().Debug("http2 body timeout", "remote", c.st.RemoteAddr(), "stream", id)
+	if !x.wroteHead && !x.ended {
+		x.status = 408
+		_ = hc.WriteResponse(id, 408, nil, true)
+	}
+	hc.Reset(id, http2.ErrCodeCancel)
+	if len(x.h2in) > 0 {
+		hc.Consumed(id, len(x.h2in))
+		x.h2in = x.h2in[:0]
+	}
+	delete(c.h2.xs, id)
+	x.h2rst = true
+	c.h2flush()
+	x.h2abort(ErrBodyTimeout)
+	c.h2idle()
 }
 
 // h2drainIn delivers what h2deliver held, once the handler takes it.
@@ -639,6 +687,9 @@ func (x *Exchange) h2maybeDone() bool {
 		c.h2flush()
 	}
 	delete(c.h2.xs, x.h2id)
+	if x.h2bodyInit {
+		x.h2body.Disarm()
+	}
 	x.runOnEnd()
 	x.release()
 	c.srv.exchanges.Put(c.st.Loop(), x)
@@ -648,6 +699,9 @@ func (x *Exchange) h2maybeDone() bool {
 
 // h2abort ends an exchange whose stream or connection went away.
 func (x *Exchange) h2abort(err error) {
+	if x.h2bodyInit {
+		x.h2body.Disarm()
+	}
 	if !x.ended {
 		x.ended = true
 		x.onEnd = nil

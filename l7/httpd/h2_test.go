@@ -372,3 +372,68 @@ func TestH2UnreadBodiesReturnTheWindow(t *testing.T) {
 		require.Equal(t, "early", string(b))
 	}
 }
+
+// A stream whose client stops sending the body the handler reads gets 408
+// and a reset after BodyTimeout, and its handler OnAbort with
+// ErrBodyTimeout: it cannot hold the handler (and a proxy's upstream
+// connection) for ever.
+func TestH2BodyTimeout(t *testing.T) {
+	aborted := make(chan error, 1)
+	srv := &httpd.Server{BodyTimeout: 300 * time.Millisecond, Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+		x.OnAbort(func(err error) { aborted <- err })
+		x.ReadBody(func(p []byte, end bool) {
+			if end {
+				_ = x.Respond(200, nil)
+			}
+		})
+	})}
+	addr := start(t, srv)
+	nc, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer nc.Close()
+	_, _ = io.WriteString(nc, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	fr := xhttp2.NewFramer(nc, nc)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	require.NoError(t, fr.WriteSettings())
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/up"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	require.NoError(t, fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true}))
+	require.NoError(t, fr.WriteData(1, false, []byte("part of a body")))
+	select {
+	case err := <-aborted:
+		require.ErrorIs(t, err, httpd.ErrBodyTimeout)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stalled body never timed out")
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var status string
+	var reset bool
+	for !reset {
+		f, err := fr.ReadFrame()
+		require.NoError(t, err)
+		switch f := f.(type) {
+		case *xhttp2.MetaHeadersFrame:
+			status = f.PseudoValue("status")
+		case *xhttp2.RSTStreamFrame:
+			reset = true
+		}
+	}
+	require.Equal(t, "408", status)
+	// The connection goes on: another request on it is served.
+	hb.Reset()
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	require.NoError(t, fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 3, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true}))
+	for {
+		f, err := fr.ReadFrame()
+		require.NoError(t, err)
+		if h, ok := f.(*xhttp2.MetaHeadersFrame); ok && h.StreamID == 3 {
+			require.Equal(t, "200", h.PseudoValue("status"))
+			break
+		}
+	}
+}
