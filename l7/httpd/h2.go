@@ -733,3 +733,37 @@ func (srv *Server) loopStrings(loop transport.Loop) *http2.Strings {
 	v, _ := srv.h2strs.LoadOrStore(loop, &http2.Strings{Max: 4096})
 	return v.(*http2.Strings)
 }
+
+// Abort ends the exchange abruptly, the way its protocol says a response
+// is incomplete: on HTTP/1.1 the client's connection closes; on HTTP/2
+// only the stream is reset (INTERNAL_ERROR) and the connection's other
+// streams go on. Its OnAbort func runs (with ErrAborted) unless the
+// response had ended. The exchange is the server's again afterwards. Loop
+// only.
+func (x *Exchange) Abort() {
+	c := x.c
+	if c == nil {
+		return
+	}
+	if x.h2id == 0 {
+		_ = c.st.Close()
+		return
+	}
+	if c.h2.xs[x.h2id] != x {
+		return
+	}
+	id := x.h2id
+	delete(c.h2.xs, id)
+	c.h2.c.Reset(id, http2.ErrCodeInternal)
+	if len(x.h2in) > 0 {
+		c.h2.c.Consumed(id, len(x.h2in))
+		x.h2in = x.h2in[:0]
+	}
+	x.h2rst = true
+	c.h2flush()
+	x.h2abort(ErrAborted)
+	c.h2idle()
+}
+
+// ErrAborted is what an exchange's OnAbort func gets when Abort ended it.
+var ErrAborted = errors.New("penstock/httpd: exchange aborted")

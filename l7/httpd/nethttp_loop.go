@@ -155,7 +155,7 @@ func (s *netExchange) runOp() {
 	case opClose:
 		s.done = true
 		s.complete(nil)
-		_ = x.Stream().Close()
+		x.Abort()
 	case opHijack:
 		s.done = true
 		st, err := x.Hijack()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -77,5 +78,52 @@ func TestH2ToH1(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)
+	}
+}
+
+// An upstream that fails in the middle of one response resets that
+// client stream alone: another stream on the same HTTP/2 connection goes
+// on to its end.
+func TestH2UpstreamFailureResetsOnlyItsStream(t *testing.T) {
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.Header().Set("Content-Length", "100000")
+			_, _ = w.Write([]byte("only the beginning"))
+			w.(http.Flusher).Flush()
+			hj, _, _ := w.(http.Hijacker).Hijack()
+			hj.Close()
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+		_, _ = io.WriteString(w, "slow and whole")
+	})
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr())})
+	cl := h2cClient()
+	okDone := make(chan string, 1)
+	go func() {
+		resp, err := cl.Get("http://" + addr + "/ok")
+		if err != nil {
+			okDone <- err.Error()
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			okDone <- err.Error()
+			return
+		}
+		okDone <- string(b)
+	}()
+	time.Sleep(50 * time.Millisecond) // /ok is in flight on the connection
+	resp, err := cl.Get("http://" + addr + "/fail")
+	require.NoError(t, err)
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Error(t, err, "the failed response is cut short")
+	select {
+	case got := <-okDone:
+		require.Equal(t, "slow and whole", got, "the other stream was not disturbed")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other stream never finished")
 	}
 }

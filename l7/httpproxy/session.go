@@ -566,7 +566,7 @@ func (s *Session) closeClient(e *Error) {
 	s.dropUpstream()
 	s.done = true
 	s.err = e
-	_ = s.X.Stream().Close()
+	s.X.Abort() // HTTP/1.1: the connection closes; HTTP/2: the stream alone is reset
 }
 
 // onEnd is the exchange's OnEnd func: the session's last moment.
