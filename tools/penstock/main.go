@@ -364,8 +364,10 @@ penstock is running its demo config (penstock --help for more):
   tcp relay  127.0.0.1:8000 -> 127.0.0.1:9001 (down), fails over to 127.0.0.1:9000
   udp relay  127.0.0.1:8053 -> 127.0.0.1:9053
   router     127.0.0.1:8443 -> by TLS SNI / SSH banner / default, all to the echo
-  http proxy 127.0.0.1:8080 -> the demo HTTP service on 127.0.0.1:9080 (/echo echoes bodies)
-  https      127.0.0.1:8444 -> the same, over TLS 1.3 (X25519MLKEM768 with clients that offer it);
+  http proxy 127.0.0.1:8080 -> the demo HTTP service on 127.0.0.1:9080 (/echo echoes bodies);
+             HTTP/1.1, and HTTP/2 to a client that starts with it (h2c prior knowledge)
+  https      127.0.0.1:8444 -> the same, over TLS 1.3 (X25519MLKEM768 with clients that offer it;
+             h2 or http/1.1 by ALPN);
              its certificate (localhost, 127.0.0.1) and CA were made at start-up in $DEMO_TLS
 
 Try: (nc is netcat-openbsd; both tools: apt-get install netcat-openbsd curl)
@@ -374,6 +376,7 @@ Try: (nc is netcat-openbsd; both tools: apt-get install netcat-openbsd curl)
   printf 'SSH-2.0-demo\r\n' | nc -N 127.0.0.1 8443
   curl -i http://127.0.0.1:8080/hello
   curl --data-binary 'ping' http://127.0.0.1:8080/echo
+  curl --http2-prior-knowledge http://127.0.0.1:8080/hello
   curl --cacert $DEMO_TLS/ca.crt https://localhost:8444/hello
 Stop with Ctrl-C (at once) or SIGTERM (drains).
 `
