@@ -110,7 +110,11 @@ func checkValue(v string) error {
 	return nil
 }
 
-func isConnectionSpecific(name string) bool {
+// ConnectionSpecific reports whether name (lowercase) is a field HTTP/2
+// forbids (RFC 9113 §8.2.2): connection, keep-alive, proxy-connection,
+// transfer-encoding, upgrade. A sender converting an HTTP/1.1 message
+// leaves them out; te is allowed with the value "trailers" only.
+func ConnectionSpecific(name string) bool {
 	switch name {
 	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
 		return true
@@ -233,7 +237,7 @@ func (b *headerBuilder) add(f hpack.HeaderField, max uint32) {
 		return
 	}
 	switch {
-	case isConnectionSpecific(name):
+	case ConnectionSpecific(name):
 		b.err = errConnectionSpecific
 		return
 	case name == "te":

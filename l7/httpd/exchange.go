@@ -444,9 +444,6 @@ func (x *Exchange) RetractHead() bool {
 // WriteHead was not called). It never blocks: check Writable to pace a
 // large body. Loop only.
 func (x *Exchange) Write(p []byte) (int, error) {
-	if x.h2id != 0 {
-		return x.h2Write(p)
-	}
 	if x.ended {
 		return 0, ErrEnded
 	}
@@ -464,6 +461,9 @@ func (x *Exchange) Write(p []byte) (int, error) {
 			return 0, ErrBodyTooLong
 		}
 		x.left -= int64(len(p))
+	}
+	if x.h2id != 0 {
+		return x.h2WriteBody(p)
 	}
 	if x.chunked {
 		x.out = http1.AppendChunk(x.out, p)
@@ -538,7 +538,7 @@ func (x *Exchange) Respond(status int, body []byte, fields ...Field) error {
 		return err
 	}
 	if x.h2id != 0 {
-		if _, err := x.h2Write(body); err != nil {
+		if _, err := x.Write(body); err != nil {
 			return err
 		}
 		return x.h2End(nil)

@@ -478,10 +478,10 @@ func (x *Exchange) h2fieldsOf(dst []hpack.HeaderField, fields []Field) ([]hpack.
 	cl := int64(-1)
 	for _, f := range fields {
 		name := http2.LowerName(f.Name)
-		switch name {
-		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		if http2.ConnectionSpecific(name) {
 			continue
-		case "content-length":
+		}
+		if name == "content-length" {
 			if n, err := strconv.ParseInt(string(f.Value), 10, 64); err == nil && n >= 0 {
 				cl = n
 			}
@@ -533,24 +533,10 @@ func (x *Exchange) h2sendHead(end bool) error {
 	return err
 }
 
-func (x *Exchange) h2Write(p []byte) (int, error) {
-	if x.ended {
-		return 0, ErrEnded
-	}
-	if !x.wroteHead {
-		if err := x.h2WriteHead(200, nil); err != nil {
-			return 0, err
-		}
-	}
-	if x.noBody || len(p) == 0 {
-		return len(p), nil
-	}
-	if x.left >= 0 {
-		if int64(len(p)) > x.left {
-			return 0, ErrBodyTooLong
-		}
-		x.left -= int64(len(p))
-	}
+// h2WriteBody is Write's sending part on HTTP/2 (Write has checked the
+// exchange, sent the default head and counted p against Content-Length):
+// what the peer's windows do not take waits in h2out for OnWritable.
+func (x *Exchange) h2WriteBody(p []byte) (int, error) {
 	if x.h2headPending {
 		if err := x.h2sendHead(false); err != nil {
 			return 0, err

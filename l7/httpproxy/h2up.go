@@ -420,7 +420,7 @@ func (lp *loopPool) h2Dialed(ep *l4.Endpoint, h2st, h1st transport.Stream, err e
 			if uc.usable() {
 				s.sendH2(uc)
 			} else {
-				s.connectH2(ep, H2C)
+				s.connectH2(ep, s.p.protocol(s.Group))
 			}
 		case h1st != nil && i == 0:
 			s.Group.MarkOK(ep)
@@ -451,12 +451,15 @@ func (s *Session) sendH2(uc *h2up) {
 	fields := s.h2fieldsBuf[:0]
 	for _, f := range s.UpstreamHeader.Fields {
 		name := http2.LowerName(f.Name)
+		if http2.ConnectionSpecific(name) {
+			continue
+		}
 		switch name {
 		case "host":
 			r.Authority = uc.strs.Get(f.Value)
 			continue
-		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te":
-			continue
+		case "te":
+			continue // sent again below when it is "trailers"
 		case "content-length":
 			if s.chunkUp {
 				continue
@@ -482,7 +485,7 @@ func (s *Session) sendH2(uc *h2up) {
 	if err != nil {
 		// The connection filled up or went away meanwhile: another one.
 		s.fresh = true
-		s.connectH2(uc.ep, H2C)
+		s.connectH2(uc.ep, s.p.protocol(s.Group))
 		return
 	}
 	var hs *h2stream
