@@ -2,9 +2,13 @@ package httpproxy
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 	"strconv"
+	"time"
 
 	"github.com/penstock-proxy/penstock/l7/httpd"
+	"github.com/penstock-proxy/penstock/transport"
 )
 
 // isGRPC reports whether r is a gRPC request (content-type application/grpc
@@ -67,3 +71,112 @@ func grpcPercentEncode(m string) []byte {
 	}
 	return out
 }
+
+// grpcTimeoutUnits are grpc-timeout's units, finest first.
+var grpcTimeoutUnits = [...]struct {
+	c byte
+	d time.Duration
+}{{'n', time.Nanosecond}, {'u', time.Microsecond}, {'m', time.Millisecond},
+	{'S', time.Second}, {'M', time.Minute}, {'H', time.Hour}}
+
+// parseGRPCTimeout reads a grpc-timeout value: one to eight ASCII digits
+// and a unit (H, M, S, m, u, n). ok is false for anything else, and for
+// a value too long for a time.Duration (no deadline then).
+func parseGRPCTimeout(v []byte) (d time.Duration, ok bool) {
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v[:len(v)-1] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	for _, u := range grpcTimeoutUnits {
+		if u.c == v[len(v)-1] {
+			if n > int64(math.MaxInt64/u.d) {
+				return 0, false
+			}
+			return time.Duration(n) * u.d, true
+		}
+	}
+	return 0, false
+}
+
+// appendGRPCTimeout appends d as a grpc-timeout value: the finest unit in
+// which it fits eight digits, rounded up (a deadline passed on is never
+// earlier than the caller's, by less than one unit).
+func appendGRPCTimeout(dst []byte, d time.Duration) []byte {
+	if d < 1 {
+		d = 1
+	}
+	for _, u := range grpcTimeoutUnits {
+		n := d / u.d
+		if d%u.d != 0 {
+			n++
+		}
+		if n <= 99999999 {
+			return append(strconv.AppendInt(dst, int64(n), 10), u.c)
+		}
+	}
+	return append(dst, "99999999H"...)
+}
+
+// armDeadline starts the session's deadline timer, when it has a
+// deadline (Session.Deadline).
+func (s *Session) armDeadline() {
+	if s.Deadline.IsZero() {
+		return
+	}
+	loop := s.X.Loop()
+	if s.deadline == nil || s.deadlineLoop != loop {
+		s.deadline, s.deadlineLoop = transport.NewTimer(loop, s.deadlineFn), loop
+	}
+	s.deadline.Reset(time.Until(s.Deadline))
+}
+
+// deadlinePassed reports whether the session's deadline has come; the
+// session has failed (504, or DEADLINE_EXCEEDED for gRPC) when it has.
+func (s *Session) deadlinePassed() bool {
+	if s.Deadline.IsZero() || time.Until(s.Deadline) > 0 {
+		return false
+	}
+	s.onDeadline()
+	return true
+}
+
+// onDeadline ends the session whose deadline has come: the upstream's
+// stream is reset (its connection closed on HTTP/1.1), and the client
+// answered 504 / DEADLINE_EXCEEDED, or its stream reset when the response
+// has started.
+func (s *Session) onDeadline() {
+	if s.done {
+		return
+	}
+	what := "the request's deadline"
+	if v, ok := s.X.Req.Header("grpc-timeout"); ok && isGRPC(&s.X.Req) {
+		what = "grpc-timeout " + string(v)
+	}
+	s.fail(&Error{Source: Upstream, Kind: KindTimeout, Retry: RetryUnsafe,
+		Err: fmt.Errorf("%w: %s ran out (%s)", ErrDeadline, what, s.phase())})
+}
+
+// setGRPCTimeout rewrites the grpc-timeout sent upstream to what is left
+// of the session's deadline, when it is a gRPC request.
+func (s *Session) setGRPCTimeout() {
+	if s.Deadline.IsZero() || !isGRPC(&s.X.Req) {
+		return
+	}
+	s.gto = appendGRPCTimeout(s.gto[:0], time.Until(s.Deadline))
+	fs := s.UpstreamHeader.Fields
+	for i := range fs {
+		if equalFold(fs[i].Name, "grpc-timeout") {
+			fs[i].Value = s.gto
+			return
+		}
+	}
+	s.UpstreamHeader.Fields = append(fs, httpd.Field{Name: hGRPCTimeout, Value: s.gto})
+}
+
+var hGRPCTimeout = []byte("grpc-timeout")

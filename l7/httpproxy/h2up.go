@@ -47,6 +47,21 @@ func ParseProtocol(s string) (Protocol, error) {
 	return 0, fmt.Errorf("unknown upstream protocol %q: want http1, h2, h2c or auto", s)
 }
 
+// String is the protocol's name, as ParseProtocol reads it.
+func (p Protocol) String() string {
+	switch p {
+	case HTTP1:
+		return "http1"
+	case H2:
+		return "h2"
+	case H2C:
+		return "h2c"
+	case Auto:
+		return "auto"
+	}
+	return fmt.Sprintf("Protocol(%d)", uint8(p))
+}
+
 func (p *Proxy) protocol(g *l4.Group) Protocol {
 	if g == nil || p.UpstreamProtocols == nil {
 		return HTTP1
@@ -464,6 +479,12 @@ func (s *Session) sendH2(uc *h2up) {
 			if s.chunkUp {
 				continue
 			}
+		case "grpc-timeout":
+			// What is left of the deadline differs on every request: not
+			// interned, and never indexed, so that it churns neither the
+			// strings table nor the upstream's HPACK table.
+			fields = append(fields, hpack.HeaderField{Name: name, Value: string(f.Value), Sensitive: true})
+			continue
 		}
 		fields = append(fields, hpack.HeaderField{Name: name, Value: uc.strs.Get(f.Value)})
 	}

@@ -172,3 +172,94 @@ func TestGRPCErrorIsTrailersOnly(t *testing.T) {
 	status := resp.Header.Get("Grpc-Status") + resp.Trailer.Get("Grpc-Status")
 	require.Equal(t, "14", status, "UNAVAILABLE")
 }
+
+// grpcCall sends a gRPC-shaped request (one empty message) with
+// grpc-timeout through the proxy at addr and returns the response with
+// its body read (err is the body's read error).
+func grpcCall(t *testing.T, addr, timeout string) (*http.Response, error) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+addr+"/pkg.Svc/Method", bytes.NewReader([]byte{0, 0, 0, 0, 0}))
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	req.Header.Set("Grpc-Timeout", timeout)
+	resp, err := h2cClient().Do(req)
+	require.NoError(t, err)
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, err
+}
+
+// A gRPC request's grpc-timeout is the proxy's deadline for it: the
+// upstream gets what is left of it, and when it runs out the upstream's
+// work is cancelled (RST_STREAM on HTTP/2, the connection closed on
+// HTTP/1.1) and the client answered DEADLINE_EXCEEDED, trailers-only
+// before the response started and a reset of its stream after.
+func TestGRPCTimeoutIsTheDeadline(t *testing.T) {
+	type seen struct {
+		timeout   string
+		cancelled bool
+	}
+	handler := func(ch chan seen) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			if r.URL.Query().Get("started") != "" {
+				w.Header().Set("Content-Type", "application/grpc")
+				_, _ = w.Write([]byte{0, 0, 0, 0, 1, 'x'})
+				w.(http.Flusher).Flush()
+			}
+			select {
+			case <-r.Context().Done():
+				ch <- seen{r.Header.Get("Grpc-Timeout"), true}
+			case <-time.After(20 * time.Second):
+				ch <- seen{r.Header.Get("Grpc-Timeout"), false}
+			}
+		}
+	}
+	for _, proto := range []httpproxy.Protocol{httpproxy.H2C, httpproxy.HTTP1} {
+		ch := make(chan seen, 1)
+		var up string
+		if proto == httpproxy.H2C {
+			up = h2cBackend(t, handler(ch))
+		} else {
+			up = newBackend(t, handler(ch)).addr()
+		}
+		g := group(t, up)
+		logged := make(chan error, 4)
+		addr := startProxy(t, &httpproxy.Proxy{Upstreams: g, UpstreamProtocols: map[string]httpproxy.Protocol{g.Name: proto},
+			Logging: func(s *httpproxy.Session, err error) { logged <- err }})
+		t.Run(proto.String()+" upstream, before the response", func(t *testing.T) {
+			resp, err := grpcCall(t, addr, "300m")
+			require.NoError(t, err)
+			require.Equal(t, 200, resp.StatusCode)
+			require.Equal(t, "4", resp.Header.Get("Grpc-Status"), "DEADLINE_EXCEEDED, trailers-only")
+			require.Contains(t, resp.Header.Get("Grpc-Message"), "grpc-timeout 300m")
+			got := <-ch
+			require.True(t, got.cancelled, "the upstream's work was cancelled")
+			d, err := time.ParseDuration(strings.TrimSuffix(got.timeout, "u") + "us")
+			require.NoError(t, err, "grpc-timeout upstream: %q", got.timeout)
+			require.Greater(t, d, time.Duration(0))
+			require.LessOrEqual(t, d, 300*time.Millisecond, "what is left of the deadline")
+			require.ErrorIs(t, <-logged, httpproxy.ErrDeadline)
+		})
+		t.Run(proto.String()+" upstream, after the head", func(t *testing.T) {
+			_, err := grpcCall(t, addr+"/x?started=1", "300m")
+			require.Error(t, err, "the client's stream is reset")
+			require.True(t, (<-ch).cancelled)
+			require.ErrorIs(t, <-logged, httpproxy.ErrDeadline)
+		})
+	}
+}
+
+// Any request may carry a deadline a hook sets: 504 when it runs out.
+func TestHookDeadline(t *testing.T) {
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	})
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, be.addr()),
+		RequestFilter: func(s *httpproxy.Session) bool {
+			s.Deadline = time.Now().Add(200 * time.Millisecond)
+			return false
+		}})
+	resp, _ := get(t, http.DefaultClient, "http://"+addr+"/")
+	require.Equal(t, 504, resp.StatusCode)
+}

@@ -210,9 +210,12 @@ type Proxy struct {
 var (
 	ErrNoRoute         = errors.New("penstock/httpproxy: no route for the request")
 	ErrUpstreamTimeout = errors.New("penstock/httpproxy: upstream response timeout")
-	ErrUpstreamClosed  = errors.New("penstock/httpproxy: upstream closed the connection")
-	ErrBadResponse     = errors.New("penstock/httpproxy: malformed upstream response")
-	ErrConnect         = errors.New("penstock/httpproxy: CONNECT is not proxied")
+	// ErrDeadline is a session's Deadline (a gRPC request's grpc-timeout)
+	// running out: 504, DEADLINE_EXCEEDED for gRPC.
+	ErrDeadline       = errors.New("penstock/httpproxy: request deadline exceeded")
+	ErrUpstreamClosed = errors.New("penstock/httpproxy: upstream closed the connection")
+	ErrBadResponse    = errors.New("penstock/httpproxy: malformed upstream response")
+	ErrConnect        = errors.New("penstock/httpproxy: CONNECT is not proxied")
 )
 
 // Clone returns a new Proxy with p's settings and hooks and none of its
@@ -340,6 +343,7 @@ func (p *Proxy) ServeHTTP(x *httpd.Exchange) {
 		return
 	}
 	s.prepareUpstreamRequest()
+	s.armDeadline()
 	s.connect()
 }
 
@@ -350,6 +354,7 @@ func (p *Proxy) session(x *httpd.Exchange) *Session {
 	if s == nil || s.p != p {
 		s = &Session{p: p}
 		s.abortFn, s.endFn, s.drainedFn, s.bodyFn = s.onAbort, s.onEnd, s.onClientDrained, s.onRequestBody
+		s.deadlineFn = s.onDeadline
 		x.State = s
 	}
 	s.reset(x)

@@ -56,6 +56,15 @@ type Session struct {
 	RequestBytes, ResponseBytes int64
 	// Start is when the request head arrived.
 	Start time.Time
+	// Deadline, when not zero, is when the request must have been
+	// answered: past it the upstream's stream is reset (its connection
+	// closed on HTTP/1.1) and the client gets 504, DEADLINE_EXCEEDED for
+	// gRPC, or a reset of its stream when the response has started. A gRPC
+	// request's grpc-timeout sets it (Start plus the timeout) and is sent
+	// upstream as what is left of it at each attempt; RequestFilter and
+	// UpstreamRequestFilter may set, move or clear it (any request may have
+	// one).
+	Deadline time.Time
 	// User is the hooks' per-request value.
 	User any
 
@@ -73,21 +82,25 @@ type Session struct {
 	buf         []byte // request body chunks
 	// The session's callbacks, bound once: a method value made per request
 	// would allocate.
-	abortFn     func(error)
-	endFn       func()
-	drainedFn   func()
-	bodyFn      func(p []byte, end bool)
-	xff, via    []byte
-	xfcc        []byte
-	chunkUp     bool // the body goes upstream chunked
-	sendCL      bool // the body goes upstream with a Content-Length
-	noHost      bool // the request named no host: the upstream's address is sent
-	upgrade     bool
-	bodyStarted bool // a request body byte went upstream
-	reqSent     bool // the whole request went upstream
-	respStarted bool // the response head went downstream
-	fresh       bool // the next connect must not use the pool
-	done        bool
+	abortFn      func(error)
+	endFn        func()
+	drainedFn    func()
+	bodyFn       func(p []byte, end bool)
+	deadlineFn   func()
+	deadline     *transport.Timer // runs onDeadline at Deadline
+	deadlineLoop transport.Loop   // the loop deadline runs on
+	gto          []byte           // the grpc-timeout value sent upstream
+	xff, via     []byte
+	xfcc         []byte
+	chunkUp      bool // the body goes upstream chunked
+	sendCL       bool // the body goes upstream with a Content-Length
+	noHost       bool // the request named no host: the upstream's address is sent
+	upgrade      bool
+	bodyStarted  bool // a request body byte went upstream
+	reqSent      bool // the whole request went upstream
+	respStarted  bool // the response head went downstream
+	fresh        bool // the next connect must not use the pool
+	done         bool
 }
 
 func (s *Session) reset(x *httpd.Exchange) {
@@ -100,6 +113,14 @@ func (s *Session) reset(x *httpd.Exchange) {
 	s.Status, s.Reused, s.Retries, s.RequestBytes, s.ResponseBytes = 0, false, 0, 0, 0
 	s.ConnectRetries, s.ReuseRetries = 0, 0
 	s.Start = time.Now()
+	s.Deadline = time.Time{}
+	if isGRPC(&x.Req) {
+		if v, ok := x.Req.Header("grpc-timeout"); ok {
+			if d, ok := parseGRPCTimeout(v); ok {
+				s.Deadline = s.Start.Add(d)
+			}
+		}
+	}
 	s.User = nil
 	s.up = nil
 	s.h2 = nil
@@ -278,6 +299,9 @@ func isFraming(name []byte) bool {
 
 // connect sends the request over a pooled connection or a new one.
 func (s *Session) connect() {
+	if s.deadlinePassed() {
+		return
+	}
 	var ep *l4.Endpoint
 	if s.p.UpstreamPeer != nil {
 		var err error
@@ -295,6 +319,7 @@ func (s *Session) connect() {
 	}
 	s.Upstream = ep
 	s.Tried = append(s.Tried, ep)
+	s.setGRPCTimeout()
 	if proto := s.p.protocol(s.Group); proto == H2 || proto == H2C || proto == Auto && ep.TLS != nil {
 		s.connectH2(ep, proto)
 		return
@@ -572,6 +597,7 @@ func (s *Session) closeClient(e *Error) {
 // onEnd is the exchange's OnEnd func: the session's last moment.
 func (s *Session) onEnd() {
 	s.done = true
+	s.stopDeadline()
 	s.dropUpstream()
 	if s.Status == 0 {
 		s.Status = s.X.Status() // a response that RequestFilter sent
@@ -594,11 +620,18 @@ func (s *Session) onAbort(err error) {
 		}
 	}
 	s.done = true
+	s.stopDeadline()
 	s.dropUpstream()
 	if s.Status == 0 {
 		s.Status = s.X.Status()
 	}
 	s.log()
+}
+
+func (s *Session) stopDeadline() {
+	if s.deadline != nil {
+		s.deadline.Disarm()
+	}
 }
 
 // phase names what the session was doing, for errors.
