@@ -22,7 +22,10 @@
 #           processes) per connection, in KB (benchmarks/cmd/h2idle)
 #
 # Environment: ROUNDS=5 DUR=5 (seconds per test) CONNS=16 STREAMS=10 IDLE_CONNS=3000
+# MEASURES="h2_h2 h2_h1 h2tls idle"
 # CONTENDERS="penstock haproxy nginx caddy" PENSTOCK_BIN=path KEEP_TMP=1
+# (contender penstock_b runs PENSTOCK_B_BIN, another build, side by side:
+# an A/B of a change, its ratio in the peers' table)
 # (Caddy 2.6, the Go peer: GOMAXPROCS=1, h2c and h2 in front, HTTP/1.1 or
 # h2c to the backend; it joins only when installed)
 # QUIET_PCT=10 QUIET_WAIT=120 PROXY_CPU=0 LOAD_CPU=1
@@ -38,6 +41,7 @@ DUR=${DUR:-5}
 CONNS=${CONNS:-16}
 STREAMS=${STREAMS:-10}
 IDLE_CONNS=${IDLE_CONNS:-3000}
+MEASURES=${MEASURES:-"h2_h2 h2_h1 h2tls idle"}
 CONTENDERS=${CONTENDERS:-"penstock haproxy nginx caddy"}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -104,12 +108,13 @@ start_proxy() {
 	local c=$1 m=$2 dir="$TMP/$1-$2"
 	mkdir -p "$dir"
 	case $c in
-	penstock)
-		local up=$H1_PORT proto=http1 tls=""
+	penstock | penstock_b)
+		local up=$H1_PORT proto=http1 tls="" bin=$PENSTOCK
+		[[ $c == penstock_b ]] && bin=$PENSTOCK_B_BIN
 		[[ $m == h2_h2 ]] && up=$H2_PORT proto=h2c
 		[[ $m == h2tls ]] && tls="      - {kind: tls, certificates: [{cert: $CERT, key: $KEY}]}"
 		render "$HERE/h2/penstock.yaml" "$dir/penstock.yaml" PORT=$PORT UP_PORT=$up UP_PROTOCOL=$proto TLS_STAGE="$tls"
-		start "$c-$m" "$PROXY_CPU" "$PENSTOCK" run -c "$dir/penstock.yaml" ;;
+		start "$c-$m" "$PROXY_CPU" "$bin" run -c "$dir/penstock.yaml" ;;
 	haproxy)
 		local up=$H1_PORT proto="" bind="proto h2"
 		[[ $m == h2_h2 ]] && up=$H2_PORT proto="proto h2"
@@ -139,7 +144,7 @@ read -r -a CS <<<"$CONTENDERS"
 for ((r = 1; r <= ROUNDS; r++)); do
 	order=("${CS[@]:r%${#CS[@]}}" "${CS[@]:0:r%${#CS[@]}}")
 	log "round $r/$ROUNDS, order: ${order[*]}"
-	for m in h2_h2 h2_h1 h2tls idle; do
+	for m in $MEASURES; do
 		for c in "${order[@]}"; do
 			[[ $c == nginx && $m == h2_h2 ]] && continue
 			wait_quiet

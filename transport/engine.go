@@ -95,6 +95,7 @@ func (h *engineHandler) OnTraffic(c gnet.Conn) (action gnet.Action) {
 		if r := recover(); r != nil {
 			h.t.log.Error("handler panicked; connection closed", "remote", c.RemoteAddr(), "panic", fmt.Sprint(r))
 			action = h.closeAfterPanic(c)
+			h.t.loop(c.EventLoop()).unwind()
 		}
 	}()
 	switch v := c.Context().(type) {
@@ -134,6 +135,7 @@ func (h *engineHandler) OnClose(c gnet.Conn, err error) gnet.Action {
 	defer func() {
 		if r := recover(); r != nil {
 			h.t.log.Error("close handler panicked", "remote", c.RemoteAddr(), "panic", fmt.Sprint(r))
+			h.t.loop(c.EventLoop()).unwind()
 		}
 	}()
 	switch v := c.Context().(type) {

@@ -51,6 +51,18 @@ type EventLoop struct {
 	lastUDPLn   *listener
 	// timers is the loop's timer heap, made on first use.
 	timers atomic.Pointer[loopTimers]
+	// deferred holds the funcs Defer queued; they run when the outermost
+	// callback running (depth deep) returns, or from runFn, the task
+	// posted at the end of a turn of a busy loop. Loop only.
+	deferred []func()
+	depth    int
+	posted   bool // runFn is queued: the deferred funcs wait for it
+	busy     bool // the last posted task found the loop handling several callbacks a turn
+	probe    uint8
+	quiet    uint8 // quiet turns in a row of a busy loop
+	calls    uint32 // outermost callbacks, counted for busy
+	atPost   uint32 // calls when runFn was posted
+	runFn    gnet.RunnableFunc
 }
 
 func (l *EventLoop) timerSlot() *atomic.Pointer[loopTimers] { return &l.timers }
@@ -58,11 +70,127 @@ func (l *EventLoop) timerSlot() *atomic.Pointer[loopTimers] { return &l.timers }
 // Execute runs fn on the event loop. It is safe from any goroutine.
 func (l *EventLoop) Execute(fn func()) bool {
 	err := l.gl.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-		defer l.recoverPanic()
-		fn()
+		d := l.depth
+		l.enter()
+		l.call(fn)
+		l.depth = d + 1 // a panic may have left a delivery's count behind
+		l.leave()
 		return nil
 	}))
 	return err == nil
+}
+
+// call runs fn, turning a panic into a log line.
+func (l *EventLoop) call(fn func()) {
+	defer l.recoverPanic()
+	fn()
+}
+
+// enter starts a callback of the loop.
+func (l *EventLoop) enter() {
+	if l.depth++; l.depth == 1 {
+		l.calls++
+	}
+}
+
+// deferProbe is how often (in callbacks that deferred something) a loop
+// that is not busy posts runFn anyway, to find out whether it has become
+// busy.
+const deferProbe = 64
+
+// deferQuiet is how many turns in a row with one event make a busy loop
+// quiet again.
+const deferQuiet = 16
+
+// leave ends a callback of the loop. The outermost one runs what Defer
+// queued meanwhile, now, when the loop is quiet; on a busy loop it posts
+// runFn instead, which runs it once the loop has handled the events it
+// has in hand, so that the writes of every callback of that turn to one
+// connection leave in one send.
+func (l *EventLoop) leave() {
+	if l.depth--; l.depth > 0 || len(l.deferred) == 0 || l.posted {
+		return
+	}
+	if l.busy || l.probe >= deferProbe {
+		l.probe = 0
+		if l.post() {
+			return
+		}
+	}
+	l.probe++
+	l.runDeferred()
+}
+
+// post queues runFn; it reports false when the loop has stopped.
+func (l *EventLoop) post() bool {
+	if l.runFn == nil {
+		l.runFn = func(context.Context) error {
+			l.posted = false
+			// Two callbacks or more between the post and now: the loop
+			// has more than one event a turn, and batching pays. It is
+			// busy at once, and quiet after deferQuiet quiet turns in a
+			// row (one turn with a single event says little under load).
+			if l.calls-l.atPost >= 2 {
+				l.busy, l.quiet = true, 0
+			} else if l.quiet++; l.quiet >= deferQuiet {
+				l.busy = false
+			}
+			l.runDeferred()
+			return nil
+		}
+	}
+	l.posted, l.atPost = true, l.calls
+	if l.gl.Execute(context.Background(), l.runFn) != nil {
+		l.posted = false
+		return false
+	}
+	return true
+}
+
+// runDeferred runs the deferred funcs, those they defer in turn too.
+func (l *EventLoop) runDeferred() {
+	l.depth++
+	for i := 0; i < len(l.deferred); i++ {
+		fn := l.deferred[i]
+		l.deferred[i] = nil
+		l.call(fn)
+	}
+	l.deferred = l.deferred[:0]
+	l.depth--
+}
+
+// unwind runs what Defer queued after a panic cut a callback short, from
+// the recovery of a callback gnet made (the outermost there is).
+func (l *EventLoop) unwind() {
+	l.depth = 1
+	l.leave()
+}
+
+// Defer runs fn on loop l soon, on the loop, batched with the other funcs
+// deferred meanwhile: once the callback running there now returns (a
+// stream's OnData, with what it delivers to other streams' handlers
+// meanwhile, TLS plaintext included, or a task of Execute, the Timers'
+// funcs among them) while the loop is quiet; once the loop has handled
+// the events it has in hand (its turn) while it is busy. Writes that
+// several sessions make to one connection in one callback, or in one
+// turn under load, thus leave in one send. It costs nothing per call on
+// a quiet loop (Execute costs a wake-up of the loop and allocations), and
+// one task a turn on a busy one. Loop only; on a Loop other than an
+// EventLoop it is Execute. It reports false when fn will never run (the
+// loop stopped).
+func Defer(l Loop, fn func()) bool {
+	el, ok := l.(*EventLoop)
+	if !ok {
+		return l.Execute(fn)
+	}
+	el.deferred = append(el.deferred, fn)
+	if el.depth == 0 && !el.posted && !el.post() {
+		// Outside a callback (OnClose, say) it waits for a task, which a
+		// stopped loop will not run.
+		el.deferred = el.deferred[:len(el.deferred)-1]
+		return false
+	}
+	return true
 }
 
 // recoverPanic keeps a panicking loop task from taking the process down.

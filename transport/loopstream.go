@@ -410,7 +410,10 @@ func (s *loopStream) deliver(p []byte) int {
 		return 0
 	}
 	s.inTraffic = true
+	el := s.el
+	el.enter()
 	n := s.h.OnData(s, p)
+	el.leave() // what the handler deferred runs as part of its OnData
 	s.inTraffic = false
 	return min(max(n, 0), len(p))
 }

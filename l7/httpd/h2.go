@@ -124,7 +124,7 @@ func (c *conn) h2flush() {
 		return
 	}
 	h.flushQueued = true
-	if !c.st.Loop().Execute(h.flushFn) {
+	if !transport.Defer(c.st.Loop(), h.flushFn) {
 		h.flushQueued = false
 		c.h2flushNow()
 	}

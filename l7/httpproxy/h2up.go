@@ -121,7 +121,7 @@ func (uc *h2up) flush() {
 		return
 	}
 	uc.queued = true
-	if !uc.st.Loop().Execute(uc.flushFn) {
+	if !transport.Defer(uc.st.Loop(), uc.flushFn) {
 		uc.flushNow()
 	}
 }
