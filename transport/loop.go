@@ -59,7 +59,7 @@ type EventLoop struct {
 	posted   bool // runFn is queued: the deferred funcs wait for it
 	busy     bool // the last posted task found the loop handling several callbacks a turn
 	probe    uint8
-	quiet    uint8 // quiet turns in a row of a busy loop
+	quiet    uint8  // quiet turns in a row of a busy loop
 	calls    uint32 // outermost callbacks, counted for busy
 	atPost   uint32 // calls when runFn was posted
 	runFn    gnet.RunnableFunc
