@@ -95,7 +95,7 @@ func (h *engineHandler) OnTraffic(c gnet.Conn) (action gnet.Action) {
 		if r := recover(); r != nil {
 			h.t.log.Error("handler panicked; connection closed", "remote", c.RemoteAddr(), "panic", fmt.Sprint(r))
 			action = h.closeAfterPanic(c)
-			h.t.loop(c.EventLoop()).unwind()
+			h.t.loop(c.EventLoop()).unwind(0) // gnet calls OnTraffic from its poll loop only
 		}
 	}()
 	switch v := c.Context().(type) {
@@ -132,10 +132,14 @@ func (h *engineHandler) closeAfterPanic(c gnet.Conn) gnet.Action {
 }
 
 func (h *engineHandler) OnClose(c gnet.Conn, err error) gnet.Action {
+	// gnet calls OnClose from the poll loop, and also from a Close made
+	// inside another callback: depth is where a panic unwinds to.
+	el := h.t.loop(c.EventLoop())
+	depth := el.depth
 	defer func() {
 		if r := recover(); r != nil {
 			h.t.log.Error("close handler panicked", "remote", c.RemoteAddr(), "panic", fmt.Sprint(r))
-			h.t.loop(c.EventLoop()).unwind()
+			el.unwind(depth)
 		}
 	}()
 	switch v := c.Context().(type) {

@@ -159,10 +159,12 @@ func (l *EventLoop) runDeferred() {
 	l.depth--
 }
 
-// unwind runs what Defer queued after a panic cut a callback short, from
-// the recovery of a callback gnet made (the outermost there is).
-func (l *EventLoop) unwind() {
-	l.depth = 1
+// unwind puts the callback depth back to depth, what it was when a
+// callback that a panic cut short began (deliveries inside it may have
+// left counts behind), and runs what Defer queued when that was the
+// outermost callback.
+func (l *EventLoop) unwind(depth int) {
+	l.depth = depth + 1
 	l.leave()
 }
 

@@ -166,6 +166,7 @@ func (uc *h2up) OnDrained(st transport.Stream) {
 
 func (uc *h2up) OnClose(st transport.Stream, err error) {
 	uc.closed = true
+	uc.pool.h2open[uc.ep]--
 	if uc.idle != nil {
 		uc.idle.Stop()
 	}
@@ -358,7 +359,10 @@ func (s *Session) connectH2(ep *l4.Endpoint, proto Protocol) {
 		s.sendH2(uc)
 		return
 	}
-	if w, dialing := pool.h2wait[ep]; dialing && !s.fresh {
+	if w, dialing := pool.h2wait[ep]; dialing {
+		// A connection being dialed is a fresh one: a retry that wants
+		// one joins its waiters (replacing them would strand them).
+		s.Reused, s.fresh = false, false
 		pool.h2wait[ep] = append(w, h2waiter{s, s.gen})
 		return
 	}
@@ -417,6 +421,7 @@ func (lp *loopPool) h2Dialed(ep *l4.Endpoint, h2st, h1st transport.Stream, err e
 		uc.flushFn = uc.flushNow
 		uc.c = http2.NewConn(http2.Client, http2.Config{}, (*h2upEvents)(uc))
 		h2st.SetHandler(uc)
+		lp.h2open[ep]++
 		uc.flushNow()
 		lp.h2[ep] = uc
 	}
@@ -524,6 +529,7 @@ func (s *Session) sendH2(uc *h2up) {
 		uc.idle.Disarm()
 	}
 	s.h2 = hs
+	s.sentAt = transport.Clock()
 	hs.timer.Reset(s.p.responseTimeout())
 	uc.flush()
 	if noBody {
@@ -621,6 +627,7 @@ func (s *Session) abortH2(hs *h2stream, e *Error) {
 
 // onResponseHeadH2 is onResponseHead for an HTTP/2 response.
 func (s *Session) onResponseHeadH2(h *http2.Header) *Error {
+	s.UpstreamLatency = transport.Clock() - s.sentAt
 	s.Status = h.Status
 	s.ResponseHeader.Fields = append(s.ResponseHeader.Fields, s.h2fields(h.Fields)...)
 	return s.sendResponseHead()

@@ -2,6 +2,7 @@ package httpproxy_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/penstock-proxy/penstock/l4"
@@ -262,4 +264,77 @@ func TestHookDeadline(t *testing.T) {
 		}})
 	resp, _ := get(t, http.DefaultClient, "http://"+addr+"/")
 	require.Equal(t, 504, resp.StatusCode)
+}
+
+// PoolStats counts each endpoint's pooled connections, asking every loop:
+// HTTP/1.1 ones open and idle, HTTP/2 ones multiplexed.
+func TestPoolStats(t *testing.T) {
+	h1 := newBackend(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	h2 := h2cBackend(t, h2echo)
+	g1, err := l4.NewGroup("h1", h1.addr())
+	require.NoError(t, err)
+	g2, err := l4.NewGroup("h2", h2)
+	require.NoError(t, err)
+	p := &httpproxy.Proxy{Upstreams: g1, Routes: []httpproxy.Route{{PathPrefix: "/h2/", Upstreams: g2}},
+		UpstreamProtocols: map[string]httpproxy.Protocol{g2.Name: httpproxy.H2C}}
+	addr := startProxy(t, p)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := &http.Client{Transport: &http.Transport{}}
+			for _, path := range []string{"/a", "/h2/b"} {
+				resp, err := cl.Get("http://" + addr + path)
+				if assert.NoError(t, err) {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	byAddr := map[string]httpproxy.PoolStat{}
+	for _, st := range p.PoolStats(ctx) {
+		byAddr[st.Endpoint.Addr] = st
+	}
+	require.Equal(t, byAddr[h1.addr()].Open, byAddr[h1.addr()].Idle, "every HTTP/1.1 connection is back in the pool")
+	require.GreaterOrEqual(t, byAddr[h1.addr()].Idle, 1)
+	require.GreaterOrEqual(t, byAddr[h2].H2Conns, 1, "one multiplexed connection per loop that sent to it")
+	require.LessOrEqual(t, byAddr[h2].H2Conns, 2)
+	require.Zero(t, byAddr[h2].H2Streams)
+}
+
+// An h2c group whose endpoint speaks only HTTP/1.1 (a misconfiguration):
+// every request fails at once with 502 and none waits for a timeout. A
+// retry that wanted a fresh connection while one was being dialed used to
+// replace that dial's waiters, which then waited for their client to give
+// up.
+func TestH2CGroupToHTTP1ServerFailsFast(t *testing.T) {
+	h1 := newBackend(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	g := group(t, h1.addr())
+	addr := startProxy(t, &httpproxy.Proxy{Upstreams: g, UpstreamProtocols: map[string]httpproxy.Protocol{g.Name: httpproxy.H2C}})
+	for range 10 {
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cl := &http.Client{Transport: &http.Transport{}, Timeout: 20 * time.Second}
+				defer cl.CloseIdleConnections()
+				for range 2 {
+					resp, err := cl.Get("http://" + addr + "/a")
+					if !assert.NoError(t, err) {
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					assert.Equal(t, 502, resp.StatusCode)
+				}
+			}()
+		}
+		wg.Wait()
+	}
 }

@@ -81,6 +81,7 @@ package httpproxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"sync"
@@ -307,8 +308,8 @@ func (p *Proxy) via() string {
 	return "penstock"
 }
 
-// route returns the group for r.
-func (p *Proxy) route(r *httpd.Request) *l4.Group {
+// route returns the route for r (nil: none matched) and its group.
+func (p *Proxy) route(r *httpd.Request) (*Route, *l4.Group) {
 	host := r.Host
 	if i := bytes.LastIndexByte(host, ':'); i >= 0 && bytes.IndexByte(host[i:], ']') < 0 {
 		host = host[:i]
@@ -321,9 +322,9 @@ func (p *Proxy) route(r *httpd.Request) *l4.Group {
 		if len(r.Path) < len(rt.PathPrefix) || string(r.Path[:len(rt.PathPrefix)]) != rt.PathPrefix {
 			continue
 		}
-		return rt.Upstreams
+		return rt, rt.Upstreams
 	}
-	return p.Upstreams
+	return nil, p.Upstreams
 }
 
 // ServeHTTP proxies one request. It runs on the exchange's loop.
@@ -337,7 +338,7 @@ func (p *Proxy) ServeHTTP(x *httpd.Exchange) {
 		s.fail(&Error{Source: Downstream, Kind: KindNotProxied, Retry: RetryUnsafe, Err: ErrConnect})
 		return
 	}
-	s.Group = p.route(&x.Req)
+	s.Route, s.Group = p.route(&x.Req)
 	if s.Group == nil || len(s.Group.Endpoints) == 0 {
 		s.fail(&Error{Source: Downstream, Kind: KindNoRoute, Retry: RetryUnsafe, Err: ErrNoRoute})
 		return
@@ -367,7 +368,86 @@ func (p *Proxy) pool(loop transport.Loop) *loopPool {
 		return v.(*loopPool)
 	}
 	lp := &loopPool{p: p, loop: loop, idle: map[*l4.Endpoint][]*upConn{},
-		h2: map[*l4.Endpoint]*h2up{}, h2wait: map[*l4.Endpoint][]h2waiter{}}
+		h2: map[*l4.Endpoint]*h2up{}, h2wait: map[*l4.Endpoint][]h2waiter{},
+		open: map[*l4.Endpoint]int{}, h2open: map[*l4.Endpoint]int{}}
 	v, _ := p.pools.LoadOrStore(loop, lp)
 	return v.(*loopPool)
+}
+
+// PoolStat is what a Proxy's pools hold for one endpoint, summed over its
+// event loops.
+type PoolStat struct {
+	Endpoint *l4.Endpoint
+	// Open counts the HTTP/1.1 connections, in use or idle; Idle those
+	// idle in the pool.
+	Open, Idle int
+	// H2Conns counts the multiplexed HTTP/2 connections, H2Streams their
+	// streams in flight.
+	H2Conns, H2Streams int
+}
+
+// PoolStats gathers the pooled upstream connections of every event loop
+// the proxy has served on, by endpoint, in no particular order. Each loop
+// counts its own in a task, so it is safe from any goroutine; it waits
+// for the loops until ctx ends, and leaves out those that have not
+// answered by then.
+func (p *Proxy) PoolStats(ctx context.Context) []PoolStat {
+	ch := make(chan map[*l4.Endpoint]*PoolStat, 1)
+	asked := 0
+	p.pools.Range(func(_, v any) bool {
+		lp := v.(*loopPool)
+		if lp.loop.Execute(func() { ch <- lp.stats() }) {
+			asked++
+		}
+		return true
+	})
+	sum := map[*l4.Endpoint]*PoolStat{}
+	for ; asked > 0; asked-- {
+		var m map[*l4.Endpoint]*PoolStat
+		select {
+		case m = <-ch:
+		case <-ctx.Done():
+			asked = 1 // done: what has come is what there is
+			continue
+		}
+		for ep, st := range m {
+			if t := sum[ep]; t != nil {
+				t.Open += st.Open
+				t.Idle += st.Idle
+				t.H2Conns += st.H2Conns
+				t.H2Streams += st.H2Streams
+			} else {
+				sum[ep] = st
+			}
+		}
+	}
+	out := make([]PoolStat, 0, len(sum))
+	for _, st := range sum {
+		out = append(out, *st)
+	}
+	return out
+}
+
+// stats counts the loop's pooled connections. Loop only.
+func (lp *loopPool) stats() map[*l4.Endpoint]*PoolStat {
+	m := map[*l4.Endpoint]*PoolStat{}
+	get := func(ep *l4.Endpoint) *PoolStat {
+		if m[ep] == nil {
+			m[ep] = &PoolStat{Endpoint: ep}
+		}
+		return m[ep]
+	}
+	for ep, n := range lp.open {
+		get(ep).Open = n
+	}
+	for ep, list := range lp.idle {
+		get(ep).Idle = len(list)
+	}
+	for ep, n := range lp.h2open {
+		get(ep).H2Conns = n
+	}
+	for ep, uc := range lp.h2 {
+		get(ep).H2Streams = len(uc.streams)
+	}
+	return m
 }

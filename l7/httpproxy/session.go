@@ -31,7 +31,10 @@ import (
 type Session struct {
 	// X is the client's exchange: its request, and the way to answer.
 	X *httpd.Exchange
-	// Group is the upstream group the route chose.
+	// Route is the route that matched the request (nil: none did, and
+	// Group is the Proxy's Upstreams); Group is the upstream group it
+	// chose.
+	Route *Route
 	Group *l4.Group
 	// Upstream is the endpoint the request went (or goes) to; Tried lists
 	// every endpoint tried for it, in order.
@@ -54,6 +57,10 @@ type Session struct {
 	ConnectRetries, ReuseRetries int
 	// RequestBytes and ResponseBytes count body bytes moved.
 	RequestBytes, ResponseBytes int64
+	// UpstreamLatency is the time from the request's head going upstream
+	// (on the last attempt) to the response head coming back; zero
+	// without a response head from an upstream.
+	UpstreamLatency time.Duration
 	// Start is when the request head arrived.
 	Start time.Time
 	// Deadline, when not zero, is when the request must have been
@@ -90,6 +97,7 @@ type Session struct {
 	deadline     *transport.Timer // runs onDeadline at Deadline
 	deadlineLoop transport.Loop   // the loop deadline runs on
 	gto          []byte           // the grpc-timeout value sent upstream
+	sentAt       time.Duration    // transport.Clock() as the head went upstream
 	xff, via     []byte
 	xfcc         []byte
 	chunkUp      bool // the body goes upstream chunked
@@ -104,7 +112,8 @@ type Session struct {
 }
 
 func (s *Session) reset(x *httpd.Exchange) {
-	s.X, s.Group, s.Upstream = x, nil, nil
+	s.X, s.Route, s.Group, s.Upstream = x, nil, nil, nil
+	s.UpstreamLatency = 0
 	clear(s.Tried)
 	s.Tried = s.Tried[:0]
 	s.UpstreamPath = nil
@@ -399,6 +408,7 @@ func (s *Session) connectFailed(err error) {
 func (s *Session) send(c *upConn) {
 	s.up = c
 	c.begin(s)
+	s.sentAt = transport.Clock()
 	if _, err := c.st.Write(s.encodeHead()); err != nil {
 		s.upstreamFailed(c, KindClosed, fmt.Errorf("%w: %w", ErrUpstreamClosed, err))
 		return
@@ -698,6 +708,7 @@ func (s *Session) forwardInterim(r *http1.Response) {
 // onResponseHead sends the response head downstream; its error is a
 // Downstream *Error.
 func (s *Session) onResponseHead(r *http1.Response) *Error {
+	s.UpstreamLatency = transport.Clock() - s.sentAt
 	s.Status = r.StatusCode
 	for _, f := range r.Headers() {
 		if r.IsHopByHop(f.Name) && !(r.StatusCode == 101 && (equalFold(f.Name, "upgrade") || equalFold(f.Name, "connection"))) {

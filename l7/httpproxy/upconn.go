@@ -39,6 +39,7 @@ type upConn struct {
 	paused    bool
 	closed    bool
 	inPool    bool
+	uncounted bool          // out of the pool's open count (loopPool.gone)
 	idleSince time.Duration // transport.Clock() when it went into the pool
 	// headBy is the transport.Clock() reading by which the response head
 	// must have come (ResponseTimeout).
@@ -291,6 +292,7 @@ func (c *upConn) upgrade(s *Session) {
 		c.drop()
 		return
 	}
+	c.pool.gone(c) // a relay now, no longer the pool's
 	l4.Pipe(down, c.st, l4.PipeOptions{})
 }
 
@@ -318,6 +320,7 @@ func (c *upConn) OnDrained(st transport.Stream) {
 
 func (c *upConn) OnClose(st transport.Stream, err error) {
 	c.closed = true
+	c.pool.gone(c)
 	if c.timer != nil {
 		c.timer.Stop()
 	}
@@ -345,12 +348,24 @@ type loopPool struct {
 	// h2wait the sessions waiting for one being dialed (h2up.go).
 	h2     map[*l4.Endpoint]*h2up
 	h2wait map[*l4.Endpoint][]h2waiter
+	// open counts the HTTP/1.1 connections (idle or in use) and h2open
+	// the HTTP/2 ones of each endpoint, for PoolStats.
+	open, h2open map[*l4.Endpoint]int
 }
 
 func (lp *loopPool) newConn(ep *l4.Endpoint, st transport.Stream) *upConn {
 	c := &upConn{pool: lp, ep: ep, st: st}
 	st.SetHandler(c)
+	lp.open[ep]++
 	return c
+}
+
+// gone takes c out of the open count, once: it closed, or became a relay.
+func (lp *loopPool) gone(c *upConn) {
+	if !c.uncounted {
+		c.uncounted = true
+		lp.open[c.ep]--
+	}
 }
 
 // get takes the most recently used idle connection to ep.
