@@ -104,7 +104,17 @@ func (c *checker) check() *Plan {
 	if f.Loops < 0 {
 		c.errorf("loops", "must not be negative")
 	}
-	plan.Daemon = Daemon{LogLevel: f.Log.Level, LogFormat: f.Log.Format, Loops: f.Loops, DrainTimeout: c.duration(f.DrainTimeout)}
+	plan.Daemon = Daemon{LogLevel: f.Log.Level, LogFormat: f.Log.Format, Loops: f.Loops, DrainTimeout: c.duration(f.DrainTimeout),
+		Admin: f.Admin, AdminPprof: f.AdminPprof, PidFile: f.PidFile}
+	if f.Admin != "" {
+		if _, port, err := net.SplitHostPort(f.Admin); err != nil {
+			c.errorf("admin", "%q is not host:port (%v)", f.Admin, err)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			c.errorf("admin", "%q: port %q is not a number from 0 to 65535", f.Admin, port)
+		}
+	} else if f.AdminPprof {
+		c.errorf("admin_pprof", "needs admin: the address of the admin listener that serves it")
+	}
 	if plan.Daemon.DrainTimeout == 0 {
 		plan.Daemon.DrainTimeout = 30 * time.Second
 	}

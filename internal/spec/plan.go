@@ -31,6 +31,13 @@ type Daemon struct {
 	// DrainTimeout is how long SIGTERM lets open connections finish
 	// (default 30s).
 	DrainTimeout time.Duration
+	// Admin is the admin listener's host:port (/metrics, /healthz,
+	// /readyz; empty: none), AdminPprof whether it serves
+	// /debug/pprof/ too.
+	Admin      string
+	AdminPprof bool
+	// PidFile is where the daemon writes its process ID (empty: nowhere).
+	PidFile string
 }
 
 // Pipeline is one checked pipeline.

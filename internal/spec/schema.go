@@ -23,6 +23,9 @@ type File struct {
 	Log          Log                 `yaml:"log"`
 	Loops        int                 `yaml:"loops"`
 	DrainTimeout Duration            `yaml:"drain_timeout"`
+	Admin        string              `yaml:"admin"`
+	AdminPprof   bool                `yaml:"admin_pprof"`
+	PidFile      string              `yaml:"pid_file"`
 	Pipelines    []PipelineSpec      `yaml:"pipelines"`
 	Upstreams    map[string]Upstream `yaml:"upstreams"`
 }

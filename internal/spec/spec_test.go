@@ -57,6 +57,10 @@ func TestErrors(t *testing.T) {
 			`f.yaml:6: pipelines[1].name: "a" is also the name of pipelines[0]`},
 		{"hostname listen", "version: 1\npipelines:\n  - name: x\n    listen: localhost:1\n    stages: [{kind: serve, service: echo}]\n",
 			`the listen host must be an IP address, not "localhost"`},
+		{"admin not host:port", "version: 1\nadmin: 9901\n" + one[len("version: 1\n"):] + "    stages: [{kind: relay, upstream: u}]\n" + group,
+			`f.yaml:2: admin: "9901" is not host:port`},
+		{"pprof without admin", "version: 1\nadmin_pprof: true\n" + one[len("version: 1\n"):] + "    stages: [{kind: relay, upstream: u}]\n" + group,
+			"f.yaml:2: admin_pprof: needs admin"},
 		// Stages.
 		{"unknown kind", one + "    stages:\n      - kind: rely\n        upstream: u\n" + group,
 			`f.yaml:6: pipelines[0].stages[0].kind: unknown stage kind "rely": did you mean relay?`},

@@ -44,11 +44,13 @@ type built struct {
 // logs opens the access logs of http_proxy stages; nil opens none (for
 // checks). A problem is returned as spec.Errors at the key path it comes
 // from.
-func build(plan *spec.Plan, log *slog.Logger, logs *accessLogs) (*built, error) {
+//
+// reg, when not nil, gets the counters of the http_proxy stages.
+func build(plan *spec.Plan, log *slog.Logger, logs *accessLogs, reg *registry) (*built, error) {
 	d := &built{plan: plan}
 	var errs spec.Errors
 	for _, pl := range plan.Pipelines {
-		p, err := newPipeline(plan, pl, log, logs)
+		p, err := newPipeline(plan, pl, log, logs, reg)
 		if err != nil {
 			errs = append(errs, asErrors(err)...)
 			continue
@@ -93,6 +95,7 @@ type pipeline struct {
 	logs    *accessLogs
 	framer  frameCodec   // handle: the framer, from the shape
 	handler frameHandler // handle: the handler, kept across snapshots
+	metrics *httpMetrics // http_proxy: its counters (nil: not counted)
 
 	cur atomic.Pointer[snapshot]
 	// filters are the Filters of the pipeline's listeners, set by build
@@ -116,10 +119,18 @@ type snapshot struct {
 	accept func(transport.Stream)
 	// tlsConfig is the tls stage's server configuration (nil without).
 	tlsConfig *tls.Config
+	// groups are the upstream groups it built; proxy and server its
+	// http_proxy stage (nil for others).
+	groups map[string]*l4.Group
+	proxy  *httpproxy.Proxy
+	server *httpd.Server
 }
 
-func newPipeline(plan *spec.Plan, pl *spec.Pipeline, log *slog.Logger, logs *accessLogs) (*pipeline, error) {
+func newPipeline(plan *spec.Plan, pl *spec.Pipeline, log *slog.Logger, logs *accessLogs, reg *registry) (*pipeline, error) {
 	p := &pipeline{plan: plan, shape: pl.Shape, path: pl.Path, log: log.With("pipeline", pl.Shape.Name), logs: logs, dir: configDir(plan.File)}
+	if pl.Shape.Terminal == "http_proxy" {
+		p.metrics = reg.httpStage(pl.Shape.Name)
+	}
 	if f := pl.Shape.Framer; f != nil {
 		codec, err := newFramer(f)
 		if err != nil {
@@ -176,6 +187,12 @@ func (p *pipeline) Swap(plan *spec.Plan, v spec.Values) error {
 		p.tls.SetConfig(s.tlsConfig)
 	}
 	p.cur.Store(s)
+	if m := p.metrics; m != nil && s.proxy != nil {
+		m.proxy.Store(s.proxy)
+		m.groups.Store(&s.groups)
+		srv := s.server
+		m.server.Store(&http2Source{stats: func() map[string]uint64 { return http2Events(srv) }})
+	}
 	if len(p.filters) > 0 {
 		rules := filterRules(v.Filters)
 		for _, f := range p.filters {
@@ -234,6 +251,8 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 	t := v.Timeouts
 	var accept func(transport.Stream)
 	var drain func()
+	var proxyOf *httpproxy.Proxy
+	var serverOf *httpd.Server
 	switch p.shape.Terminal {
 	case "relay":
 		relays := map[string]func(transport.Stream){}
@@ -314,7 +333,19 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 			proxy.Logging = w.request
 			srv.OnReject = w.reject
 		}
+		if m := p.metrics; m != nil {
+			count := m.observer(proxy)
+			if logf := proxy.Logging; logf != nil {
+				proxy.Logging = func(s *httpproxy.Session, err error) {
+					count(s, err)
+					logf(s, err)
+				}
+			} else {
+				proxy.Logging = count
+			}
+		}
 		accept, drain = srv.Accept, srv.Drain
+		proxyOf, serverOf = proxy, srv
 	case "serve":
 		if p.shape.Service == "http" {
 			srv := demoHTTP()
@@ -337,7 +368,7 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 		ph := &transport.ProxyHeader{Trusted: trusted, RejectV1: !pp.V1, RejectV2: !pp.V2, Timeout: pp.Timeout, Logger: p.log, Next: accept}
 		accept = ph.Accept
 	}
-	return &snapshot{values: v, accept: accept, tlsConfig: tlsConfig}, drain, nil
+	return &snapshot{values: v, accept: accept, tlsConfig: tlsConfig, groups: groups, proxy: proxyOf, server: serverOf}, drain, nil
 }
 
 // configDir is the directory relative file names of a config are
@@ -619,4 +650,28 @@ func builtin(name string) func(transport.Stream) {
 		h = transport.HandlerFuncs{ReadEOF: func(s transport.Stream) { _ = s.CloseWrite() }}
 	}
 	return func(s transport.Stream) { s.SetHandler(h) }
+}
+
+// groups returns the upstream groups of the current snapshot. Safe from
+// any goroutine.
+func (p *pipeline) groups() []*l4.Group {
+	m := p.cur.Load().groups
+	out := make([]*l4.Group, 0, len(m))
+	for _, g := range m {
+		out = append(out, g)
+	}
+	return out
+}
+
+// http2Events names srv's HTTP/2 counters for metrics.
+func http2Events(srv *httpd.Server) map[string]uint64 {
+	st, conns := srv.HTTP2Stats()
+	return map[string]uint64{
+		"connections": conns, "streams": st.Streams, "refused_streams": st.Refused,
+		"peer_resets": st.PeerResets, "stream_errors": st.StreamErrors, "malformed": st.Malformed,
+		"header_list_too_large": st.HeaderListTooLarge, "header_block_too_big": st.HeaderBlockTooBig,
+		"settings_flood": st.SettingsFlood, "ping_flood": st.PingFlood, "empty_data": st.EmptyData,
+		"empty_fragments": st.EmptyFragments, "window_update_flood": st.WindowUpdateFlood,
+		"glitches": st.Glitches, "calmed": st.Calmed,
+	}
 }

@@ -204,7 +204,7 @@ func TestDaemonCheckAndBrokenConfig(t *testing.T) {
 }
 
 func TestDaemonDefaultConfig(t *testing.T) {
-	for _, p := range []string{"127.0.0.1:8000", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8444", "127.0.0.1:8080", "127.0.0.1:9080"} {
+	for _, p := range []string{"127.0.0.1:8000", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8444", "127.0.0.1:8080", "127.0.0.1:9080", "127.0.0.1:9901"} {
 		if l, err := net.Listen("tcp", p); err != nil {
 			t.Skipf("port %s busy: %v", p, err)
 		} else {
@@ -255,6 +255,17 @@ func TestDaemonDefaultConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, tls.X25519MLKEM768, tc.ConnectionState().CurveID)
 	tc.Close()
+
+	// The metrics line the demo prints works as printed, with the request
+	// above counted.
+	i = strings.Index(d.stdout.String(), "curl -s http://127.0.0.1:9901/metrics")
+	require.Positive(t, i)
+	line = strings.SplitN(d.stdout.String()[i:], "\n", 2)[0]
+	if _, err := exec.LookPath("curl"); err == nil {
+		out, err := exec.Command("sh", "-c", line).CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.Contains(t, string(out), `penstock_http_requests_total{group="web-echo",pipeline="http-proxy",route="/echo"} 1`)
+	}
 
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGINT))
 	require.Equal(t, 0, d.wait(t))

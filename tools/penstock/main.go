@@ -131,7 +131,14 @@ func usage(w io.Writer) {
 // version says which penstock this is, from the build information Go
 // records in the binary.
 func version() string {
-	v, commit, modified, goVersion := "(devel)", "unknown", "", runtime.Version()
+	v, commit, modified, goVersion := versionParts()
+	return fmt.Sprintf("penstock %s (commit %s%s) %s %s/%s", v, commit, modified, goVersion, runtime.GOOS, runtime.GOARCH)
+}
+
+// versionParts reads the version, commit, ", modified" (or "") and Go
+// version from the build information.
+func versionParts() (v, commit, modified, goVersion string) {
+	v, commit, modified, goVersion = "(devel)", "unknown", "", runtime.Version()
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if bi.Main.Version != "" {
 			v = bi.Main.Version
@@ -148,7 +155,7 @@ func version() string {
 			}
 		}
 	}
-	return fmt.Sprintf("penstock %s (commit %s%s) %s %s/%s", v, commit, modified, goVersion, runtime.GOOS, runtime.GOARCH)
+	return v, commit, modified, goVersion
 }
 
 func loadFlagConfig(cmd string, args []string, stderr io.Writer) (*spec.Plan, error) {
@@ -228,10 +235,24 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 	}
 	logs := newAccessLogs(plan.Daemon.LogFormat, stdout, stderr)
 	defer logs.Close() // after the transport has stopped: the last lines too
-	d, err := build(plan, log, logs)
+	var reg *registry
+	if plan.Daemon.Admin != "" {
+		reg = newRegistry()
+	}
+	d, err := build(plan, log, logs, reg)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
+	}
+	var adm *admin
+	if reg != nil {
+		reg.pipelines = d.pipelines
+		if adm, err = startAdmin(plan.Daemon.Admin, plan.Daemon.AdminPprof, reg, log); err != nil {
+			log.Error("start failed", "err", err)
+			return 1
+		}
+		defer adm.close()
+		log.Info("admin listening", "addr", adm.addr)
 	}
 	// Signals are caught before the listeners open, so a SIGTERM that
 	// arrives during start-up still drains.
@@ -279,12 +300,24 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 	for i, a := range tr.Addrs() {
 		log.Info("listening", "listener", d.listeners[i].Name, "addr", a)
 	}
+	if reg != nil {
+		reg.tr.Store(tr)
+	}
+	if path := plan.Daemon.PidFile; path != "" {
+		if err := writePidFile(path); err != nil {
+			log.Error("pid file not written", "path", path, "err", err)
+		} else {
+			defer removePidFile(path)
+		}
+	}
+	adm.setReady(true)
 	if demo {
 		fmt.Fprint(stdout, strings.ReplaceAll(demoHelp, demoTLSPlaceholder, demoDir))
 	}
 	defer logStats(log, tr, d)
 	select {
 	case sig := <-sigs:
+		adm.setReady(false) // draining: a load balancer takes this instance out
 		writeHeapProfile(log)
 		if sig == syscall.SIGINT {
 			log.Info("SIGINT: stopping now", "open", tr.Active())
@@ -369,6 +402,7 @@ penstock is running its demo config (penstock --help for more):
   https      127.0.0.1:8444 -> the same, over TLS 1.3 (X25519MLKEM768 with clients that offer it;
              h2 or http/1.1 by ALPN);
              its certificate (localhost, 127.0.0.1) and CA were made at start-up in $DEMO_TLS
+  admin      127.0.0.1:9901 -> /metrics (Prometheus), /healthz, /readyz
 
 Try: (nc is netcat-openbsd; both tools: apt-get install netcat-openbsd curl)
   echo hello | nc -N 127.0.0.1 8000
@@ -378,5 +412,6 @@ Try: (nc is netcat-openbsd; both tools: apt-get install netcat-openbsd curl)
   curl --data-binary 'ping' http://127.0.0.1:8080/echo
   curl --http2-prior-knowledge http://127.0.0.1:8080/hello
   curl --cacert $DEMO_TLS/ca.crt https://localhost:8444/hello
+  curl -s http://127.0.0.1:9901/metrics | grep penstock_http_requests_total
 Stop with Ctrl-C (at once) or SIGTERM (drains).
 `

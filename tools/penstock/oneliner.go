@@ -122,6 +122,8 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 	loops := fs.Int("loops", 0, "event loops (0: one per CPU)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
+	adminAddr := fs.String("admin", "", "serve /metrics, /healthz and /readyz on this host:port (default: no admin listener)")
+	pidFile := fs.String("pid-file", "", "write the process ID to this file once the listeners are bound")
 	durations := map[string]*time.Duration{}
 	ints := map[string]*int{}
 	strs := map[string]*string{}
@@ -178,7 +180,8 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 		"filters": map[string]any{"allow": []string(allow), "deny": []string(deny)}}
 	// where maps a key path of the built config to the flag that set it.
 	where := map[string]string{"pipelines[0].listen": "--listen", "upstreams.up.endpoints": "--to", "pipelines[0].filters.allow": "--allow",
-		"pipelines[0].filters.deny": "--deny", "loops": "--loops", "log.level": "--log-level", "log.format": "--log-format"}
+		"pipelines[0].filters.deny": "--deny", "loops": "--loops", "log.level": "--log-level", "log.format": "--log-format",
+		"admin": "--admin", "pid_file": "--pid-file"}
 	set := func(key string, v any) {
 		if k, ok := strings.CutPrefix(key, "stages[0]."); ok {
 			stage[k] = v
@@ -243,7 +246,7 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 		}
 	}
 	cfg := map[string]any{"version": 1, "log": map[string]any{"level": *level, "format": *format}, "loops": *loops,
-		"pipelines": []any{pipe}, "upstreams": map[string]any{"up": up}}
+		"pipelines": []any{pipe}, "upstreams": map[string]any{"up": up}, "admin": *adminAddr, "pid_file": *pidFile}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err

@@ -35,6 +35,7 @@ func TestOneLinerFlagsAreTheModes(t *testing.T) {
 		{[]string{"tcp", "--listen", "127.0.0.1:1", "--to", "nohost"}, `penstock: tcp: --to: "nohost" is not host:port or unix:/path`},
 		{[]string{"udp", "--listen", "127.0.0.1:154320", "--to", "127.0.0.1:2"}, `penstock: udp: --listen: "udp://127.0.0.1:154320": the port must be a number from 0 to 65535`},
 		{[]string{"http", "--listen", "127.0.0.1:1", "--to", "127.0.0.1:2", "--access-log", "/nonexistent-penstock-dir/a.log"}, `penstock: http: --access-log: the directory of`},
+		{[]string{"tcp", "--listen", "127.0.0.1:1", "--to", "127.0.0.1:2", "--admin", "9901"}, `penstock: tcp: --admin: "9901" is not host:port`},
 	} {
 		var out bytes.Buffer
 		require.Equal(t, 2, run(tc.args, &out, &out), "%v", tc.args)
@@ -54,6 +55,14 @@ func TestOneLinerFlagsAreTheModes(t *testing.T) {
 	require.Contains(t, help["http"], "-read-timeout")
 	require.NotRegexp(t, `(?m)^  -idle `, help["udp"])
 	require.Contains(t, help["udp"], "-session-idle")
+	for m := range modes {
+		require.Contains(t, help[m], "-admin")
+		require.Contains(t, help[m], "-pid-file")
+	}
+	plan, err := oneLiner(modes["udp"], []string{"--listen", "127.0.0.1:1", "--to", "127.0.0.1:2", "--admin", "127.0.0.1:9901", "--pid-file", "/run/p.pid"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9901", plan.Daemon.Admin)
+	require.Equal(t, "/run/p.pid", plan.Daemon.PidFile)
 }
 
 func TestVersion(t *testing.T) {
@@ -115,7 +124,7 @@ func TestPipelineSwapsValues(t *testing.T) {
 		return plan
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	built, err := build(file(a), log, nil)
+	built, err := build(file(a), log, nil, nil)
 	require.NoError(t, err)
 	tr, err := transport.Start(transport.Options{Loops: 1, Logger: log}, built.listeners...)
 	require.NoError(t, err)
