@@ -83,7 +83,7 @@ func (h *engineHandler) accept(el *EventLoop, c gnet.Conn) gnet.Action {
 func safeAccept(log *slog.Logger, ln *listener, s Stream) {
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error("accept func panicked; connection closed", "listener", ln.Name, "remote", s.RemoteAddr(), "panic", fmt.Sprint(r))
+			Recovered(log, "accept func panicked; connection closed", r, "listener", ln.Name, "remote", s.RemoteAddr())
 			_ = s.Close()
 		}
 	}()
@@ -93,7 +93,7 @@ func safeAccept(log *slog.Logger, ln *listener, s Stream) {
 func (h *engineHandler) OnTraffic(c gnet.Conn) (action gnet.Action) {
 	defer func() {
 		if r := recover(); r != nil {
-			h.t.log.Error("handler panicked; connection closed", "remote", c.RemoteAddr(), "panic", fmt.Sprint(r))
+			Recovered(h.t.log, "handler panicked; connection closed", r, "remote", c.RemoteAddr())
 			action = h.closeAfterPanic(c)
 			h.t.loop(c.EventLoop()).unwind(0) // gnet calls OnTraffic from its poll loop only
 		}
@@ -138,7 +138,7 @@ func (h *engineHandler) OnClose(c gnet.Conn, err error) gnet.Action {
 	depth := el.depth
 	defer func() {
 		if r := recover(); r != nil {
-			h.t.log.Error("close handler panicked", "remote", c.RemoteAddr(), "panic", fmt.Sprint(r))
+			Recovered(h.t.log, "close handler panicked", r, "remote", c.RemoteAddr())
 			el.unwind(depth)
 		}
 	}()

@@ -2,8 +2,6 @@ package transport
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -198,7 +196,7 @@ func Defer(l Loop, fn func()) bool {
 // recoverPanic keeps a panicking loop task from taking the process down.
 func (l *EventLoop) recoverPanic() {
 	if r := recover(); r != nil {
-		l.tr.log.Error("loop task panicked", "panic", fmt.Sprint(r))
+		Recovered(l.tr.log, "loop task panicked", r)
 	}
 }
 
@@ -266,7 +264,7 @@ func (l *SerialLoop) run() {
 func runRecovered(fn func()) {
 	defer func() {
 		if r := recover(); r != nil {
-			slog.Default().Error("loop task panicked", "panic", fmt.Sprint(r))
+			Recovered(nil, "loop task panicked", r)
 		}
 	}()
 	fn()

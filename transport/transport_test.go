@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -134,6 +135,10 @@ func TestFiltersRateAndFunc(t *testing.T) {
 
 // A handler that panics closes its own connection; others go on.
 func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
+	before := transport.Panics()
+	reported := make(chan string, 1)
+	transport.SetPanicReporter(func(v any, stack []byte) { reported <- fmt.Sprint(v) + "\n" + string(stack) })
+	defer transport.SetPanicReporter(nil)
 	tr := start(t, transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: func(s transport.Stream) {
 		s.SetHandler(transport.HandlerFuncs{
 			Data: func(s transport.Stream, p []byte) int {
@@ -156,6 +161,10 @@ func TestHandlerPanicClosesOnlyItsConnection(t *testing.T) {
 	_ = bad.SetReadDeadline(time.Now().Add(2 * time.Second))
 	_, err = bad.Read(make([]byte, 4))
 	require.Error(t, err)
+	require.Equal(t, before+1, transport.Panics(), "the panic is counted")
+	report := <-reported
+	require.Contains(t, report, "test panic\n")
+	require.Contains(t, report, "transport_test.TestHandlerPanicClosesOnlyItsConnection", "with the stack of the panic")
 	for range 3 {
 		_, err = good.Write([]byte("fine"))
 		require.NoError(t, err)

@@ -233,7 +233,7 @@ func (e *h2events) OnHeaders(hc *http2.Conn, id uint32, h *http2.Header, end boo
 func (c *conn) serveH2(x *Exchange) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.srv.log().Error("http handler panicked; stream reset", "remote", c.st.RemoteAddr(), "panic", r)
+			transport.Recovered(c.srv.log(), "http handler panicked; stream reset", r, "remote", c.st.RemoteAddr())
 			if c.h2.xs[x.h2id] == x {
 				delete(c.h2.xs, x.h2id)
 				c.h2.c.Reset(x.h2id, http2.ErrCodeInternal)

@@ -19,7 +19,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -188,8 +187,7 @@ func (s *netExchange) serve(h http.Handler) {
 func (s *netExchange) panicked(v any) {
 	aborting := v == http.ErrAbortHandler
 	if !aborting {
-		s.log.Error("http handler panicked", "remote", s.req.RemoteAddr, "uri", s.req.RequestURI,
-			"panic", v, "stack", string(debug.Stack()))
+		transport.Recovered(s.log, "http handler panicked", v, "remote", s.req.RemoteAddr, "uri", s.req.RequestURI)
 	}
 	if s.werr != nil {
 		return // the exchange is dead, and an op may still be in flight

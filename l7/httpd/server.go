@@ -419,7 +419,7 @@ var errUpgradeBody = errors.New("penstock/httpd: upgrade request with a body")
 func (c *conn) serve(x *Exchange) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.srv.log().Error("http handler panicked; connection closed", "remote", c.st.RemoteAddr(), "panic", r)
+			transport.Recovered(c.srv.log(), "http handler panicked; connection closed", r, "remote", c.st.RemoteAddr())
 			if !x.wroteHead && !c.closed {
 				c.closing = true
 				x.Respond(500, nil)

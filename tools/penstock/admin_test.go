@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -164,7 +165,7 @@ upstreams:
 		require.True(t, ok, "no %s%v in:\n%s", c.name, c.labels, body)
 		require.Equal(t, c.want, got, "%s%v", c.name, c.labels)
 	}
-	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "penstock_build_info", "penstock_http2_events_total"} {
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "penstock_build_info", "penstock_http2_events_total", "penstock_panics_total"} {
 		require.Contains(t, fams, name)
 	}
 	if promtool, err := exec.LookPath("promtool"); err == nil {
@@ -180,4 +181,54 @@ upstreams:
 	require.Equal(t, 0, d.wait(t))
 	_, err = os.Stat(pidFile)
 	require.True(t, os.IsNotExist(err), "the pid file is removed at exit")
+}
+
+// Under systemd (Type=notify), the daemon says READY=1 once its
+// listeners are bound and STOPPING=1 as it starts to drain.
+func TestDaemonSystemdNotify(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	require.NoError(t, err)
+	defer ln.Close()
+	listen := testutil.FreePort(t, "tcp")
+	d := &daemon{cmd: exec.Command(buildBinary(t), "tcp", "--listen", listen, "--to", "127.0.0.1:1"),
+		stderr: &syncBuffer{}, stdout: &syncBuffer{}, exit: make(chan error, 1)}
+	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	d.cmd.Stderr, d.cmd.Stdout = d.stderr, d.stdout
+	require.NoError(t, d.cmd.Start())
+	go func() { d.exit <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill()
+		<-d.exit
+	})
+	read := func() string {
+		buf := make([]byte, 1024)
+		_ = ln.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, err := ln.Read(buf)
+		require.NoError(t, err, d.stderr.String())
+		return string(buf[:n])
+	}
+	ready := read()
+	require.Contains(t, ready, "READY=1\n")
+	require.Contains(t, ready, "MAINPID="+strconv.Itoa(d.cmd.Process.Pid))
+	require.Contains(t, d.stderr.String(), "msg=listening", "ready only once the listeners are bound")
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, "STOPPING=1", read())
+	require.Equal(t, 0, d.wait(t))
+}
+
+// The systemd unit in docs/ is one systemd accepts (systemd-analyze
+// verify, with this build standing in for the installed binary).
+func TestSystemdUnitVerifies(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	unit, err := os.ReadFile("../../docs/systemd/penstock.service")
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "penstock.service")
+	require.NoError(t, os.WriteFile(path, bytes.ReplaceAll(unit, []byte("/usr/local/bin/penstock"), []byte(buildBinary(t))), 0o644))
+	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Empty(t, strings.TrimSpace(string(out)))
 }

@@ -28,6 +28,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -311,6 +312,7 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 		}
 	}
 	adm.setReady(true)
+	sdNotify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()) + "\nSTATUS=listening on " + strconv.Itoa(len(tr.Addrs())) + " addresses")
 	if demo {
 		fmt.Fprint(stdout, strings.ReplaceAll(demoHelp, demoTLSPlaceholder, demoDir))
 	}
@@ -318,6 +320,7 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 	select {
 	case sig := <-sigs:
 		adm.setReady(false) // draining: a load balancer takes this instance out
+		sdNotify("STOPPING=1")
 		writeHeapProfile(log)
 		if sig == syscall.SIGINT {
 			log.Info("SIGINT: stopping now", "open", tr.Active())

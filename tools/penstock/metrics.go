@@ -241,6 +241,7 @@ var (
 	descPoolH2      = prometheus.NewDesc("penstock_http_upstream_h2_connections", "Multiplexed HTTP/2 upstream connections of an endpoint.", []string{"pipeline", "group", "endpoint"}, nil)
 	descPoolStreams = prometheus.NewDesc("penstock_http_upstream_h2_streams", "Streams in flight on an endpoint's current HTTP/2 connection.", []string{"pipeline", "group", "endpoint"}, nil)
 	descHTTP2       = prometheus.NewDesc("penstock_http2_events_total", "HTTP/2 server events an http_proxy stage counted (flood defences, resets), by kind.", []string{"pipeline", "event"}, nil)
+	descPanics      = prometheus.NewDesc("penstock_panics_total", "Panics in handlers, hooks, stages and loop tasks, each of which closed its connection or stream instead of the process.", nil, nil)
 	descHealthy     = prometheus.NewDesc("penstock_upstream_endpoint_healthy", "1 when an endpoint has had no connect failure within its group's fail_timeout (each pipeline keeps its own view).", []string{"pipeline", "group", "endpoint"}, nil)
 	descEPFail      = prometheus.NewDesc("penstock_upstream_endpoint_connect_failures_total", "Failed connects to an endpoint, as a pipeline saw them.", []string{"pipeline", "group", "endpoint"}, nil)
 )
@@ -253,6 +254,7 @@ func (r *registry) Describe(chan<- *prometheus.Desc) {}
 func (r *registry) Collect(ch chan<- prometheus.Metric) {
 	v, commit := buildVersion()
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, v, commit, runtime.Version())
+	ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(transport.Panics()))
 	if tr := r.tr.Load(); tr != nil {
 		for name, st := range tr.ListenerStats() {
 			ch <- prometheus.MustNewConstMetric(descAccepted, prometheus.CounterValue, float64(st.Admitted), name)
