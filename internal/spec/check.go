@@ -105,7 +105,26 @@ func (c *checker) check() *Plan {
 		c.errorf("loops", "must not be negative")
 	}
 	plan.Daemon = Daemon{LogLevel: f.Log.Level, LogFormat: f.Log.Format, Loops: f.Loops, DrainTimeout: c.duration(f.DrainTimeout),
-		Admin: f.Admin, AdminPprof: f.AdminPprof, PidFile: f.PidFile}
+		Admin: f.Admin, AdminPprof: f.AdminPprof, PidFile: f.PidFile, Syslog: f.Log.Syslog, SyslogFacility: f.Log.Facility}
+	if t := f.Log.Syslog; t != "" {
+		scheme, addr, _ := strings.Cut(t, "://")
+		switch {
+		case scheme == "unix" && strings.HasPrefix(addr, "/"):
+		case (scheme == "udp" || scheme == "tcp") && addr != "":
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				c.errorf("log.syslog", "%q: %v", t, err)
+			}
+		default:
+			c.errorf("log.syslog", "%q: want unix:///dev/log, udp://HOST:PORT or tcp://HOST:PORT", t)
+		}
+	}
+	if fac := f.Log.Facility; fac != "" {
+		if _, ok := SyslogFacilities[fac]; !ok {
+			c.errorf("log.facility", "unknown syslog facility %q (want daemon, local0 to local7, or another of RFC 5424)", fac)
+		} else if f.Log.Syslog == "" {
+			c.errorf("log.facility", "needs log.syslog: where to send the log")
+		}
+	}
 	if f.Admin != "" {
 		if _, port, err := net.SplitHostPort(f.Admin); err != nil {
 			c.errorf("admin", "%q is not host:port (%v)", f.Admin, err)

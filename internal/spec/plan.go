@@ -38,6 +38,18 @@ type Daemon struct {
 	AdminPprof bool
 	// PidFile is where the daemon writes its process ID (empty: nowhere).
 	PidFile string
+	// Syslog, when set, sends the daemon's log (and access logs whose
+	// destination is "syslog") to a syslog daemon: unix:///dev/log,
+	// udp://HOST:PORT or tcp://HOST:PORT, RFC 5424, with SyslogFacility
+	// (default daemon).
+	Syslog, SyslogFacility string
+}
+
+// SyslogFacilities are the facility names of RFC 5424, by code.
+var SyslogFacilities = map[string]int{
+	"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
+	"uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
+	"local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
 }
 
 // Pipeline is one checked pipeline.

@@ -41,8 +41,10 @@ func (*File) renamed() map[string]string {
 
 // Log sets the daemon's structured log.
 type Log struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"`
+	Level    string `yaml:"level"`
+	Format   string `yaml:"format"`
+	Syslog   string `yaml:"syslog"`
+	Facility string `yaml:"facility"`
 }
 
 // PipelineSpec is one pipeline as written: where it listens, which filters run

@@ -61,6 +61,10 @@ func TestErrors(t *testing.T) {
 			`f.yaml:2: admin: "9901" is not host:port`},
 		{"pprof without admin", "version: 1\nadmin_pprof: true\n" + one[len("version: 1\n"):] + "    stages: [{kind: relay, upstream: u}]\n" + group,
 			"f.yaml:2: admin_pprof: needs admin"},
+		{"syslog scheme", "version: 1\nlog: {syslog: \"http://127.0.0.1:514\"}\n" + one[len("version: 1\n"):] + "    stages: [{kind: relay, upstream: u}]\n" + group,
+			`f.yaml:2: log.syslog: "http://127.0.0.1:514": want unix:///dev/log, udp://HOST:PORT or tcp://HOST:PORT`},
+		{"syslog facility", "version: 1\nlog: {syslog: \"udp://127.0.0.1:514\", facility: local9}\n" + one[len("version: 1\n"):] + "    stages: [{kind: relay, upstream: u}]\n" + group,
+			`f.yaml:2: log.facility: unknown syslog facility "local9"`},
 		// Stages.
 		{"unknown kind", one + "    stages:\n      - kind: rely\n        upstream: u\n" + group,
 			`f.yaml:6: pipelines[0].stages[0].kind: unknown stage kind "rely": did you mean relay?`},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -23,6 +24,9 @@ type accessLogs struct {
 	format string // "json" or text
 	stdout io.Writer
 	stderr io.Writer
+
+	// syslog takes the lines of logs whose destination is "syslog".
+	syslog *syslogSink
 
 	mu  sync.Mutex
 	all map[string]*accessLog
@@ -58,6 +62,11 @@ func (l *accessLogs) open(dest string) (*accessLog, error) {
 		a.w = l.stdout
 	case "stderr":
 		a.w = l.stderr
+	case "syslog":
+		if l.syslog == nil {
+			return nil, errors.New("access_log syslog needs log.syslog")
+		}
+		a.w = syslogLines{s: l.syslog, sev: sevInfo, msgid: "access"}
 	default:
 		f, err := openLogFile(dest)
 		if err != nil {

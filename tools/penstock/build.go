@@ -384,7 +384,7 @@ func configDir(file string) string {
 // inDir resolves a file name of the config against dir; absolute names,
 // stdout and stderr stay as they are.
 func inDir(dir, name string) string {
-	if dir == "" || name == "" || name == "stdout" || name == "stderr" || filepath.IsAbs(name) {
+	if dir == "" || name == "" || name == "stdout" || name == "stderr" || name == "syslog" || filepath.IsAbs(name) {
 		return name
 	}
 	return filepath.Join(dir, name)

@@ -32,7 +32,10 @@ func ParseConfig(name string, data []byte) (*spec.Plan, error) {
 						pl.Shape.HandlerType, handlerNames()))
 				}
 			case "http_proxy":
-				if dest := pl.Values.HTTP.AccessLog; dest != "" && dest != "stdout" && dest != "stderr" {
+				if pl.Values.HTTP.AccessLog == "syslog" && plan.Daemon.Syslog == "" {
+					errs = append(errs, plan.Errorf(sp+".access_log", "syslog needs log.syslog: where to send the lines"))
+				}
+				if dest := pl.Values.HTTP.AccessLog; dest != "" && dest != "stdout" && dest != "stderr" && dest != "syslog" {
 					if fi, err := os.Stat(filepath.Dir(dest)); err != nil || !fi.IsDir() {
 						errs = append(errs, plan.Errorf(sp+".access_log", "the directory of %q does not exist", dest))
 					}

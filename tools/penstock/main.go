@@ -220,6 +220,18 @@ func readable(_ []string, a slog.Attr) slog.Attr {
 
 func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 	log := newLogger(plan.Daemon.LogLevel, plan.Daemon.LogFormat, stderr)
+	var sink *syslogSink
+	if plan.Daemon.Syslog != "" {
+		var err error
+		if sink, err = newSyslogSink(plan.Daemon.Syslog, plan.Daemon.SyslogFacility); err != nil {
+			log.Error("start failed", "err", fmt.Errorf("log.syslog: %w", err))
+			return 1
+		}
+		defer sink.Close()
+		var lvl slog.Level
+		_ = lvl.UnmarshalText([]byte(cmp.Or(plan.Daemon.LogLevel, "info")))
+		log = slog.New(newSyslogHandler(sink, lvl, plan.Daemon.LogFormat == "json"))
+	}
 	if os.Getenv("PENSTOCK_HEAPPROFILE") != "" {
 		runtime.MemProfileRate = 1 // every allocation, for per-connection sizes
 	}
@@ -235,6 +247,7 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 		}
 	}
 	logs := newAccessLogs(plan.Daemon.LogFormat, stdout, stderr)
+	logs.syslog = sink
 	defer logs.Close() // after the transport has stopped: the last lines too
 	var reg *registry
 	if plan.Daemon.Admin != "" {
