@@ -87,6 +87,12 @@ func (c *conn) h2Data(p []byte) int {
 		c.shutdown()
 		return len(p)
 	}
+	if c.drainNext && !c.closing {
+		// Drained before its preface came: the streams of this first
+		// read are served, then GOAWAY.
+		c.h2drain()
+		return n
+	}
 	if h.c.InHeaderBlock() && !h.headerWait && !c.sendWait {
 		// A header block is under way: it must end within HeaderTimeout
 		// (nothing else can be read on the connection meanwhile).

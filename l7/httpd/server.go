@@ -193,9 +193,16 @@ func (c *conn) drain() {
 		c.h2drain()
 		return
 	}
-	c.closing = true
-	if !c.active {
-		c.shutdown()
+	switch {
+	case c.active:
+		c.closing = true // after the response under way
+	case c.began && c.idle:
+		c.shutdown() // between requests, nothing of the next one seen
+	default:
+		// No request yet, or the next head still arriving: it is served,
+		// and its response closes the connection (a client that opened
+		// it just before the drain gets its answer).
+		c.drainNext = true
 	}
 }
 
@@ -259,6 +266,7 @@ type conn struct {
 	sendWait     bool // the timer runs for SendTimeout: output is congested
 	bodyWait     bool // the timer runs for BodyTimeout: request body bytes are due
 	began        bool // a request has begun on this connection
+	drainNext    bool // draining: the next request is the last
 
 	h2 *h2state // the connection speaks HTTP/2 (h2.go)
 }
@@ -385,6 +393,9 @@ func (c *conn) consume(p []byte) int {
 // begin starts an exchange for the head in head.
 func (c *conn) begin(head []byte) {
 	c.began = true
+	if c.drainNext {
+		c.closing = true
+	}
 	x := c.x
 	x.head = append(x.head[:0], head...)
 	x.h1.Rebase(head, x.head)

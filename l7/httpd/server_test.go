@@ -708,3 +708,29 @@ func TestCloneCopiesEverySetting(t *testing.T) {
 type cloneHandler struct{ _ int }
 
 func (*cloneHandler) ServeHTTP(*httpd.Exchange) {}
+
+// A connection that has sent nothing yet when the server drains (a client
+// that connected just before a config reload) gets its first request
+// answered, with Connection: close, rather than a close without an
+// answer; over HTTP/2 (prior knowledge) the streams of its first read are
+// served, then GOAWAY.
+func TestDrainSparesAConnectionBeforeItsFirstRequest(t *testing.T) {
+	srv := &httpd.Server{Handler: hello}
+	tr, loop, addr := startOne(t, srv)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	settle(t, tr, loop, 1) // accepted: the server has it
+	srv.Drain()
+	settle(t, tr, loop, 1) // the drain's task has run on the loop
+	_, _ = c.Write([]byte("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	_, _ = io.ReadAll(resp.Body)
+	require.Equal(t, 200, resp.StatusCode)
+	require.True(t, resp.Close, "the response closes the connection")
+	_, err = br.ReadByte()
+	require.ErrorIs(t, err, io.EOF)
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,24 +57,32 @@ func build(plan *spec.Plan, log *slog.Logger, logs *accessLogs, reg *registry) (
 			continue
 		}
 		d.pipelines = append(d.pipelines, p)
-		v := pl.Values
-		for _, addr := range v.Listen {
-			name := pl.Shape.Name
-			if len(v.Listen) > 1 {
-				name += " " + addr
-			}
-			f := filters(v.Filters)
-			p.filters = append(p.filters, f)
-			d.listeners = append(d.listeners, transport.Listener{
-				Name: name, Addr: addr, Filters: f, Accept: p.Accept, Drain: p.Drain,
-				MaxSessions: v.Session.MaxSessions, SessionIdle: v.Session.Idle,
-			})
-		}
+		d.listeners = append(d.listeners, p.listeners(pl)...)
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return d, nil
+}
+
+// listeners returns the transport listeners of p, pipeline pl of its
+// plan: one per listen address, each with its Filters.
+func (p *pipeline) listeners(pl *spec.Pipeline) []transport.Listener {
+	var ls []transport.Listener
+	v := pl.Values
+	for _, addr := range v.Listen {
+		name := pl.Shape.Name
+		if len(v.Listen) > 1 {
+			name += " " + addr
+		}
+		f := filters(v.Filters)
+		p.filters = append(p.filters, f)
+		ls = append(ls, transport.Listener{
+			Name: name, Addr: addr, Filters: f, Accept: p.Accept, Drain: p.Drain,
+			MaxSessions: v.Session.MaxSessions, SessionIdle: v.Session.Idle,
+		})
+	}
+	return ls
 }
 
 // pipeline runs one pipeline of a plan. Its shape (stage kinds and order,
@@ -93,9 +102,10 @@ type pipeline struct {
 	dir     string // relative file names are relative to it
 	log     *slog.Logger
 	logs    *accessLogs
-	framer  frameCodec   // handle: the framer, from the shape
-	handler frameHandler // handle: the handler, kept across snapshots
-	metrics *httpMetrics // http_proxy: its counters (nil: not counted)
+	framer  frameCodec    // handle: the framer, from the shape
+	handler frameHandler  // handle: the handler, kept across snapshots
+	metrics *httpMetrics  // http_proxy: its counters (nil: not counted)
+	retired chan struct{} // closed when a reload removes the pipeline
 
 	cur atomic.Pointer[snapshot]
 	// filters are the Filters of the pipeline's listeners, set by build
@@ -103,7 +113,7 @@ type pipeline struct {
 	filters []*transport.Filters
 
 	mu     sync.Mutex
-	drains []func() // of every snapshot that had a service to drain
+	drains []func() // the current snapshot's service's, if it has one to drain (older ones drain as they are replaced)
 
 	// tls terminates TLS for a pipeline with a tls stage: one per
 	// pipeline, so its ticket keys and counts outlive snapshots. Its
@@ -124,10 +134,13 @@ type snapshot struct {
 	groups map[string]*l4.Group
 	proxy  *httpproxy.Proxy
 	server *httpd.Server
+	// drain ends its service's idle connections (nil: nothing to end).
+	drain func()
 }
 
 func newPipeline(plan *spec.Plan, pl *spec.Pipeline, log *slog.Logger, logs *accessLogs, reg *registry) (*pipeline, error) {
-	p := &pipeline{plan: plan, shape: pl.Shape, path: pl.Path, log: log.With("pipeline", pl.Shape.Name), logs: logs, dir: configDir(plan.File)}
+	p := &pipeline{plan: plan, shape: pl.Shape, path: pl.Path, log: log.With("pipeline", pl.Shape.Name), logs: logs, dir: configDir(plan.File),
+		retired: make(chan struct{})}
 	if pl.Shape.Terminal == "http_proxy" {
 		p.metrics = reg.httpStage(pl.Shape.Name)
 	}
@@ -178,15 +191,31 @@ func (p *pipeline) Swap(plan *spec.Plan, v spec.Values) error {
 	if err != nil {
 		return err
 	}
+	p.install(s, drain, v)
+	return nil
+}
+
+// install makes s, which snapshot built from v, serve the streams
+// accepted from now on. The snapshot it replaces drains: its HTTP
+// connections close between requests (HTTP/2 ones with GOAWAY), so that
+// a keep-alive client moves to the new values with its next connection
+// and nothing keeps the old snapshot alive; relays and requests under
+// way finish on the values they started with. It is safe from any
+// goroutine.
+func (p *pipeline) install(s *snapshot, drain func(), v spec.Values) {
+	s.drain = drain
+	p.mu.Lock()
+	p.drains = p.drains[:0]
 	if drain != nil {
-		p.mu.Lock()
 		p.drains = append(p.drains, drain)
-		p.mu.Unlock()
 	}
+	p.mu.Unlock()
 	if s.tlsConfig != nil {
 		p.tls.SetConfig(s.tlsConfig)
 	}
-	p.cur.Store(s)
+	if old := p.cur.Swap(s); old != nil && old.drain != nil {
+		old.drain() // flags the old server and queues a task per connection: quick
+	}
 	if m := p.metrics; m != nil && s.proxy != nil {
 		m.proxy.Store(s.proxy)
 		m.groups.Store(&s.groups)
@@ -199,7 +228,6 @@ func (p *pipeline) Swap(plan *spec.Plan, v spec.Values) error {
 			f.SetRules(rules)
 		}
 	}
-	return nil
 }
 
 // Drain ends what would otherwise wait out a graceful shutdown (idle HTTP
@@ -466,10 +494,18 @@ func (p *pipeline) watchTLS(done <-chan struct{}) {
 	for {
 		select {
 		case <-t.C:
+			if paths := tlsFiles(p.dir, p.Values().TLS).Paths(); !slices.Equal(paths, w.Paths) {
+				// A reload named other files: watch those from now on.
+				w = &transport.FileWatch{Paths: paths}
+				w.Changed()
+				continue
+			}
 			if w.Changed() {
 				p.reloadTLS("files changed")
 			}
 		case <-done:
+			return
+		case <-p.retired:
 			return
 		}
 	}

@@ -6,6 +6,7 @@
 //	penstock run -c FILE          run a config file, or any pipeline spec
 //	penstock check -c FILE        check it as run would, without binding
 //	penstock tcp|udp|redis|http --listen ADDR --to ADDR[,ADDR...] [flags]
+//	penstock reload -c FILE       check FILE, then SIGHUP the daemon in its pid_file
 //	penstock version              print the version, commit and Go version
 //
 // SIGTERM drains (stop accepting, let connections finish until the drain
@@ -83,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		plan, err = oneLiner(modes[cmd], args, stderr)
 	case "ech-keygen":
 		return echKeygen(args, stdout, stderr)
+	case "reload":
+		return reloadCmd(args, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, version())
 		return 0
@@ -105,7 +108,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	return serve(plan, demo, stdout, stderr)
+	file := ""
+	if cmd == "run" {
+		file = plan.File // SIGHUP and penstock reload read it again
+	}
+	return serve(plan, file, demo, stdout, stderr)
 }
 
 // count writes n things, in the plural unless n is 1.
@@ -125,6 +132,8 @@ func usage(w io.Writer) {
                                 relay or proxy one address (penstock MODE --help)
   penstock ech-keygen --public-name NAME [--out PREFIX]
                                 make an Encrypted Client Hello key for a tls stage
+  penstock reload -c FILE [--pid PID]
+                                check FILE, then have the daemon running it read it again (SIGHUP)
   penstock version              print the version, commit and Go version
 `)
 }
@@ -195,6 +204,12 @@ func loadFlagConfig(cmd string, args []string, stderr io.Writer) (*spec.Plan, er
 func newLogger(level, format string, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cmp.Or(level, "info")))
+	return newLevelLogger(lvl, format, w)
+}
+
+// newLevelLogger is newLogger with a Leveler (a *slog.LevelVar that a
+// reload sets, say).
+func newLevelLogger(lvl slog.Leveler, format string, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: readable}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
@@ -218,8 +233,15 @@ func readable(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
-	log := newLogger(plan.Daemon.LogLevel, plan.Daemon.LogFormat, stderr)
+// serve runs plan until a stop signal. file is the config file that a
+// reload reads again ("" for the demo and the one-liners, whose reload
+// reads only their certificates again).
+func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) int {
+	level := new(slog.LevelVar)
+	if lvl, err := parseLevel(plan.Daemon.LogLevel); err == nil {
+		level.Set(lvl)
+	}
+	log := newLevelLogger(level, plan.Daemon.LogFormat, stderr)
 	var sink *syslogSink
 	if plan.Daemon.Syslog != "" {
 		var err error
@@ -228,9 +250,7 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer sink.Close()
-		var lvl slog.Level
-		_ = lvl.UnmarshalText([]byte(cmp.Or(plan.Daemon.LogLevel, "info")))
-		log = slog.New(newSyslogHandler(sink, lvl, plan.Daemon.LogFormat == "json"))
+		log = slog.New(newSyslogHandler(sink, level, plan.Daemon.LogFormat == "json"))
 	}
 	if os.Getenv("PENSTOCK_HEAPPROFILE") != "" {
 		runtime.MemProfileRate = 1 // every allocation, for per-connection sizes
@@ -258,9 +278,12 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	quit := make(chan struct{})
+	defer close(quit)
+	lv := &live{file: file, log: log, level: level, logs: logs, reg: reg, quit: quit, plan: plan, pipes: map[string]*livePipe{}}
 	var adm *admin
 	if reg != nil {
-		reg.pipelines = d.pipelines
+		reg.live.Store(lv)
 		if adm, err = startAdmin(plan.Daemon.Admin, plan.Daemon.AdminPprof, reg, log); err != nil {
 			log.Error("start failed", "err", err)
 			return 1
@@ -277,13 +300,12 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
-	// SIGHUP reads the tls stages' certificate files again (so does a
-	// change to them, checked every watch interval).
+	// SIGHUP reloads the config file (reload.go); a change to a tls
+	// stage's certificate files, checked every watch interval, reloads
+	// those.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	quit := make(chan struct{})
-	defer close(quit)
 	for _, p := range d.pipelines {
 		go p.watchTLS(quit)
 	}
@@ -291,9 +313,7 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 		for {
 			select {
 			case <-hup:
-				for _, p := range d.pipelines {
-					p.reloadTLS("SIGHUP")
-				}
+				_ = lv.reload("SIGHUP")
 			case <-usr1:
 				if err := logs.Reopen(); err != nil {
 					log.Error("SIGUSR1: reopening access logs", "err", err)
@@ -311,12 +331,17 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 		log.Error("start failed", "err", err)
 		return 1
 	}
+	main := &liveTransport{tr: tr, main: true, pipes: len(d.pipelines)}
 	for i, a := range tr.Addrs() {
+		main.names = append(main.names, d.listeners[i].Name)
 		log.Info("listening", "listener", d.listeners[i].Name, "addr", a)
 	}
-	if reg != nil {
-		reg.tr.Store(tr)
+	lv.mu.Lock()
+	lv.trs = []*liveTransport{main}
+	for _, p := range d.pipelines {
+		lv.pipes[p.shape.Name] = &livePipe{p: p, on: main}
 	}
+	lv.mu.Unlock()
 	if path := plan.Daemon.PidFile; path != "" {
 		if err := writePidFile(path); err != nil {
 			log.Error("pid file not written", "path", path, "err", err)
@@ -329,7 +354,7 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 	if demo {
 		fmt.Fprint(stdout, strings.ReplaceAll(demoHelp, demoTLSPlaceholder, demoDir))
 	}
-	defer logStats(log, tr, d)
+	defer func() { logStats(log, lv) }()
 	select {
 	case sig := <-sigs:
 		adm.setReady(false) // draining: a load balancer takes this instance out
@@ -337,23 +362,42 @@ func serve(plan *spec.Plan, demo bool, stdout, stderr io.Writer) int {
 		writeHeapProfile(log)
 		if sig == syscall.SIGINT {
 			log.Info("SIGINT: stopping now", "open", tr.Active())
-			tr.Stop()
+			for _, t := range lv.transports() {
+				t.Stop()
+			}
 			return 0
 		}
-		log.Info("SIGTERM: draining", "open", tr.Active(), "timeout", plan.Daemon.DrainTimeout)
+		trs := lv.transports()
+		open := int64(0)
+		for _, t := range trs {
+			open += t.Active()
+		}
+		log.Info("SIGTERM: draining", "open", open, "timeout", plan.Daemon.DrainTimeout)
 		ctx, cancel := context.WithTimeout(context.Background(), plan.Daemon.DrainTimeout)
 		defer cancel()
 		go func() {
 			// A second signal during the drain stops at once.
 			select {
 			case <-sigs:
-				tr.Stop()
+				for _, t := range trs {
+					t.Stop()
+				}
 			case <-ctx.Done():
 			}
 		}()
 		start := time.Now()
-		if err := tr.Shutdown(ctx); err != nil {
-			log.Warn("drain deadline reached; closed the rest", "err", err)
+		errs := make(chan error, len(trs))
+		for _, t := range trs {
+			go func() { errs <- t.Shutdown(ctx) }()
+		}
+		var derr error
+		for range trs {
+			if err := <-errs; err != nil && derr == nil {
+				derr = err
+			}
+		}
+		if derr != nil {
+			log.Warn("drain deadline reached; closed the rest", "err", derr)
 		} else {
 			log.Info("drained", "took", time.Since(start).Round(time.Millisecond))
 		}
@@ -387,15 +431,17 @@ func writeHeapProfile(log *slog.Logger) {
 
 // logStats logs each listener's admission counters: what was accepted and
 // what the filters refused, by reason.
-func logStats(log *slog.Logger, tr *transport.Transport, d *built) {
-	for name, st := range tr.ListenerStats() {
-		attrs := []any{"listener", name, "admitted", st.Admitted}
-		for reason, n := range st.Rejected {
-			attrs = append(attrs, "refused_"+reason, n)
+func logStats(log *slog.Logger, lv *live) {
+	for _, tr := range lv.transports() {
+		for name, st := range tr.ListenerStats() {
+			attrs := []any{"listener", name, "admitted", st.Admitted}
+			for reason, n := range st.Rejected {
+				attrs = append(attrs, "refused_"+reason, n)
+			}
+			log.Info("listener totals", attrs...)
 		}
-		log.Info("listener totals", attrs...)
 	}
-	for _, p := range d.pipelines {
+	for _, p := range lv.pipelines() {
 		if p.tls == nil {
 			continue
 		}

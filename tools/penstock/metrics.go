@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -194,11 +195,12 @@ func isDeadline(e *httpproxy.Error) bool {
 
 // registry is the daemon's metrics registry and its collector.
 type registry struct {
-	reg  *prometheus.Registry
+	reg *prometheus.Registry
+
+	mu   sync.Mutex
 	http []*httpMetrics
-	// listeners and tls are read at each scrape.
-	tr        atomic.Pointer[transport.Transport]
-	pipelines []*pipeline
+	// live gives the transports and pipelines, read at each scrape.
+	live atomic.Pointer[live]
 }
 
 func newRegistry() *registry {
@@ -212,6 +214,8 @@ func (r *registry) httpStage(pipeline string) *httpMetrics {
 	if r == nil {
 		return nil
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, m := range r.http {
 		if m.pipeline == pipeline {
 			return m
@@ -241,6 +245,7 @@ var (
 	descPoolH2      = prometheus.NewDesc("penstock_http_upstream_h2_connections", "Multiplexed HTTP/2 upstream connections of an endpoint.", []string{"pipeline", "group", "endpoint"}, nil)
 	descPoolStreams = prometheus.NewDesc("penstock_http_upstream_h2_streams", "Streams in flight on an endpoint's current HTTP/2 connection.", []string{"pipeline", "group", "endpoint"}, nil)
 	descHTTP2       = prometheus.NewDesc("penstock_http2_events_total", "HTTP/2 server events an http_proxy stage counted (flood defences, resets), by kind.", []string{"pipeline", "event"}, nil)
+	descReloads     = prometheus.NewDesc("penstock_config_reloads_total", "Config reloads (SIGHUP, penstock reload), by outcome: ok, invalid (refused by its check), failed (could not be applied; nothing changed).", []string{"outcome"}, nil)
 	descPanics      = prometheus.NewDesc("penstock_panics_total", "Panics in handlers, hooks, stages and loop tasks, each of which closed its connection or stream instead of the process.", nil, nil)
 	descHealthy     = prometheus.NewDesc("penstock_upstream_endpoint_healthy", "1 when an endpoint has had no connect failure within its group's fail_timeout (each pipeline keeps its own view).", []string{"pipeline", "group", "endpoint"}, nil)
 	descEPFail      = prometheus.NewDesc("penstock_upstream_endpoint_connect_failures_total", "Failed connects to an endpoint, as a pipeline saw them.", []string{"pipeline", "group", "endpoint"}, nil)
@@ -255,7 +260,14 @@ func (r *registry) Collect(ch chan<- prometheus.Metric) {
 	v, commit := buildVersion()
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, v, commit, runtime.Version())
 	ch <- prometheus.MustNewConstMetric(descPanics, prometheus.CounterValue, float64(transport.Panics()))
-	if tr := r.tr.Load(); tr != nil {
+	l := r.live.Load()
+	if l == nil {
+		return
+	}
+	for i := range l.reloads {
+		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(l.reloads[i].Load()), reloadOutcomes[i])
+	}
+	for _, tr := range l.transports() {
 		for name, st := range tr.ListenerStats() {
 			ch <- prometheus.MustNewConstMetric(descAccepted, prometheus.CounterValue, float64(st.Admitted), name)
 			ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(st.Open), name)
@@ -264,7 +276,7 @@ func (r *registry) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	for _, p := range r.pipelines {
+	for _, p := range l.pipelines() {
 		if p.tls != nil {
 			for outcome, n := range p.tls.Stats().Outcomes {
 				ch <- prometheus.MustNewConstMetric(descTLS, prometheus.CounterValue, float64(n), p.shape.Name, outcome)
@@ -281,7 +293,10 @@ func (r *registry) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	for _, m := range r.http {
+	r.mu.Lock()
+	stages := slices.Clone(r.http)
+	r.mu.Unlock()
+	for _, m := range stages {
 		m.collect(ch)
 	}
 }

@@ -76,11 +76,13 @@ upstreams:
 	reg := newRegistry()
 	d, err := build(plan, quietLog(), nil, reg)
 	require.NoError(t, err)
-	reg.pipelines = d.pipelines
 	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quietLog()}, d.listeners...)
 	require.NoError(t, err)
 	t.Cleanup(tr.Stop)
-	reg.tr.Store(tr)
+	lv := &live{plan: plan, pipes: map[string]*livePipe{}}
+	lv.trs = []*liveTransport{{tr: tr, main: true, pipes: 1}}
+	lv.pipes["web"] = &livePipe{p: d.pipelines[0], on: lv.trs[0]}
+	reg.live.Store(lv)
 	c, err := net.Dial("tcp", tr.Addrs()[0].String())
 	require.NoError(t, err)
 	defer c.Close()

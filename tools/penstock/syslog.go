@@ -181,7 +181,7 @@ type syslogHandler struct {
 	hs [4]slog.Handler // debug, info, warn, error
 }
 
-func newSyslogHandler(s *syslogSink, level slog.Level, json bool) *syslogHandler {
+func newSyslogHandler(s *syslogSink, level slog.Leveler, json bool) *syslogHandler {
 	h := &syslogHandler{}
 	for i, sev := range []int{sevDebug, sevInfo, sevWarning, sevError} {
 		opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
