@@ -86,13 +86,14 @@ type Transport struct {
 	log       *slog.Logger
 	listeners []*listener
 
-	eng      gnet.Engine
-	ready    chan struct{}
-	done     chan struct{}
-	runErr   error
-	draining atomic.Bool
-	active   atomic.Int64
-	stopOnce sync.Once
+	eng       gnet.Engine
+	reusePort bool // every loop has its own socket per address (SO_REUSEPORT)
+	ready     chan struct{}
+	done      chan struct{}
+	runErr    error
+	draining  atomic.Bool
+	active    atomic.Int64
+	stopOnce  sync.Once
 
 	// loops maps gnet's loops to ours. It is copied on write (a loop is
 	// added once) and read without a lock on every datagram.
@@ -164,6 +165,7 @@ func Start(opts Options, listeners ...Listener) (*Transport, error) {
 	// loop on one core: 1.45x the new-connection rate (benchmarks/README.md).
 	// gnet cannot do this next to a unix listener unless there is UDP.
 	reusePort := hasUDP || !hasUnix
+	t.reusePort = reusePort
 	if reusePort && opts.Loops > 1 {
 		// Each loop binds its own socket to the address, so port 0 would
 		// become a different port per loop: pick the port once, holding it

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -27,7 +32,15 @@ type admin struct {
 
 // startAdmin binds addr and serves reg on it.
 func startAdmin(addr string, withPprof bool, reg *registry, log *slog.Logger) (*admin, error) {
-	ln, err := net.Listen("tcp", addr)
+	// SO_REUSEPORT: during an upgrade the new process binds it next to
+	// the old one (the pipelines' listeners check a port is free first,
+	// so a second daemon still fails to start).
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1) })
+		return cmp.Or(err, serr)
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}

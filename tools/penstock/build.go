@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -24,6 +25,9 @@ import (
 	"github.com/penstock-proxy/penstock/pipelines/kvproto"
 	"github.com/penstock-proxy/penstock/transport"
 )
+
+// defaultTicketRotation is a tls stage's ticket_rotation when it sets none.
+const defaultTicketRotation = 24 * time.Hour
 
 // quiet is a logger for builds that only check.
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -155,8 +159,10 @@ func newPipeline(plan *spec.Plan, pl *spec.Pipeline, log *slog.Logger, logs *acc
 		p.handler = handlers[pl.Shape.HandlerType]()
 	}
 	if t := pl.Values.TLS; t != nil {
+		// The daemon rotates the ticket keys itself (daily by default, as
+		// crypto/tls would), so that an upgrade can hand them over.
 		p.tls = &transport.TLS{RequirePostQuantum: t.RequirePostQuantum, HandshakeTimeout: t.HandshakeTimeout,
-			TicketRotation: t.TicketRotation, Logger: p.log}
+			TicketRotation: cmp.Or(t.TicketRotation, defaultTicketRotation), Logger: p.log}
 	}
 	if err := p.Swap(plan, pl.Values); err != nil {
 		return nil, err

@@ -10,7 +10,9 @@
 //	penstock version              print the version, commit and Go version
 //
 // SIGTERM drains (stop accepting, let connections finish until the drain
-// timeout); SIGINT stops at once.
+// timeout); SIGINT stops at once; SIGHUP reloads the config file
+// (reload.go); SIGUSR2 upgrades to the binary at the daemon's path
+// (upgrade.go); SIGUSR1 reopens the access logs.
 package main
 
 import (
@@ -300,6 +302,10 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
+	// SIGUSR2 upgrades to the binary at the daemon's path (upgrade.go).
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	defer signal.Stop(usr2)
 	// SIGHUP reloads the config file (reload.go); a change to a tls
 	// stage's certificate files, checked every watch interval, reloads
 	// those.
@@ -326,7 +332,11 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 		}
 	}()
 
-	tr, err := transport.Start(transport.Options{Loops: plan.Daemon.Loops, Logger: log}, d.listeners...)
+	if err := takeUpgradeState(d, lv); err != nil {
+		log.Warn("upgrade: TLS sessions of the old process will not resume", "err", err)
+	}
+	// A process an upgrade started binds next to the old one's sockets.
+	tr, err := transport.Start(transport.Options{Loops: plan.Daemon.Loops, Logger: log, SharePorts: upgrading()}, d.listeners...)
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return 1
@@ -350,33 +360,28 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 		}
 	}
 	adm.setReady(true)
+	// systemd learns the new main PID before an upgrade's old process,
+	// told next, starts to hand over and exit.
 	sdNotify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()) + "\nSTATUS=listening on " + strconv.Itoa(len(tr.Addrs())) + " addresses")
+	sayReady(tr.Loops())
 	if demo {
 		fmt.Fprint(stdout, strings.ReplaceAll(demoHelp, demoTLSPlaceholder, demoDir))
 	}
 	defer func() { logStats(log, lv) }()
-	select {
-	case sig := <-sigs:
+	// drain stops accepting and lets the open connections finish, within
+	// drain_timeout (a signal meanwhile stops at once).
+	drain := func(why string, handOver int) int {
 		adm.setReady(false) // draining: a load balancer takes this instance out
-		sdNotify("STOPPING=1")
 		writeHeapProfile(log)
-		if sig == syscall.SIGINT {
-			log.Info("SIGINT: stopping now", "open", tr.Active())
-			for _, t := range lv.transports() {
-				t.Stop()
-			}
-			return 0
-		}
 		trs := lv.transports()
 		open := int64(0)
 		for _, t := range trs {
 			open += t.Active()
 		}
-		log.Info("SIGTERM: draining", "open", open, "timeout", plan.Daemon.DrainTimeout)
+		log.Info(why+": draining", "open", open, "timeout", plan.Daemon.DrainTimeout)
 		ctx, cancel := context.WithTimeout(context.Background(), plan.Daemon.DrainTimeout)
 		defer cancel()
 		go func() {
-			// A second signal during the drain stops at once.
 			select {
 			case <-sigs:
 				for _, t := range trs {
@@ -388,7 +393,13 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 		start := time.Now()
 		errs := make(chan error, len(trs))
 		for _, t := range trs {
-			go func() { errs <- t.Shutdown(ctx) }()
+			go func() {
+				if handOver > 0 {
+					errs <- t.HandOver(ctx, handOver)
+				} else {
+					errs <- t.Shutdown(ctx)
+				}
+			}()
 		}
 		var derr error
 		for range trs {
@@ -402,9 +413,51 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 			log.Info("drained", "took", time.Since(start).Round(time.Millisecond))
 		}
 		return 0
-	case <-tr.Done():
-		log.Error("transport stopped unexpectedly")
-		return 1
+	}
+	type upgraded struct {
+		pid, loops int
+		err        error
+	}
+	upgradeDone := make(chan upgraded, 1)
+	inUpgrade := false
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGINT {
+				adm.setReady(false)
+				sdNotify("STOPPING=1")
+				log.Info("SIGINT: stopping now", "open", tr.Active())
+				for _, t := range lv.transports() {
+					t.Stop()
+				}
+				return 0
+			}
+			sdNotify("STOPPING=1")
+			return drain("SIGTERM", 0)
+		case <-usr2:
+			if inUpgrade {
+				log.Warn("SIGUSR2: an upgrade is already under way")
+				continue
+			}
+			inUpgrade = true
+			log.Info("SIGUSR2: upgrading: starting the binary at the daemon's path")
+			go func() {
+				pid, loops, err := lv.startUpgrade()
+				upgradeDone <- upgraded{pid, loops, err}
+			}()
+		case u := <-upgradeDone:
+			inUpgrade = false
+			if u.err != nil {
+				log.Error("upgrade failed; this process keeps serving", "err", u.err)
+				continue
+			}
+			log.Info("upgrade: the new process serves; this one hands its listeners over, drains and exits", "new_pid", u.pid,
+				"tcp_migrate_req", !migrateOff())
+			return drain("upgrade", u.loops)
+		case <-tr.Done():
+			log.Error("transport stopped unexpectedly")
+			return 1
+		}
 	}
 }
 

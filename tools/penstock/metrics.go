@@ -246,6 +246,7 @@ var (
 	descPoolStreams = prometheus.NewDesc("penstock_http_upstream_h2_streams", "Streams in flight on an endpoint's current HTTP/2 connection.", []string{"pipeline", "group", "endpoint"}, nil)
 	descHTTP2       = prometheus.NewDesc("penstock_http2_events_total", "HTTP/2 server events an http_proxy stage counted (flood defences, resets), by kind.", []string{"pipeline", "event"}, nil)
 	descReloads     = prometheus.NewDesc("penstock_config_reloads_total", "Config reloads (SIGHUP, penstock reload), by outcome: ok, invalid (refused by its check), failed (could not be applied; nothing changed).", []string{"outcome"}, nil)
+	descUpgrades    = prometheus.NewDesc("penstock_upgrades_total", "Binary upgrades (SIGUSR2) that led to this process, counted over its generations.", nil, nil)
 	descPanics      = prometheus.NewDesc("penstock_panics_total", "Panics in handlers, hooks, stages and loop tasks, each of which closed its connection or stream instead of the process.", nil, nil)
 	descHealthy     = prometheus.NewDesc("penstock_upstream_endpoint_healthy", "1 when an endpoint has had no connect failure within its group's fail_timeout (each pipeline keeps its own view).", []string{"pipeline", "group", "endpoint"}, nil)
 	descEPFail      = prometheus.NewDesc("penstock_upstream_endpoint_connect_failures_total", "Failed connects to an endpoint, as a pipeline saw them.", []string{"pipeline", "group", "endpoint"}, nil)
@@ -264,6 +265,7 @@ func (r *registry) Collect(ch chan<- prometheus.Metric) {
 	if l == nil {
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(descUpgrades, prometheus.CounterValue, float64(l.upgrades.Load()))
 	for i := range l.reloads {
 		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(l.reloads[i].Load()), reloadOutcomes[i])
 	}

@@ -38,7 +38,8 @@ type live struct {
 	pipes map[string]*livePipe
 	trs   []*liveTransport
 
-	reloads [3]atomic.Uint64 // ok, invalid, failed
+	reloads  [3]atomic.Uint64 // ok, invalid, failed
+	upgrades atomic.Uint64    // hand-overs to a new process
 }
 
 type livePipe struct {

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/penstock-proxy/penstock/internal/testutil"
+)
+
+// exited reports whether process pid has ended (gone, or a zombie nobody
+// has reaped yet).
+func exited(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// pid (comm) state ...: the state follows the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
+}
+
+func readPid(t *testing.T, path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// Three binary upgrades (SIGUSR2) under load: keep-alive and
+// one-connection-per-request clients run throughout and see no failed
+// request; each time the new process rewrites the pid file and the old
+// one hands its listeners over, drains and exits; the last one counts
+// the three upgrades.
+func TestDaemonUpgrade(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	defer be.Close()
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "penstock.pid")
+	listen, tlsListen, adminAddr := testutil.FreePort(t, "tcp"), testutil.FreePort(t, "tcp"), testutil.FreePort(t, "tcp")
+	ca := testutil.NewCA(t, "upgrade CA")
+	cert, key := testutil.WritePEM(t, dir, "site", ca.Issue(t, "site", testutil.CertOptions{Names: []string{"localhost"}}))
+	d := runConfig(t, filepath.Join(dir, "penstock.yaml"), fmt.Sprintf(`version: 1
+loops: 2
+admin: %q
+pid_file: %q
+drain_timeout: 10s
+pipelines:
+  - name: web
+    listen: %q
+    stages: [{kind: http_proxy, upstream: app}]
+  - name: web-tls
+    listen: %q
+    stages:
+      - {kind: tls, certificates: [{cert: %s, key: %s}]}
+      - {kind: http_proxy, upstream: app}
+upstreams:
+  app: {endpoints: [%q]}
+`, adminAddr, pidFile, listen, tlsListen, cert, key, be.Listener.Addr()))
+	// A TLS session from the first process, resumed by the last one: the
+	// ticket keys are handed over.
+	sessions := tls.NewLRUClientSessionCache(8)
+	tlsGet := func() bool {
+		t.Helper()
+		c, err := tls.Dial("tcp", tlsListen, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost", ClientSessionCache: sessions})
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Write([]byte("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"))
+		require.NoError(t, err)
+		b, err := io.ReadAll(c) // the session ticket comes with the response
+		require.NoError(t, err)
+		require.Contains(t, string(b), "\r\n\r\nok")
+		return c.ConnectionState().DidResume
+	}
+	require.False(t, tlsGet(), "a full handshake first")
+	t.Cleanup(func() {
+		// The generations after the first are not the test's children.
+		if pid := readPid(t, pidFile); pid > 0 && pid != d.cmd.Process.Pid {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	require.Eventually(t, func() bool { return readPid(t, pidFile) == d.cmd.Process.Pid }, 10*time.Second, 10*time.Millisecond)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var done, failed atomic.Int64
+	var firstErr atomic.Value
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// HTTP/1.1 keep-alive, one connection per request, and HTTP/2
+			// (h2c prior knowledge: GOAWAY from the draining process).
+			cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: i%3 == 1}}
+			if i%3 == 2 {
+				cl = testutil.H2CClient()
+				cl.Timeout = 10 * time.Second
+			}
+			defer cl.CloseIdleConnections()
+			deadline := time.After(90 * time.Second)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-deadline:
+					return
+				default:
+				}
+				resp, err := cl.Get("http://" + listen + "/")
+				if err == nil {
+					var b []byte
+					b, err = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err == nil && (resp.StatusCode != 200 || string(b) != "ok") {
+						err = fmt.Errorf("status %d body %q", resp.StatusCode, b)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	for round := 1; round <= 3; round++ {
+		old := readPid(t, pidFile)
+		time.Sleep(300 * time.Millisecond) // load on this generation
+		require.NoError(t, syscall.Kill(old, syscall.SIGUSR2))
+		require.Eventually(t, func() bool { p := readPid(t, pidFile); return p != 0 && p != old }, 30*time.Second, 10*time.Millisecond,
+			"round %d: no new process wrote the pid file:\n%s", round, d.stderr.String())
+		require.Eventually(t, func() bool { return exited(old) }, 30*time.Second, 20*time.Millisecond,
+			"round %d: the old process %d did not exit:\n%s", round, old, d.stderr.String())
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	require.Zero(t, failed.Load(), "requests failed during the upgrades (of %d): %v", done.Load(), firstErr.Load())
+	require.True(t, tlsGet(), "the TLS session of the first process resumes on the fourth")
+	fams, _ := scrape(t, adminAddr)
+	n, ok := value(fams, "penstock_upgrades_total", nil)
+	require.True(t, ok)
+	require.Equal(t, 3.0, n)
+	last := readPid(t, pidFile)
+	require.NoError(t, syscall.Kill(last, syscall.SIGTERM))
+	require.Eventually(t, func() bool { return exited(last) }, 30*time.Second, 20*time.Millisecond)
+	t.Logf("%d requests through three upgrades", done.Load())
+}
+
+// An upgrade whose new process cannot start (here its config file has
+// become invalid) leaves the old process serving, pid file and all.
+func TestDaemonUpgradeFailureKeepsServing(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	defer be.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "penstock.yaml")
+	pidFile := filepath.Join(dir, "penstock.pid")
+	listen := testutil.FreePort(t, "tcp")
+	config := fmt.Sprintf("version: 1\npid_file: %q\npipelines:\n  - name: web\n    listen: %q\n    stages: [{kind: http_proxy, upstream: app}]\nupstreams:\n  app: {endpoints: [%q]}\n",
+		pidFile, listen, be.Listener.Addr())
+	d := runConfig(t, cfg, config)
+	require.Eventually(t, func() bool { return readPid(t, pidFile) == d.cmd.Process.Pid }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, os.WriteFile(cfg, []byte(strings.Replace(config, "upstream: app", "upstrem: app", 1)), 0o600))
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGUSR2))
+	d.waitLog(t, "upgrade failed; this process keeps serving")
+	resp, err := http.Get("http://" + listen + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, d.cmd.Process.Pid, readPid(t, pidFile))
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, d.wait(t))
+}
