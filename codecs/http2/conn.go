@@ -258,6 +258,7 @@ type Conn struct {
 	settings    int
 	err         *ConnError
 	goAwaySent  bool
+	goAwaySoon  bool // GoAwaySoon's GOAWAY went out
 	goAwayRecv  bool
 	goAwayLast  uint32
 

@@ -186,6 +186,19 @@ func (c *Conn) Reset(id uint32, code ErrCode) {
 // GoAway starts a graceful close: streams the peer opened up to now are
 // served, later ones are ignored, and the connection can close once
 // Active is 0. A Server's last stream is the highest the peer opened.
+// GoAwaySoon starts a graceful shutdown (RFC 9113 section 6.8): a GOAWAY
+// whose last stream ID is 2^31-1 tells the peer to open no more streams
+// while the streams it has sent meanwhile are still served; GoAway, about
+// a round trip later, sends the final one with the last stream taken.
+// Server only; after GoAway it does nothing.
+func (c *Conn) GoAwaySoon() {
+	if c.err != nil || c.goAwaySent || c.goAwaySoon || c.role != Server {
+		return
+	}
+	c.goAwaySoon = true
+	c.out = appendGoAway(c.out, maxStreamID, ErrCodeNo, "")
+}
+
 func (c *Conn) GoAway(code ErrCode, debug string) {
 	if c.err != nil || c.goAwaySent {
 		return

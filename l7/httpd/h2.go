@@ -32,6 +32,7 @@ type h2state struct {
 	flushFn     func()
 	lastTick    time.Time
 	strs        *http2.Strings // the loop's: the strings of the heads it sends
+	goAwayTimer *transport.Timer // a drain's final GOAWAY (h2drain)
 }
 
 // ErrHTTP2Hijack is returned by Hijack on an HTTP/2 stream: there is no
@@ -187,7 +188,23 @@ func (c *conn) h2idle() {
 	}
 }
 
+// h2drain ends the connection gracefully: GOAWAY with the largest
+// stream ID first, so that requests the client sent before it saw it are
+// still served, then after drainIdleGrace the final GOAWAY with the last
+// stream taken, and the close once those streams have ended.
 func (c *conn) h2drain() {
+	if c.closing || c.h2.goAwayTimer != nil {
+		return
+	}
+	c.h2.c.GoAwaySoon()
+	c.h2flushNow()
+	c.h2.goAwayTimer = transport.AfterFunc(c.st.Loop(), drainIdleGrace, c.h2finalGoAway)
+}
+
+func (c *conn) h2finalGoAway() {
+	if c.closed || c.lingering {
+		return
+	}
 	c.closing = true
 	c.h2.c.GoAway(http2.ErrCodeNo, "")
 	c.h2flushNow()

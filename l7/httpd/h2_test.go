@@ -150,6 +150,10 @@ func TestH2Drain(t *testing.T) {
 	release := make(chan struct{})
 	arrived := make(chan struct{})
 	srv := &httpd.Server{Handler: httpd.HandlerFunc(func(x *httpd.Exchange) {
+		if string(x.Req.Path) != "/slow" {
+			hello(x)
+			return
+		}
 		close(arrived)
 		go func() {
 			<-release
@@ -177,16 +181,35 @@ func TestH2Drain(t *testing.T) {
 	}
 	srv.Drain()
 	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var goaway *xhttp2.GoAwayFrame
-	for goaway == nil {
-		f, err := fr.ReadFrame()
-		require.NoError(t, err)
-		if g, ok := f.(*xhttp2.GoAwayFrame); ok {
-			goaway = g
+	var fast []byte // the body of stream 3
+	readGoAway := func() *xhttp2.GoAwayFrame {
+		for {
+			f, err := fr.ReadFrame()
+			require.NoError(t, err)
+			switch f := f.(type) {
+			case *xhttp2.GoAwayFrame:
+				return f
+			case *xhttp2.DataFrame:
+				if f.StreamID == 3 {
+					fast = append(fast, f.Data()...)
+				}
+			}
 		}
 	}
+	// First the announcement: no stream refused yet (RFC 9113 6.8)...
+	goaway := readGoAway()
 	require.Equal(t, xhttp2.ErrCodeNo, goaway.ErrCode)
-	require.EqualValues(t, 1, goaway.LastStreamID)
+	require.EqualValues(t, 1<<31-1, goaway.LastStreamID)
+	// ...so a request already on its way is still served...
+	hb.Reset()
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/fast"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	require.NoError(t, fr.WriteHeaders(xhttp2.HeadersFrameParam{StreamID: 3, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true}))
+	// ...and the final GOAWAY names the last stream taken.
+	goaway = readGoAway()
+	require.Equal(t, xhttp2.ErrCodeNo, goaway.ErrCode)
+	require.EqualValues(t, 3, goaway.LastStreamID)
 	close(release)
 	var status string
 	var body []byte
@@ -198,13 +221,20 @@ func TestH2Drain(t *testing.T) {
 		}
 		switch f := f.(type) {
 		case *xhttp2.MetaHeadersFrame:
-			status = f.PseudoValue("status")
+			if f.StreamID == 1 {
+				status = f.PseudoValue("status")
+			}
 		case *xhttp2.DataFrame:
-			body = append(body, f.Data()...)
+			if f.StreamID == 1 {
+				body = append(body, f.Data()...)
+			} else {
+				fast = append(fast, f.Data()...)
+			}
 		}
 	}
 	require.Equal(t, "200", status)
 	require.Equal(t, "GET /slow", string(body))
+	require.Equal(t, "GET /fast", string(fast), "the stream sent after the first GOAWAY was served")
 }
 
 // A net/http handler (FromNetHTTP) serves HTTP/2 requests too: streaming

@@ -196,15 +196,23 @@ func (c *conn) drain() {
 	switch {
 	case c.active:
 		c.closing = true // after the response under way
-	case c.began && c.idle:
-		c.shutdown() // between requests, nothing of the next one seen
 	default:
-		// No request yet, or the next head still arriving: it is served,
-		// and its response closes the connection (a client that opened
-		// it just before the drain gets its answer).
+		// Idle between requests, no request yet, or the next head still
+		// arriving: the next request is served and its response closes
+		// the connection (Connection: close), so that a busy client moves
+		// on without a request lost to a close racing it (RFC 9112
+		// 9.6). One that sends nothing within drainIdleGrace is closed.
 		c.drainNext = true
+		if c.began && c.idle {
+			c.timer.Reset(min(drainIdleGrace, c.srv.idleTimeout()))
+		}
 	}
 }
+
+// drainIdleGrace is how long a draining server waits for the next request
+// of an idle keep-alive connection, to answer it with Connection: close,
+// before it closes the connection.
+const drainIdleGrace = time.Second
 
 func (srv *Server) headerTimeout() time.Duration {
 	if srv.HeaderTimeout > 0 {
