@@ -31,7 +31,7 @@ type h2state struct {
 	headerWait  bool // the timer runs for HeaderTimeout: a header block is under way
 	flushFn     func()
 	lastTick    time.Time
-	strs        *http2.Strings // the loop's: the strings of the heads it sends
+	strs        *http2.Strings   // the loop's: the strings of the heads it sends
 	goAwayTimer *transport.Timer // a drain's final GOAWAY (h2drain)
 }
 
