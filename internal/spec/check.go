@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"net"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"regexp"
 	"sort"
@@ -106,6 +107,21 @@ func (c *checker) check() *Plan {
 	}
 	plan.Daemon = Daemon{LogLevel: f.Log.Level, LogFormat: f.Log.Format, Loops: f.Loops, DrainTimeout: c.duration(f.DrainTimeout),
 		Admin: f.Admin, AdminPprof: f.AdminPprof, PidFile: f.PidFile, Syslog: f.Log.Syslog, SyslogFacility: f.Log.Facility}
+	if tr := f.Tracing; tr.OTLP != "" || tr.Sample != 0 || tr.Service != "" {
+		plan.Daemon.TracingOTLP, plan.Daemon.TracingSample, plan.Daemon.TracingService = tr.OTLP, tr.Sample, tr.Service
+		if plan.Daemon.TracingSample == 0 && !plan.Written("tracing.sample") {
+			plan.Daemon.TracingSample = 1
+		}
+		if plan.Daemon.TracingService == "" {
+			plan.Daemon.TracingService = "penstock"
+		}
+		if u, err := url.Parse(tr.OTLP); tr.OTLP == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.errorf("tracing.otlp", "%q: want the OTLP/HTTP endpoint, such as http://127.0.0.1:4318", tr.OTLP)
+		}
+		if tr.Sample < 0 || tr.Sample > 1 {
+			c.errorf("tracing.sample", "%v: want a share from 0 to 1", tr.Sample)
+		}
+	}
 	if t := f.Log.Syslog; t != "" {
 		scheme, addr, _ := strings.Cut(t, "://")
 		switch {

@@ -43,6 +43,14 @@ type Daemon struct {
 	// udp://HOST:PORT or tcp://HOST:PORT, RFC 5424, with SyslogFacility
 	// (default daemon).
 	Syslog, SyslogFacility string
+	// TracingOTLP, when set, is the OTLP/HTTP endpoint (http://host:4318
+	// or a full /v1/traces URL) the http_proxy stages' traces go to, a
+	// TracingSample share of the requests that come without a sampling
+	// decision (0 to 1, default 1) under TracingService (default
+	// penstock).
+	TracingOTLP    string
+	TracingSample  float64
+	TracingService string
 }
 
 // SyslogFacilities are the facility names of RFC 5424, by code.

@@ -26,6 +26,7 @@ type File struct {
 	Admin        string              `yaml:"admin"`
 	AdminPprof   bool                `yaml:"admin_pprof"`
 	PidFile      string              `yaml:"pid_file"`
+	Tracing      Tracing             `yaml:"tracing"`
 	Pipelines    []PipelineSpec      `yaml:"pipelines"`
 	Upstreams    map[string]Upstream `yaml:"upstreams"`
 }
@@ -37,6 +38,13 @@ func (*File) renamed() map[string]string {
 		"listen":    "a file holds pipelines: write name, listen and stages in an entry of pipelines",
 		"stages":    "a file holds pipelines: write name, listen and stages in an entry of pipelines",
 	}
+}
+
+// Tracing sets the daemon's OpenTelemetry tracing of HTTP requests.
+type Tracing struct {
+	OTLP    string  `yaml:"otlp"`
+	Sample  float64 `yaml:"sample"`
+	Service string  `yaml:"service"`
 }
 
 // Log sets the daemon's structured log.

@@ -65,6 +65,10 @@ func TestErrors(t *testing.T) {
 			`f.yaml:2: log.syslog: "http://127.0.0.1:514": want unix:///dev/log, udp://HOST:PORT or tcp://HOST:PORT`},
 		{"syslog facility", "version: 1\nlog: {syslog: \"udp://127.0.0.1:514\", facility: local9}\n" + one[len("version: 1\n"):] + "    stages: [{kind: relay, upstream: u}]\n" + group,
 			`f.yaml:2: log.facility: unknown syslog facility "local9"`},
+		{"tracing endpoint", "version: 1\ntracing: {otlp: \"127.0.0.1:4318\"}\n" + one[len("version: 1\n"):] + "    stages: [{kind: relay, upstream: u}]\n" + group,
+			`f.yaml:2: tracing.otlp: "127.0.0.1:4318": want the OTLP/HTTP endpoint, such as http://127.0.0.1:4318`},
+		{"tracing sample", "version: 1\ntracing: {otlp: \"http://127.0.0.1:4318\", sample: 2}\n" + one[len("version: 1\n"):] + "    stages: [{kind: relay, upstream: u}]\n" + group,
+			`f.yaml:2: tracing.sample: 2: want a share from 0 to 1`},
 		// Stages.
 		{"unknown kind", one + "    stages:\n      - kind: rely\n        upstream: u\n" + group,
 			`f.yaml:6: pipelines[0].stages[0].kind: unknown stage kind "rely": did you mean relay?`},

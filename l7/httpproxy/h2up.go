@@ -484,7 +484,7 @@ func (s *Session) sendH2(uc *h2up) {
 			if s.chunkUp {
 				continue
 			}
-		case "grpc-timeout":
+		case "grpc-timeout", "traceparent":
 			// What is left of the deadline differs on every request: not
 			// interned, and never indexed, so that it churns neither the
 			// strings table nor the upstream's HPACK table.

@@ -51,11 +51,11 @@ type built struct {
 // from.
 //
 // reg, when not nil, gets the counters of the http_proxy stages.
-func build(plan *spec.Plan, log *slog.Logger, logs *accessLogs, reg *registry) (*built, error) {
+func build(plan *spec.Plan, log *slog.Logger, logs *accessLogs, reg *registry, tr *tracing) (*built, error) {
 	d := &built{plan: plan}
 	var errs spec.Errors
 	for _, pl := range plan.Pipelines {
-		p, err := newPipeline(plan, pl, log, logs, reg)
+		p, err := newPipeline(plan, pl, log, logs, reg, tr)
 		if err != nil {
 			errs = append(errs, asErrors(err)...)
 			continue
@@ -109,6 +109,7 @@ type pipeline struct {
 	framer  frameCodec    // handle: the framer, from the shape
 	handler frameHandler  // handle: the handler, kept across snapshots
 	metrics *httpMetrics  // http_proxy: its counters (nil: not counted)
+	tracing *tracing      // http_proxy: its traces (nil: not traced)
 	retired chan struct{} // closed when a reload removes the pipeline
 
 	cur atomic.Pointer[snapshot]
@@ -142,11 +143,12 @@ type snapshot struct {
 	drain func()
 }
 
-func newPipeline(plan *spec.Plan, pl *spec.Pipeline, log *slog.Logger, logs *accessLogs, reg *registry) (*pipeline, error) {
+func newPipeline(plan *spec.Plan, pl *spec.Pipeline, log *slog.Logger, logs *accessLogs, reg *registry, tr *tracing) (*pipeline, error) {
 	p := &pipeline{plan: plan, shape: pl.Shape, path: pl.Path, log: log.With("pipeline", pl.Shape.Name), logs: logs, dir: configDir(plan.File),
 		retired: make(chan struct{})}
 	if pl.Shape.Terminal == "http_proxy" {
 		p.metrics = reg.httpStage(pl.Shape.Name)
+		p.tracing = tr
 	}
 	if f := pl.Shape.Framer; f != nil {
 		codec, err := newFramer(f)
@@ -377,6 +379,9 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 			} else {
 				proxy.Logging = count
 			}
+		}
+		if p.tracing != nil {
+			p.tracing.install(proxy) // around the hooks above: spans end before they log
 		}
 		accept, drain = srv.Accept, srv.Drain
 		proxyOf, serverOf = proxy, srv

@@ -47,7 +47,7 @@ func ParseConfig(name string, data []byte) (*spec.Plan, error) {
 		return nil, errs
 	}
 	// What the runtime packages would refuse, found now rather than at run.
-	if _, err := build(plan, quiet, nil, nil); err != nil {
+	if _, err := build(plan, quiet, nil, nil, nil); err != nil {
 		return nil, err
 	}
 	return plan, nil

@@ -131,7 +131,7 @@ func FuzzParseConfig(f *testing.F) {
 			if len(cfg.Pipelines) == 0 {
 				t.Fatal("a valid config has pipelines")
 			}
-			if _, err := build(cfg, quietLog(), nil, nil); err != nil {
+			if _, err := build(cfg, quietLog(), nil, nil, nil); err != nil {
 				t.Fatalf("a checked config must build: %v", err)
 			}
 		} else if asErrors(err) == nil {

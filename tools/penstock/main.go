@@ -275,14 +275,27 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 	if plan.Daemon.Admin != "" {
 		reg = newRegistry()
 	}
-	d, err := build(plan, log, logs, reg)
+	var tracer *tracing
+	if plan.Daemon.TracingOTLP != "" {
+		var err error
+		if tracer, err = newTracing(plan.Daemon); err != nil {
+			log.Error("start failed", "err", fmt.Errorf("tracing: %w", err))
+			return 1
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tracer.Shutdown(ctx) // the last spans go out
+		}()
+	}
+	d, err := build(plan, log, logs, reg, tracer)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	quit := make(chan struct{})
 	defer close(quit)
-	lv := &live{file: file, log: log, level: level, logs: logs, reg: reg, quit: quit, plan: plan, pipes: map[string]*livePipe{}}
+	lv := &live{file: file, log: log, level: level, logs: logs, reg: reg, tracing: tracer, quit: quit, plan: plan, pipes: map[string]*livePipe{}}
 	var adm *admin
 	if reg != nil {
 		reg.live.Store(lv)

@@ -74,7 +74,7 @@ upstreams:
 `, up)))
 	require.NoError(t, err)
 	reg := newRegistry()
-	d, err := build(plan, quietLog(), nil, reg)
+	d, err := build(plan, quietLog(), nil, reg, nil)
 	require.NoError(t, err)
 	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quietLog()}, d.listeners...)
 	require.NoError(t, err)

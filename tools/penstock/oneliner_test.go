@@ -124,7 +124,7 @@ func TestPipelineSwapsValues(t *testing.T) {
 		return plan
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	built, err := build(file(a), log, nil, nil)
+	built, err := build(file(a), log, nil, nil, nil)
 	require.NoError(t, err)
 	tr, err := transport.Start(transport.Options{Loops: 1, Logger: log}, built.listeners...)
 	require.NoError(t, err)

@@ -26,12 +26,13 @@ import (
 // no listener once it runs), which stops, drained, once every pipeline on
 // it has been removed.
 type live struct {
-	file  string // "" when the daemon runs no file (the demo, a one-liner)
-	log   *slog.Logger
-	level *slog.LevelVar
-	logs  *accessLogs
-	reg   *registry
-	quit  <-chan struct{} // closes as the daemon stops: the TLS watchers' end
+	file    string // "" when the daemon runs no file (the demo, a one-liner)
+	log     *slog.Logger
+	level   *slog.LevelVar
+	logs    *accessLogs
+	reg     *registry
+	tracing *tracing
+	quit    <-chan struct{} // closes as the daemon stops: the TLS watchers' end
 
 	mu    sync.Mutex
 	plan  *spec.Plan
@@ -168,7 +169,7 @@ func (l *live) reload(why string) (err error) {
 			swaps = append(swaps, swap{lp.p, s, drain, pl.Values})
 			continue
 		}
-		p, err := newPipeline(plan, pl, l.log, l.logs, l.reg)
+		p, err := newPipeline(plan, pl, l.log, l.logs, l.reg, l.tracing)
 		if err != nil {
 			return err
 		}
