@@ -328,7 +328,7 @@ func TestDaemonHTTPOneLiner(t *testing.T) {
 // `penstock CMD --help` prints the command's flags and exits 0; a bad flag
 // exits 2.
 func TestDaemonHelpExitsZero(t *testing.T) {
-	for _, cmd := range []string{"tcp", "udp", "http", "redis", "run"} {
+	for _, cmd := range []string{"tcp", "udp", "http", "redis", "run", "check", "reload", "ech-keygen", "version"} {
 		out, err := exec.Command(buildBinary(t), cmd, "--help").CombinedOutput()
 		require.NoError(t, err, "%s --help: %s", cmd, out)
 		require.Contains(t, string(out), "Usage of penstock "+cmd)

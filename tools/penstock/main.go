@@ -89,6 +89,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "reload":
 		return reloadCmd(args, stdout, stderr)
 	case "version", "-version", "--version":
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+			fmt.Fprint(stdout, "Usage of penstock version:\n  penstock version\n\nPrints the version, the commit it was built from and the Go version.\n\nExample:\n  penstock version\n")
+			return 0
+		}
 		fmt.Fprintln(stdout, version())
 		return 0
 	case "-h", "-help", "--help", "help":
