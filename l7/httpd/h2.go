@@ -88,7 +88,7 @@ func (c *conn) h2Data(p []byte) int {
 		c.shutdown()
 		return len(p)
 	}
-	if c.drainNext && !c.closing {
+	if c.dflags&drainNext != 0 && !c.closing {
 		// Drained before its preface came: the streams of this first
 		// read are served, then GOAWAY.
 		c.h2drain()

@@ -119,11 +119,11 @@ func (srv *Server) Accept(s transport.Stream) {
 	c := &conn{srv: srv, st: s, tls: transport.IsTLS(s)}
 	s.SetHandler(c)
 	srv.track(c)
-	if srv.draining.Load() {
-		c.closing = true
-	}
 	c.timer.Init(s.Loop(), c.onTimer)
 	c.timer.Reset(srv.headerTimeout())
+	if srv.draining.Load() {
+		c.drain()
+	}
 }
 
 // Drain ends keep-alive: idle connections close now, and every response
@@ -202,12 +202,18 @@ func (c *conn) drain() {
 		// the connection (Connection: close), so that a busy client moves
 		// on without a request lost to a close racing it (RFC 9112
 		// 9.6). One that sends nothing within drainIdleGrace is closed.
-		c.drainNext = true
-		if c.began && c.idle {
+		c.dflags |= drainNext
+		if c.began && c.idle || c.dflags&heard == 0 {
 			c.timer.Reset(min(drainIdleGrace, c.srv.idleTimeout()))
 		}
 	}
 }
+
+// The bits of conn.dflags.
+const (
+	drainNext uint8 = 1 << iota
+	heard
+)
 
 // drainIdleGrace is how long a draining server waits for the next request
 // of an idle keep-alive connection, to answer it with Connection: close,
@@ -274,7 +280,10 @@ type conn struct {
 	sendWait     bool // the timer runs for SendTimeout: output is congested
 	bodyWait     bool // the timer runs for BodyTimeout: request body bytes are due
 	began        bool // a request has begun on this connection
-	drainNext    bool // draining: the next request is the last
+	// dflags holds drainNext (draining: the next request is the last)
+	// and heard (a byte has come from the client), as bits: the conn
+	// stays in its size class.
+	dflags uint8
 
 	h2 *h2state // the connection speaks HTTP/2 (h2.go)
 }
@@ -288,6 +297,9 @@ func (c *conn) OnData(s transport.Stream, p []byte) int {
 			return len(p)
 		}
 		return c.h2Data(p)
+	}
+	if len(p) > 0 {
+		c.dflags |= heard
 	}
 	c.inData = true
 	n := c.consume(p)
@@ -401,7 +413,7 @@ func (c *conn) consume(p []byte) int {
 // begin starts an exchange for the head in head.
 func (c *conn) begin(head []byte) {
 	c.began = true
-	if c.drainNext {
+	if c.dflags&drainNext != 0 {
 		c.closing = true
 	}
 	x := c.x
@@ -646,8 +658,8 @@ func (c *conn) onTimer() {
 		return
 	}
 	switch {
-	case c.lingering, c.idle:
-		c.close()
+	case c.lingering, c.idle, c.dflags&drainNext != 0 && c.dflags&heard == 0:
+		c.close() // idle, or drained before the client said anything
 	case c.sendWait:
 		c.srv.log().Debug("send timeout: the client takes no response", "remote", c.st.RemoteAddr())
 		c.close()

@@ -709,21 +709,25 @@ type cloneHandler struct{ _ int }
 
 func (*cloneHandler) ServeHTTP(*httpd.Exchange) {}
 
-// A connection that has sent nothing yet when the server drains (a client
-// that connected just before a config reload) gets its first request
+// A connection whose first request is still arriving when the server
+// drains (a client that connected just before a config reload) gets it
 // answered, with Connection: close, rather than a close without an
-// answer; over HTTP/2 (prior knowledge) the streams of its first read are
-// served, then GOAWAY.
+// answer; one that has said nothing is closed (after a short grace, not
+// the header timeout).
 func TestDrainSparesAConnectionBeforeItsFirstRequest(t *testing.T) {
 	srv := &httpd.Server{Handler: hello}
 	tr, loop, addr := startOne(t, srv)
+	silent, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer silent.Close()
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
-	settle(t, tr, loop, 1) // accepted: the server has it
+	_, _ = c.Write([]byte("GET /a HT"))
+	settle(t, tr, loop, 2) // accepted, and the first bytes read
 	srv.Drain()
-	settle(t, tr, loop, 1) // the drain's task has run on the loop
-	_, _ = c.Write([]byte("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"))
+	settle(t, tr, loop, 2) // the drain's task has run on the loop
+	_, _ = c.Write([]byte("TP/1.1\r\nHost: x\r\n\r\n"))
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
@@ -733,4 +737,7 @@ func TestDrainSparesAConnectionBeforeItsFirstRequest(t *testing.T) {
 	require.True(t, resp.Close, "the response closes the connection")
 	_, err = br.ReadByte()
 	require.ErrorIs(t, err, io.EOF)
+	_ = silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = silent.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "the silent connection is closed")
 }
