@@ -15,46 +15,9 @@ import (
 	"github.com/penstock-proxy/penstock/transport"
 )
 
-// cannedUpstream answers every request head it reads with one fixed
-// response. It allocates nothing per request, so that an allocation count
-// taken around a round trip through the proxy is the proxy's.
-func cannedUpstream(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				n := 0
-				for {
-					m, err := c.Read(buf[n:])
-					if err != nil {
-						return
-					}
-					n += m
-					for {
-						i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
-						if i < 0 {
-							break
-						}
-						if _, err := c.Write(resp); err != nil {
-							return
-						}
-						n = copy(buf, buf[i+4:n])
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+// cannedUpstream is testutil.CannedHTTP: an upstream that allocates
+// nothing per request.
+func cannedUpstream(t testing.TB) string { return testutil.CannedHTTP(t) }
 
 // roundTrip sends req on c and reads one response with a 12-byte body into
 // buf, allocating nothing.

@@ -8,48 +8,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/penstock-proxy/penstock/internal/testutil"
 	"github.com/penstock-proxy/penstock/transport"
 )
-
-// cannedHTTP answers every request head it reads with one fixed 12-byte
-// response, allocating nothing per request.
-func cannedHTTP(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world\n")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				n := 0
-				for {
-					m, err := c.Read(buf[n:])
-					if err != nil {
-						return
-					}
-					n += m
-					for {
-						i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
-						if i < 0 {
-							break
-						}
-						if _, err := c.Write(resp); err != nil {
-							return
-						}
-						n = copy(buf, buf[i+4:n])
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
 
 // With the admin listener's metrics on, a keep-alive request proxied over
 // a pooled upstream connection still allocates nothing (the whole process
@@ -59,7 +20,7 @@ func TestMetricsKeepAliveNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts need a build without -race; CI runs it in the non-race pass")
 	}
-	up := cannedHTTP(t)
+	up := testutil.CannedHTTP(t)
 	plan, err := ParseConfig("test", []byte(fmt.Sprintf(`version: 1
 loops: 1
 admin: 127.0.0.1:0
