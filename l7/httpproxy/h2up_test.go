@@ -305,6 +305,19 @@ func TestPoolStats(t *testing.T) {
 	require.GreaterOrEqual(t, byAddr[h2].H2Conns, 1, "one multiplexed connection per loop that sent to it")
 	require.LessOrEqual(t, byAddr[h2].H2Conns, 2)
 	require.Zero(t, byAddr[h2].H2Streams)
+
+	// A caller that gives up leaves no loop waiting to hand it its count:
+	// the loops go on serving.
+	gone, cancelGone := context.WithCancel(context.Background())
+	cancelGone()
+	for range 3 {
+		_ = p.PoolStats(gone)
+	}
+	for range 4 {
+		resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}).Get("http://" + addr + "/a")
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
 }
 
 // An h2c group whose endpoint speaks only HTTP/1.1 (a misconfiguration):

@@ -392,23 +392,28 @@ type PoolStat struct {
 // for the loops until ctx ends, and leaves out those that have not
 // answered by then.
 func (p *Proxy) PoolStats(ctx context.Context) []PoolStat {
-	ch := make(chan map[*l4.Endpoint]*PoolStat, 1)
-	asked := 0
+	var pools []*loopPool
 	p.pools.Range(func(_, v any) bool {
-		lp := v.(*loopPool)
+		pools = append(pools, v.(*loopPool))
+		return true
+	})
+	// Room for every answer: a loop never waits on a caller that has
+	// stopped reading.
+	ch := make(chan map[*l4.Endpoint]*PoolStat, len(pools))
+	asked := 0
+	for _, lp := range pools {
 		if lp.loop.Execute(func() { ch <- lp.stats() }) {
 			asked++
 		}
-		return true
-	})
+	}
 	sum := map[*l4.Endpoint]*PoolStat{}
+gather:
 	for ; asked > 0; asked-- {
 		var m map[*l4.Endpoint]*PoolStat
 		select {
 		case m = <-ch:
 		case <-ctx.Done():
-			asked = 1 // done: what has come is what there is
-			continue
+			break gather // what has come is what there is
 		}
 		for ep, st := range m {
 			if t := sum[ep]; t != nil {
