@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"time"
 	"unsafe"
 
 	"golang.org/x/net/http2/hpack"
@@ -650,6 +649,3 @@ func bytesOf(s string) []byte {
 	}
 	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
-
-// h2idleTimeout is the idle timeout of multiplexed upstream connections.
-var _ = time.Second

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"slices"
 	"sort"
@@ -156,7 +157,7 @@ func (m *httpMetrics) shard(loop transport.Loop) *httpShard {
 
 func (r *httpRow) count(s *httpproxy.Session, err error) {
 	class := s.Status / 100
-	if class < 1 || class > 5 || s.Status == 0 {
+	if class > 5 {
 		class = 0
 	}
 	r.classes[class].Add(1)
@@ -168,7 +169,7 @@ func (r *httpRow) count(s *httpproxy.Session, err error) {
 		switch {
 		case e.Kind == httpproxy.KindConnect:
 			fails++
-		case e.Kind == httpproxy.KindTimeout && isDeadline(e):
+		case errors.Is(e, httpproxy.ErrDeadline):
 			r.deadlines.Add(1)
 		}
 	}
@@ -177,20 +178,6 @@ func (r *httpRow) count(s *httpproxy.Session, err error) {
 	if s.UpstreamLatency > 0 {
 		r.upstream.observe(s.UpstreamLatency)
 	}
-}
-
-func isDeadline(e *httpproxy.Error) bool {
-	for err := e.Err; err != nil; {
-		if err == httpproxy.ErrDeadline {
-			return true
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		err = u.Unwrap()
-	}
-	return false
 }
 
 // registry is the daemon's metrics registry and its collector.

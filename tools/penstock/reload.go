@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -346,7 +347,7 @@ func signalReload(file string, pid int) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("pid_file: %w", err)
 		}
-		if pid, err = strconv.Atoi(string(trimSpace(b))); err != nil || pid <= 0 {
+		if pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil || pid <= 0 {
 			return 0, fmt.Errorf("pid_file %s: no PID in it", plan.Daemon.PidFile)
 		}
 	}
@@ -354,11 +355,4 @@ func signalReload(file string, pid int) (int, error) {
 		return pid, fmt.Errorf("signalling PID %d: %w", pid, err)
 	}
 	return pid, nil
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

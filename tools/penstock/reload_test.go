@@ -10,8 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -74,37 +72,11 @@ pipelines:
 
 	// The load: keep-alive clients and one-connection-per-request ones,
 	// until stop (and at most 60 s).
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var done, failed atomic.Int64
-	var firstErr atomic.Value
+	var clients []*http.Client
 	for i := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: i%2 == 1}}
-			defer cl.CloseIdleConnections()
-			deadline := time.After(60 * time.Second)
-			for {
-				select {
-				case <-stop:
-					return
-				case <-deadline:
-					return
-				default:
-				}
-				body, err := get(cl, "http://"+l1+"/load")
-				if err == nil && body != "A" {
-					err = fmt.Errorf("body %q", body)
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-				done.Add(1)
-			}
-		}()
+		clients = append(clients, &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: i%2 == 1}})
 	}
+	load := startHTTPLoad("http://"+l1+"/load", "A", 60*time.Second, clients...)
 	cl := &http.Client{Timeout: 10 * time.Second}
 	body, err := get(cl, "http://"+l1+"/b/x")
 	require.NoError(t, err)
@@ -168,11 +140,10 @@ pipelines:
 	require.Equal(t, 2.0, ok)
 	require.Equal(t, 1.0, invalid)
 
-	close(stop)
-	wg.Wait()
-	require.Positive(t, done.Load())
-	require.Zero(t, failed.Load(), "requests failed during the reloads (of %d): %v", done.Load(), firstErr.Load())
-	t.Logf("%d requests through three reloads", done.Load())
+	load.stop()
+	require.Positive(t, load.done.Load())
+	require.Zero(t, load.failed.Load(), "requests failed during the reloads (of %d): %v", load.done.Load(), load.firstErr.Load())
+	t.Logf("%d requests through three reloads", load.done.Load())
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, d.wait(t))
 }

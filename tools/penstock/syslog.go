@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -64,7 +65,7 @@ func newSyslogSink(target, facility string) (*syslogSink, error) {
 	default:
 		return nil, fmt.Errorf("%q: unknown scheme %q (want unix, udp or tcp)", target, scheme)
 	}
-	code, ok := spec.SyslogFacilities[cmpOr(facility, "daemon")]
+	code, ok := spec.SyslogFacilities[cmp.Or(facility, "daemon")]
 	if !ok {
 		return nil, fmt.Errorf("unknown syslog facility %q", facility)
 	}
@@ -73,13 +74,6 @@ func newSyslogSink(target, facility string) (*syslogSink, error) {
 		host = "-"
 	}
 	return &syslogSink{network: network, addr: addr, facility: code, host: host, app: "penstock", pid: strconv.Itoa(os.Getpid())}, nil
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // send sends one message of severity sev; msgid is "-" or a word such as

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"net/url"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -45,15 +47,13 @@ func newTracing(d spec.Daemon) (*tracing, error) {
 	return &tracing{tp: tp, tracer: tp.Tracer("github.com/penstock-proxy/penstock")}, nil
 }
 
-// tracesURL completes an endpoint given as scheme://host:port with the
-// OTLP traces path.
+// tracesURL completes an endpoint given as scheme://host:port (with or
+// without a slash) with the OTLP traces path.
 func tracesURL(u string) string {
-	for i := len("https://"); i < len(u); i++ {
-		if u[i] == '/' {
-			return u
-		}
+	if p, err := url.Parse(u); err == nil && (p.Path == "" || p.Path == "/") {
+		return strings.TrimSuffix(u, "/") + "/v1/traces"
 	}
-	return u + "/v1/traces"
+	return u
 }
 
 // Shutdown sends what is buffered and stops.

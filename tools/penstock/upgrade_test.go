@@ -12,8 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -99,48 +97,18 @@ upstreams:
 	})
 	require.Eventually(t, func() bool { return readPid(t, pidFile) == d.cmd.Process.Pid }, 10*time.Second, 10*time.Millisecond)
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var done, failed atomic.Int64
-	var firstErr atomic.Value
+	// HTTP/1.1 keep-alive, one connection per request, and HTTP/2 (h2c
+	// prior knowledge: GOAWAY from the draining process).
+	var clients []*http.Client
 	for i := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// HTTP/1.1 keep-alive, one connection per request, and HTTP/2
-			// (h2c prior knowledge: GOAWAY from the draining process).
-			cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: i%3 == 1}}
-			if i%3 == 2 {
-				cl = testutil.H2CClient()
-				cl.Timeout = 10 * time.Second
-			}
-			defer cl.CloseIdleConnections()
-			deadline := time.After(90 * time.Second)
-			for {
-				select {
-				case <-stop:
-					return
-				case <-deadline:
-					return
-				default:
-				}
-				resp, err := cl.Get("http://" + listen + "/")
-				if err == nil {
-					var b []byte
-					b, err = io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if err == nil && (resp.StatusCode != 200 || string(b) != "ok") {
-						err = fmt.Errorf("status %d body %q", resp.StatusCode, b)
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-				done.Add(1)
-			}
-		}()
+		cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: i%3 == 1}}
+		if i%3 == 2 {
+			cl = testutil.H2CClient()
+			cl.Timeout = 10 * time.Second
+		}
+		clients = append(clients, cl)
 	}
+	load := startHTTPLoad("http://"+listen+"/", "ok", 90*time.Second, clients...)
 	for round := 1; round <= 3; round++ {
 		old := readPid(t, pidFile)
 		time.Sleep(300 * time.Millisecond) // load on this generation
@@ -151,9 +119,8 @@ upstreams:
 			"round %d: the old process %d did not exit:\n%s", round, old, d.stderr.String())
 	}
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	require.Zero(t, failed.Load(), "requests failed during the upgrades (of %d): %v", done.Load(), firstErr.Load())
+	load.stop()
+	require.Zero(t, load.failed.Load(), "requests failed during the upgrades (of %d): %v", load.done.Load(), load.firstErr.Load())
 	require.True(t, tlsGet(), "the TLS session of the first process resumes on the fourth")
 	fams, _ := scrape(t, adminAddr)
 	n, ok := value(fams, "penstock_upgrades_total", nil)
@@ -162,7 +129,7 @@ upstreams:
 	last := readPid(t, pidFile)
 	require.NoError(t, syscall.Kill(last, syscall.SIGTERM))
 	require.Eventually(t, func() bool { return exited(last) }, 30*time.Second, 20*time.Millisecond)
-	t.Logf("%d requests through three upgrades", done.Load())
+	t.Logf("%d requests through three upgrades", load.done.Load())
 }
 
 // An upgrade whose new process cannot start (here its config file has
