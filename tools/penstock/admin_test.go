@@ -211,7 +211,13 @@ func TestDaemonSystemdNotify(t *testing.T) {
 	ready := read()
 	require.Contains(t, ready, "READY=1\n")
 	require.Contains(t, ready, "MAINPID="+strconv.Itoa(d.cmd.Process.Pid))
-	require.Contains(t, d.stderr.String(), "msg=listening", "ready only once the listeners are bound")
+	// Bound before READY: the port takes a connection at once. (The log
+	// line is checked with waitLog, not at once: exec copies the
+	// child's stderr through a goroutine that may not have caught up.)
+	c, err := net.Dial("tcp", listen)
+	require.NoError(t, err, "ready only once the listeners are bound")
+	_ = c.Close()
+	d.waitLog(t, "msg=listening")
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, "STOPPING=1", read())
 	require.Equal(t, 0, d.wait(t))
