@@ -33,13 +33,15 @@ type client struct {
 	// again on every read; here each read is appended once. While pending
 	// holds bytes, every read is appended to it and served from it.
 	pending []byte
-	dirty   bool
-	paused  bool
-	kicked  bool // a task to serve pending after a resume is queued
-	quit    bool // QUIT was served: the rest of the input is ignored
-	eof     bool // the client sent EOF: serve what came before it, then close
-	broken  bool
-	closed  bool
+	// sent is how much of the large reply at the head of q is written.
+	sent   int
+	dirty  bool
+	paused bool
+	kicked bool // a task to serve pending after a resume is queued
+	quit   bool // QUIT was served: the rest of the input is ignored
+	eof    bool // the client sent EOF: serve what came before it, then close
+	broken bool
+	closed bool
 }
 
 const (
@@ -50,6 +52,8 @@ const (
 	// maxKeptPending is the most capacity pending keeps once it no longer
 	// holds a large request.
 	maxKeptPending = 64 << 10
+	// largePiece is how much of a large reply is written at a time.
+	largePiece = 256 << 10
 	// maxKeptKeys is the most keys whose storage a client or a free slot
 	// keeps for the next split command.
 	maxKeptKeys = 4096
@@ -294,7 +298,20 @@ func (c *client) flush() {
 	}
 	for c.head < len(c.q) && c.q[c.head].done {
 		sl := c.q[c.head]
-		c.out = append(c.out, sl.reply...)
+		if len(sl.reply) >= takeOver {
+			// A large reply is written from the slot, a piece at a time as
+			// the client takes it: copied neither into out (which would
+			// stay that large) nor whole into the stream's queue.
+			if len(c.out) > 0 {
+				_, _ = c.s.Write(c.out)
+				c.out = c.out[:0]
+			}
+			if !c.writeLarge(sl.reply) {
+				return // OnDrained goes on
+			}
+		} else {
+			c.out = append(c.out, sl.reply...)
+		}
 		c.q[c.head] = nil
 		c.head++
 		sl.c = nil
@@ -321,6 +338,24 @@ func (c *client) flush() {
 	}
 }
 
+// writeLarge writes what is left of reply from c.sent, in pieces while the
+// stream stays under its high watermark, and reports whether all of it is
+// out; if not, OnDrained calls flush to go on.
+func (c *client) writeLarge(reply []byte) bool {
+	for c.sent < len(reply) {
+		if !c.s.Writable() {
+			return false
+		}
+		end := min(len(reply), c.sent+largePiece)
+		if _, err := c.s.Write(reply[c.sent:end]); err != nil {
+			return true // closed: OnClose releases the rest
+		}
+		c.sent = end
+	}
+	c.sent = 0
+	return true
+}
+
 func (c *client) OnReadEOF(s transport.Stream) {
 	c.eof = true
 	if len(c.pending) > 0 && !c.paused && !c.broken && !c.quit {
@@ -332,6 +367,9 @@ func (c *client) OnReadEOF(s transport.Stream) {
 }
 
 func (c *client) OnDrained(s transport.Stream) {
+	if c.sent > 0 {
+		c.flush()
+	}
 	if c.paused && len(c.q)-c.head < c.p.cfg.MaxPending/2 {
 		c.paused = false
 		s.ResumeRead()

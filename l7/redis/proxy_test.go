@@ -36,6 +36,13 @@ func startProxy(t *testing.T, n int, mod func(*Config)) (string, []shardProc) {
 // loops; with one, every client shares it.
 func startProxyLoops(t *testing.T, n, loops int, mod func(*Config)) (string, []shardProc) {
 	t.Helper()
+	addr, shards, _ := startProxyP(t, n, loops, mod)
+	return addr, shards
+}
+
+// startProxyP is startProxyLoops that also returns the Proxy.
+func startProxyP(t *testing.T, n, loops int, mod func(*Config)) (string, []shardProc, *Proxy) {
+	t.Helper()
 	var shards []shardProc
 	cfg := Config{Logger: quiet(), RetryAfter: 200 * time.Millisecond}
 	for i := range n {
@@ -52,7 +59,7 @@ func startProxyLoops(t *testing.T, n, loops int, mod func(*Config)) (string, []s
 		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: p.Accept})
 	require.NoError(t, err)
 	t.Cleanup(tr.Stop)
-	return tr.Addrs()[0].String(), shards
+	return tr.Addrs()[0].String(), shards, p
 }
 
 // rc is a tiny RESP client for the tests.

@@ -28,9 +28,17 @@ type shard struct {
 	head       int
 	// scan resumes a reply that spans reads where it left off, so a huge
 	// reply costs time in proportion to its size.
-	scan  resp.Scanner
-	wbuf  []byte
-	dirty bool
+	scan resp.Scanner
+	// pending holds a reply of takeOver bytes or more that is still
+	// arriving, and what came after it: as on the client side, the stream
+	// would copy unconsumed input again on every read, so a large reply
+	// is taken over and each read appended to it once.
+	pending []byte
+	wbuf    []byte
+	dirty   bool
+	// delivered counts the bytes the stream handed to OnData, which is
+	// about what the shard sent when no input is handed over twice.
+	delivered int64
 }
 
 // enqueue sends req (copied) for sl, connecting first if needed.
@@ -108,6 +116,35 @@ func (sh *shard) failAll(msg string) {
 }
 
 func (sh *shard) OnData(s transport.Stream, in []byte) int {
+	sh.delivered += int64(len(in))
+	if len(sh.pending) > 0 {
+		sh.pending = grow(sh.pending, len(in), sh.ls.p.pendingCap)
+		sh.pending = append(sh.pending, in...)
+		off := sh.replies(s, sh.pending, true)
+		if off < 0 {
+			return len(in)
+		}
+		sh.pending = keepRest(sh.pending, off)
+		sh.ls.flush()
+		return len(in)
+	}
+	off := sh.replies(s, in, false)
+	if off < 0 {
+		return len(in)
+	}
+	if len(in)-off >= takeOver {
+		sh.pending = append(sh.pending[:0], in[off:]...)
+		off = len(in)
+	}
+	sh.ls.flush()
+	return off
+}
+
+// replies completes a slot for each whole reply at the start of in and
+// returns the bytes they took, or -1 after closing the connection for a
+// bad or unexpected reply. own says in is sh.pending, whose storage a
+// reply that fills all of it can be handed to its slot instead of copied.
+func (sh *shard) replies(s transport.Stream, in []byte, own bool) int {
 	off := 0
 	for off < len(in) {
 		n, err := sh.scan.Scan(in[off:])
@@ -117,11 +154,21 @@ func (sh *shard) OnData(s transport.Stream, in []byte) int {
 		if err != nil || sh.head == len(sh.inflight) {
 			sh.ls.p.log.Error("redis shard sent a bad or unexpected reply; reconnecting", "shard", sh.addr, "err", err)
 			_ = s.Close()
-			return len(in)
+			return -1
 		}
 		sl := sh.inflight[sh.head]
 		sh.inflight[sh.head] = nil
 		sh.head++
+		if own && off == 0 && n == len(in) {
+			// One large reply and nothing after it: the slot (or its
+			// parent) takes the buffer rather than a copy, and pending
+			// becomes what the slot gives back. Nothing of the new
+			// pending is consumed.
+			sh.pending = sl.completeOwned(in)
+			sh.ls.release(sl)
+			off = 0
+			break
+		}
 		sl.complete(in[off : off+n])
 		sh.ls.release(sl)
 		off += n
@@ -129,8 +176,36 @@ func (sh *shard) OnData(s transport.Stream, in []byte) int {
 	if sh.head == len(sh.inflight) {
 		sh.inflight, sh.head = sh.inflight[:0], 0
 	}
-	sh.ls.flush()
 	return off
+}
+
+// grow makes room in buf for n more bytes, doubling rather than growing by
+// append's quarter so that a large message is copied about once as it
+// builds up, but not far past limit (the longest one the limits accept).
+func grow(buf []byte, n, limit int) []byte {
+	need := len(buf) + n
+	if need <= cap(buf) {
+		return buf
+	}
+	return append(make([]byte, 0, max(need, min(2*cap(buf)+n, limit))), buf...)
+}
+
+// keepRest drops the first off bytes of a pending buffer and returns what
+// is left at its start; a buffer grown large for one message is let go
+// once what is left is small.
+func keepRest(buf []byte, off int) []byte {
+	rest := buf[off:]
+	switch {
+	case len(rest) == 0 && cap(buf) > maxKeptPending:
+		return nil
+	case len(rest) == 0:
+		return buf[:0]
+	case off == 0:
+		return buf
+	case cap(buf) > maxKeptPending && len(rest) < takeOver:
+		return append([]byte(nil), rest...)
+	}
+	return buf[:copy(buf, rest)]
 }
 
 func (sh *shard) OnReadEOF(s transport.Stream) { _ = s.Close() }
@@ -141,6 +216,7 @@ func (sh *shard) OnClose(s transport.Stream, err error) {
 		return
 	}
 	sh.s = nil
+	sh.pending = nil
 	msg := "closed"
 	if err != nil {
 		msg = err.Error()

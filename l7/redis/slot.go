@@ -24,6 +24,9 @@ type slot struct {
 	vals    [][]byte
 	sum     int64
 	err     []byte
+	// owned are shard buffers an MGET's vals point into, taken whole from
+	// the shard rather than copied value by value.
+	owned [][]byte
 }
 
 func (ls *loopState) newSlot(c *client, kind cmdKind) *slot {
@@ -43,7 +46,12 @@ func (ls *loopState) release(sl *slot) {
 	if sl.refs > 0 {
 		return
 	}
-	*sl = slot{reply: sl.reply[:0], pos: sl.pos[:0], vals: sl.vals[:0]}
+	if sl.owned != nil {
+		// vals point into buffers that go with the slot's use.
+		clear(sl.vals)
+		clear(sl.owned)
+	}
+	*sl = slot{reply: sl.reply[:0], pos: sl.pos[:0], vals: sl.vals[:0], owned: sl.owned[:0]}
 	// A slot of a huge command goes back without its storage, so that the
 	// free list does not pin it.
 	if cap(sl.reply) > maxKeptPending || cap(sl.pos) > maxKeptKeys || cap(sl.vals) > maxKeptKeys {
@@ -57,7 +65,7 @@ func (ls *loopState) release(sl *slot) {
 // complete records a shard's reply (borrowed) for sl.
 func (sl *slot) complete(reply []byte) {
 	if p := sl.parent; p != nil {
-		p.merge(sl, reply)
+		p.merge(sl, reply, false)
 		return
 	}
 	sl.reply = append(sl.reply[:0], reply...)
@@ -77,9 +85,30 @@ func (sl *slot) finish() {
 	}
 }
 
+// completeOwned records a shard's reply for sl, handing the reply's
+// storage over to sl or its parent; it returns the storage the shard may
+// use instead (possibly nil).
+func (sl *slot) completeOwned(reply []byte) []byte {
+	p := sl.parent
+	if p == nil {
+		old := sl.reply[:0]
+		sl.reply = reply
+		sl.finish()
+		return old
+	}
+	if p.kind == kindMGet && !resp.IsError(reply) {
+		p.owned = append(p.owned, reply)
+		p.merge(sl, reply, true)
+		return nil
+	}
+	p.merge(sl, reply, false)
+	return reply[:0]
+}
+
 // merge folds a child's reply into its parent and finishes the parent when
-// the last child is in.
-func (p *slot) merge(child *slot, reply []byte) {
+// the last child is in. owned says the parent holds the reply's storage,
+// so that MGET values may point into it.
+func (p *slot) merge(child *slot, reply []byte, owned bool) {
 	if resp.IsError(reply) {
 		if p.err == nil {
 			p.err = append([]byte(nil), reply...)
@@ -87,7 +116,7 @@ func (p *slot) merge(child *slot, reply []byte) {
 	} else {
 		switch p.kind {
 		case kindMGet:
-			p.mergeArray(child, reply)
+			p.mergeArray(child, reply, owned)
 		case kindSum:
 			if v, _, err := resp.ReadInteger(reply); err == nil {
 				p.sum += v
@@ -124,7 +153,7 @@ func (p *slot) childDone() {
 	p.finish()
 }
 
-func (p *slot) mergeArray(child *slot, reply []byte) {
+func (p *slot) mergeArray(child *slot, reply []byte, owned bool) {
 	count, _, n, err := resp.ReadArrayHeader(reply)
 	if err != nil || count != len(child.pos) {
 		if p.err == nil {
@@ -141,7 +170,11 @@ func (p *slot) mergeArray(child *slot, reply []byte) {
 			}
 			return
 		}
-		p.vals[pos] = append(p.vals[pos][:0], reply[off:off+m]...)
+		if owned {
+			p.vals[pos] = reply[off : off+m : off+m]
+		} else {
+			p.vals[pos] = append(p.vals[pos][:0], reply[off:off+m]...)
+		}
 		off += m
 	}
 }

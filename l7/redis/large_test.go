@@ -1,0 +1,148 @@
+package redis
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/penstock-proxy/penstock/internal/testutil"
+	"github.com/penstock-proxy/penstock/l4"
+	"github.com/penstock-proxy/penstock/transport"
+	"github.com/stretchr/testify/require"
+)
+
+// keyOn returns a key the proxy places on shard i.
+func keyOn(p *Proxy, i int, prefix string) string {
+	for n := 0; ; n++ {
+		if k := prefix + strconv.Itoa(n); p.pick([]byte(k)) == i {
+			return k
+		}
+	}
+}
+
+// delivered sums, over every loop, the bytes shard i's streams handed to
+// the proxy. It runs on the test's goroutine while the loops are quiet.
+func delivered(p *Proxy, i int) (n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ls := range p.loops {
+		done := make(chan int64)
+		ls.loop.Execute(func() { done <- ls.shards[i].delivered })
+		n += <-done
+	}
+	return n
+}
+
+// Large values go through in time linear in their size (issue 15: a 64 MB
+// GET took 11 s): a reply that arrives in many reads is handed to the
+// proxy once, not again with every read, and comes back byte for byte,
+// alone, inside an MGET across shards, and pipelined with small replies.
+func TestProxyLargeValuesLinear(t *testing.T) {
+	addr, _, p := startProxyP(t, 2, 1, nil)
+	c := dial(t, addr)
+	_ = c.c.SetDeadline(time.Now().Add(60 * time.Second))
+	const size = 8 << 20
+	big := [2]string{keyOn(p, 0, "big"), keyOn(p, 1, "big")}
+	var val [2][]byte
+	for i := range val {
+		val[i] = make([]byte, size)
+		_, _ = rand.Read(val[i])
+		c.send("SET", big[i], string(val[i]))
+	}
+	require.Equal(t, "OK", c.read(t))
+	require.Equal(t, "OK", c.read(t))
+	require.Equal(t, "OK", c.do(t, "SET", "small", "s"))
+	before := [2]int64{delivered(p, 0), delivered(p, 1)}
+
+	c.send("GET", big[0])
+	c.send("PING")
+	c.send("MGET", big[0], "small", big[1])
+	c.send("GET", big[1])
+	c.send("GET", "small")
+	bulk := func(want []byte) {
+		t.Helper()
+		line, err := c.r.ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("$%d\r\n", len(want)), line)
+		got := make([]byte, len(want)+2)
+		_, err = io.ReadFull(c.r, got)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(want, got[:len(want)]), "the value came back different")
+		require.Equal(t, "\r\n", string(got[len(want):]))
+	}
+	bulk(val[0])
+	require.Equal(t, "PONG", c.read(t))
+	line, err := c.r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "*3\r\n", line)
+	bulk(val[0])
+	bulk([]byte("s"))
+	bulk(val[1])
+	bulk(val[1])
+	require.Equal(t, "s", c.read(t))
+
+	// Shard 0 sent two values, shard 1 two and "s": each was handed to
+	// the proxy about once. Handing unconsumed input back with every
+	// read, as before, made this grow with size times reads.
+	for i := range 2 {
+		got := delivered(p, i) - before[i]
+		t.Logf("shard %d: %d bytes delivered for %d bytes of values", i, got, 2*size)
+		require.Less(t, got, int64(3*size), "shard %d: input handed over more than once", i)
+	}
+}
+
+// A client that reads a large reply slowly holds up neither the loop nor
+// the other clients on it, and the reply is not queued whole: it is
+// written a piece at a time as the client takes it.
+func TestProxyLargeReplySlowReader(t *testing.T) {
+	raddr, _, _ := testutil.RedisServer(t)
+	p, err := New(Config{Logger: quiet(), Servers: []l4.KetamaServer{{Name: "s0", Addr: raddr, Weight: 1}}})
+	require.NoError(t, err)
+	streams := make(chan transport.Stream, 2)
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quiet()}, transport.Listener{Addr: "tcp://127.0.0.1:0",
+		Accept: func(s transport.Stream) { streams <- s; p.Accept(s) }})
+	require.NoError(t, err)
+	t.Cleanup(tr.Stop)
+	addr := tr.Addrs()[0].String()
+	c := dial(t, addr)
+	slow := <-streams
+	other := dial(t, addr)
+	_ = c.c.SetDeadline(time.Now().Add(60 * time.Second))
+	const size = 16 << 20
+	val := make([]byte, size)
+	_, _ = rand.Read(val)
+	c.send("SET", "big", string(val))
+	require.Equal(t, "OK", c.read(t))
+	c.send("GET", "big")
+	c.send("PING")
+
+	// The client reads nothing while the proxy takes the whole reply in:
+	// the proxy's queue for it stays near the stream's watermark rather
+	// than the reply's size, and the loop serves others meanwhile.
+	for delivered(p, 0) < size {
+		require.Equal(t, "PONG", other.do(t, "PING"), "a client on the same loop is served meanwhile")
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.Equal(t, "PONG", other.do(t, "PING"))
+	queued := make(chan int)
+	slow.Loop().Execute(func() { queued <- slow.Queued() })
+	q := <-queued
+	t.Logf("queued for the stalled client: %d bytes of a %d-byte reply", q, size)
+	require.Less(t, q, size/4, "the whole reply was queued")
+
+	line, err := c.r.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprintf("$%d\r\n", size), line)
+	got := make([]byte, size+2)
+	for off := 0; off < len(got); {
+		n, err := c.r.Read(got[off:min(off+64<<10, len(got))])
+		require.NoError(t, err)
+		off += n
+	}
+	require.True(t, bytes.Equal(val, got[:size]))
+	require.Equal(t, "PONG", c.read(t))
+}
