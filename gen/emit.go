@@ -179,7 +179,7 @@ func imports(v *view) []importPlan {
 		im = append(im, importPlan{"", runtime + "l4"})
 	}
 	if val.Redis != nil {
-		im = append(im, importPlan{"", runtime + "l7/redis"})
+		im = append(im, importPlan{"", runtime + "codecs/resp"}, importPlan{"", runtime + "l7/redis"})
 	}
 	if val.HTTP != nil {
 		im = append(im, importPlan{"", "sync"}, importPlan{"", runtime + "codecs/http1"}, importPlan{"", runtime + "l7/httpd"}, importPlan{"", runtime + "l7/httpproxy"})

@@ -93,6 +93,18 @@ type Config struct {
 	Servers []l4.KetamaServer
 	// HashTag hashes only the part of a key between its two characters.
 	HashTag string
+	// RedisAuth, when set, is the password clients must AUTH with and the
+	// proxy sends to its shards (twemproxy's redis_auth); RedisAuthUser
+	// the ACL user with it; RedisDB the database shards select.
+	RedisAuth, RedisAuthUser string
+	RedisDB                  int
+	// Timeout bounds the wait for a shard's reply (0: none); RetryAfter
+	// is how long a shard that refused a connect is not tried (0: 1s;
+	// negative: every request tries).
+	Timeout, RetryAfter time.Duration
+	// MaxBulk bounds a request's argument (0: 512 MiB, as
+	// proto-max-bulk-len).
+	MaxBulk int64
 {{- end}}
 {{- with .Values.HTTP}}
 	// ResponseTimeout bounds the wait for an upstream's response head,
@@ -202,6 +214,24 @@ func DefaultConfig() Config {
 		},
 {{- if .HashTag}}
 		HashTag: {{q .HashTag}},
+{{- end}}
+{{- if .Password}}
+		RedisAuth: {{q .Password}},
+{{- end}}
+{{- if .User}}
+		RedisAuthUser: {{q .User}},
+{{- end}}
+{{- if .DB}}
+		RedisDB: {{.DB}},
+{{- end}}
+{{- if $.Values.Timeouts.Response}}
+		Timeout: {{dur $.Values.Timeouts.Response}},
+{{- end}}
+{{- if .RetryAfter}}
+		RetryAfter: {{dur .RetryAfter}},
+{{- end}}
+{{- if .MaxBulk}}
+		MaxBulk: {{.MaxBulk}},
 {{- end}}
 {{- end}}
 {{- with .Values.HTTP}}
@@ -416,7 +446,9 @@ func (p *Pipeline) swap(cfg Config{{if .Values.HTTP}}, proxy *httpproxy.Proxy, s
 	}}
 {{- end}}
 {{- with .Values.Redis}}
-	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, ConnectTimeout: cfg.ConnectTimeout, Logger: cfg.Logger})
+	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, {{with .Distribution}}Distribution: {{q .}}, {{end}}ConnectTimeout: cfg.ConnectTimeout,
+		Timeout: cfg.Timeout, RetryAfter: cfg.RetryAfter, Password: cfg.RedisAuth, User: cfg.RedisAuthUser, DB: cfg.RedisDB,
+		Limits: resp.Limits{MaxBulk: cfg.MaxBulk}, Logger: cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"crypto/md5"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -32,8 +31,8 @@ import (
 // wrap-around; an empty key hashing to 0; fnv1a_64 with twemproxy's 32-bit
 // truncation (see FNV1a64 for its one platform dependence); and hash_tag.
 //
-// What is not supported: other hash functions and distributions (modula,
-// random), and auto_eject_hosts by itself. When twemproxy ejects a server
+// Modula and Random are twemproxy's other two distributions. What is not
+// supported: other hash functions, and auto_eject_hosts by itself. When twemproxy ejects a server
 // it rebuilds its continuum from the live servers alone, which is the
 // continuum NewKetama builds from the live subset; a caller that ejects
 // servers rebuilds with NewKetama over the live ones and maps the returned
@@ -84,41 +83,17 @@ const (
 // returns indexes into servers; their order does not change the placement.
 // Like twemproxy, NewKetama refuses two servers with the same name.
 func NewKetama(servers []KetamaServer) (*Ketama, error) {
-	if len(servers) == 0 {
-		return nil, errors.New("penstock/l4: ketama: no servers")
-	}
-	names := make([]string, len(servers))
-	var total uint64
-	for i, s := range servers {
-		if s.Weight < 1 {
-			return nil, fmt.Errorf("penstock/l4: ketama: server %d (%s): weight %d is not positive", i, s.Addr, s.Weight)
-		}
-		total += uint64(s.Weight)
-		// Bounding the total also bounds the server count to fit owners.
-		if total > math.MaxInt32 {
-			return nil, fmt.Errorf("penstock/l4: ketama: total weight exceeds %d", math.MaxInt32)
-		}
-		name, err := s.continuumName()
-		if err != nil {
-			return nil, fmt.Errorf("penstock/l4: ketama: server %d: %w", i, err)
-		}
-		names[i] = name
-	}
-
 	// twemproxy sorts its servers by name, shorter names first and then
 	// byte by byte (conf_validate_server), before it makes their points;
 	// that order decides which of two points with the same value wins.
-	order := make([]int, len(servers))
-	for i := range order {
-		order[i] = i
+	// Bounding the total weight also bounds the server count to fit owners.
+	order, names, err := twemproxyOrder("ketama", servers, math.MaxInt32)
+	if err != nil {
+		return nil, err
 	}
-	slices.SortFunc(order, func(a, b int) int {
-		return cmp.Or(cmp.Compare(len(names[a]), len(names[b])), strings.Compare(names[a], names[b]))
-	})
-	for i := 1; i < len(order); i++ {
-		if names[order[i-1]] == names[order[i]] {
-			return nil, fmt.Errorf("penstock/l4: ketama: servers %d and %d have the same name %q", order[i-1], order[i], names[order[i]])
-		}
+	var total uint64
+	for _, s := range servers {
+		total += uint64(s.Weight)
 	}
 
 	type point struct {

@@ -295,6 +295,15 @@ type ketamaCase struct {
 	name    string
 	servers []string
 	hashTag string
+	// distribution is ketama when empty, or modula.
+	distribution string
+}
+
+func (c ketamaCase) dist() string {
+	if c.distribution == "" {
+		return "ketama"
+	}
+	return c.distribution
 }
 
 // parseTwemproxyServer parses a twemproxy server line,
@@ -317,7 +326,7 @@ func parseTwemproxyServer(line string) (KetamaServer, error) {
 	return s, nil
 }
 
-func (c ketamaCase) ring(t *testing.T) *Ketama {
+func (c ketamaCase) ring(t *testing.T) Picker {
 	t.Helper()
 	servers := make([]KetamaServer, len(c.servers))
 	for i, line := range c.servers {
@@ -327,7 +336,7 @@ func (c ketamaCase) ring(t *testing.T) *Ketama {
 		}
 		servers[i] = s
 	}
-	k, err := NewKetama(servers)
+	k, err := NewPicker(c.dist(), servers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,10 +376,13 @@ const ketamaGoldenKeys = 1000
 func (c ketamaCase) writeGolden(t *testing.T, version string, observed []placement) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Key placement by %s with hash: fnv1a_64 and distribution: ketama.\n", version)
+	fmt.Fprintf(&b, "# Key placement by %s with hash: fnv1a_64 and distribution: %s.\n", version, c.dist())
 	b.WriteString("# Regenerate: go test ./l4/ -run TestKetamaNutcracker -update-ketama-golden\n")
 	if c.hashTag != "" {
 		fmt.Fprintf(&b, "hash_tag: %s\n", c.hashTag)
+	}
+	if c.distribution != "" {
+		fmt.Fprintf(&b, "distribution: %s\n", c.distribution)
 	}
 	for _, s := range c.servers {
 		fmt.Fprintf(&b, "server: %s\n", s)
@@ -399,6 +411,8 @@ func readKetamaGolden(path string) (ketamaCase, []placement, error) {
 		switch field {
 		case "hash_tag":
 			c.hashTag = value
+		case "distribution":
+			c.distribution = value
 		case "server":
 			c.servers = append(c.servers, value)
 		case "key":
@@ -529,6 +543,15 @@ func TestKetamaNutcracker(t *testing.T) {
 		{ketamaCase{name: "three-named-hash-tag", hashTag: "{}", servers: []string{
 			server(redis[0], "1 server1"), server(redis[1], "1 server2"), server(redis[2], "1 server3"),
 		}}, redis[:3]},
+		{ketamaCase{name: "modula-two-unnamed", distribution: "modula", servers: []string{
+			server(redis[0], "1"), server(redis[1], "1"),
+		}}, redis[:2]},
+		{ketamaCase{name: "modula-four-weighted-mixed-names", distribution: "modula", servers: []string{
+			server(redis[0], "1"), server(redis[1], "3 cache-b"), server(redis[2], "2"), server(redis[3], "7 cache-d"),
+		}}, redis[:4]},
+		{ketamaCase{name: "modula-three-named-hash-tag", distribution: "modula", hashTag: "{}", servers: []string{
+			server(redis[2], "1 server3"), server(redis[0], "1 server1"), server(redis[1], "1 server2"),
+		}}, []*ketamaRedis{redis[2], redis[0], redis[1]}},
 		{ketamaCase{name: "three-float32-weights", servers: []string{
 			server(redis[0], "29"), server(redis[1], "1"), server(redis[2], "30"),
 		}}, redis[:3]},
@@ -692,7 +715,7 @@ func startKetamaNutcracker(t *testing.T, dir string, c ketamaCase) *ketamaNutcra
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(ketamaFreePort(t))
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "ketama:\n  listen: %s\n  hash: fnv1a_64\n  distribution: ketama\n  redis: true\n", addr)
+	fmt.Fprintf(&conf, "ketama:\n  listen: %s\n  hash: fnv1a_64\n  distribution: %s\n  redis: true\n", addr, c.dist())
 	if c.hashTag != "" {
 		fmt.Fprintf(&conf, "  hash_tag: %q\n", c.hashTag)
 	}

@@ -505,9 +505,10 @@ func (c *checker) timeouts(path string, p *PipelineSpec, pl *Pipeline) {
 	for _, k := range []struct {
 		key string
 		set bool
-	}{{"response", t.Response != 0}, {"header", t.Header != 0}, {"read", t.Read != 0}, {"client_body", t.ClientBody != 0}, {"send", t.Send != 0}} {
+	}{{"header", t.Header != 0}, {"read", t.Read != 0}, {"client_body", t.ClientBody != 0}, {"send", t.Send != 0}} {
 		applies(k.key, k.set, term == "http_proxy", "http_proxy pipelines")
 	}
+	applies("response", t.Response != 0, term == "http_proxy" || term == "redis_proxy", "http_proxy and redis_proxy pipelines")
 	if !udp && pl.Shape.Terminal != "" && (s.Idle != 0 || s.MaxSessions != 0) {
 		c.errorf(path+".session", "applies to UDP pipelines only")
 	}

@@ -184,6 +184,16 @@ type Relay struct {
 // Redis are the values of a redis_proxy stage.
 type Redis struct {
 	Upstream, HashTag string
+	// Distribution is ketama (also ""), modula or random.
+	Distribution string
+	// Password and User are redis_auth and redis_auth_user; DB redis_db.
+	Password, User string
+	DB             int
+	// RetryAfter is retry_after: 0 unset (the runtime's default),
+	// negative to retry on every request (retry_after: 0).
+	RetryAfter time.Duration
+	// MaxBulk is proto_max_bulk_len (0: the default, 512 MiB).
+	MaxBulk int64
 }
 
 // HTTP are the values of an http_proxy stage.

@@ -139,9 +139,14 @@ type Stage struct {
 	Service string `yaml:"service"`
 
 	// redis_proxy
-	HashTag      string `yaml:"hash_tag"`
-	Hash         string `yaml:"hash"`
-	Distribution string `yaml:"distribution"`
+	HashTag         string    `yaml:"hash_tag"`
+	Hash            string    `yaml:"hash"`
+	Distribution    string    `yaml:"distribution"`
+	RedisAuth       string    `yaml:"redis_auth"`
+	RedisAuthUser   string    `yaml:"redis_auth_user"`
+	RedisDB         int       `yaml:"redis_db"`
+	RetryAfter      *Duration `yaml:"retry_after"`
+	ProtoMaxBulkLen int64     `yaml:"proto_max_bulk_len"`
 
 	// http_proxy
 	MaxIdle        int    `yaml:"max_idle"`

@@ -41,7 +41,8 @@ var kinds = map[string]kind{
 	"datagram":     {classFramer, []string{"max"}, true, false},
 	"handle":       {classTerminal, []string{"type"}, true, true},
 	"relay":        {classTerminal, []string{"upstream", "send_proxy", "splice_after"}, true, true},
-	"redis_proxy":  {classTerminal, []string{"upstream", "hash_tag", "hash", "distribution"}, false, true},
+	"redis_proxy": {classTerminal, []string{"upstream", "hash_tag", "hash", "distribution", "redis_auth", "redis_auth_user",
+		"redis_db", "retry_after", "proto_max_bulk_len"}, false, true},
 	"http_proxy": {classTerminal, []string{"upstream", "routes", "max_idle", "via", "max_header_bytes", "max_headers",
 		"max_line_bytes", "max_body_bytes", "access_log", "client_cert_header", "http2"}, false, true},
 	"serve": {classTerminal, []string{"service"}, true, true},
@@ -418,10 +419,32 @@ func (c *checker) terminal(path string, st *Stage, pl *Pipeline, network string)
 		if st.Hash != "" && st.Hash != "fnv1a_64" {
 			c.errorf(path+".hash", "%q: only fnv1a_64 is supported", st.Hash)
 		}
-		if st.Distribution != "" && st.Distribution != "ketama" {
-			c.errorf(path+".distribution", "%q: only ketama is supported", st.Distribution)
+		switch st.Distribution {
+		case "", "ketama", "modula", "random":
+		default:
+			c.errorf(path+".distribution", "%q: want ketama, modula or random%s", st.Distribution, didYouMean(st.Distribution, "ketama", "modula", "random"))
 		}
-		v.Redis = &Redis{Upstream: st.Upstream, HashTag: st.HashTag}
+		if st.RedisAuthUser != "" && st.RedisAuth == "" {
+			c.errorf(path+".redis_auth_user", "needs redis_auth, the password")
+		}
+		if st.RedisDB < 0 {
+			c.errorf(path+".redis_db", "must not be negative")
+		}
+		if st.ProtoMaxBulkLen < 0 {
+			c.errorf(path+".proto_max_bulk_len", "must not be negative")
+		}
+		r := &Redis{Upstream: st.Upstream, HashTag: st.HashTag, Distribution: st.Distribution, Password: st.RedisAuth,
+			User: st.RedisAuthUser, DB: st.RedisDB, MaxBulk: st.ProtoMaxBulkLen}
+		if d := st.RetryAfter; d != nil {
+			r.RetryAfter = time.Duration(*d)
+			if r.RetryAfter < 0 {
+				c.errorf(path+".retry_after", "must not be negative")
+			}
+			if r.RetryAfter == 0 {
+				r.RetryAfter = -1 // every request tries to connect
+			}
+		}
+		v.Redis = r
 	case "http_proxy":
 		v.HTTP = c.http(path, st)
 	case "relay":

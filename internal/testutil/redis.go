@@ -11,8 +11,9 @@ import (
 // RedisServer runs a real redis-server on a free loopback port until the
 // test ends, or skips the test when redis-server is not installed. It
 // returns the address and a func that stops the server early (to test a
-// shard going down) and one that starts it again on the same port.
-func RedisServer(t testing.TB) (addr string, stop, restart func()) {
+// shard going down) and one that starts it again on the same port. extra
+// are more redis-server arguments, such as "--requirepass", "secret".
+func RedisServer(t testing.TB, extra ...string) (addr string, stop, restart func()) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -22,8 +23,9 @@ func RedisServer(t testing.TB) (addr string, stop, restart func()) {
 	_, port, _ := net.SplitHostPort(addr)
 	var cmd *exec.Cmd
 	start := func() {
-		cmd = exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--dir", t.TempDir(), "--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning")
+		args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", t.TempDir(), "--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning"}
+		cmd = exec.Command(bin, append(args, extra...)...)
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("redis-server: %v", err)
 		}

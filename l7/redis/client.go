@@ -6,6 +6,7 @@ package redis
 // writes the replies back in request order.
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,6 +40,7 @@ type client struct {
 	paused bool
 	kicked bool // a task to serve pending after a resume is queued
 	quit   bool // QUIT was served: the rest of the input is ignored
+	authed bool // the client sent AUTH with the password
 	eof    bool // the client sent EOF: serve what came before it, then close
 	broken bool
 	closed bool
@@ -112,7 +114,7 @@ func (c *client) serve(in []byte) int {
 		}
 		c.dispatch(in[off : off+n])
 		off += n
-		if c.quit {
+		if c.quit || c.broken {
 			return len(in)
 		}
 	}
@@ -188,48 +190,91 @@ func (c *client) local(reply []byte) {
 
 func (c *client) dispatch(raw []byte) {
 	args := c.cmd.Args()
-	name := c.cmd.Name()
 	if len(args) == 0 {
-		return // an empty request: redis-server ignores it too
+		// An empty request (an empty line, *0): redis-server skips it,
+		// twemproxy closes the connection, and so does the proxy.
+		c.refuse("empty request")
+		return
 	}
-	kind := commands[string(name)]
-	switch kind {
+	name := c.cmd.Name()
+	spec, known := commands[string(name)]
+	switch {
+	case known && !spec.fits(len(args)):
+		// As twemproxy: a request it cannot parse for its keys closes
+		// the connection, without a reply.
+		c.refuse("wrong number of arguments")
+		return
+	case spec.kind == kindQuit:
+		// As twemproxy: no reply, the connection closes once the replies
+		// before it are out.
+		c.quit = true
+		return
+	case spec.kind == kindAuth:
+		c.auth(args[1:])
+		return
+	case c.p.cfg.Password != "" && !c.authed:
+		c.local(resp.AppendError(nil, "NOAUTH Authentication required."))
+		return
+	}
+	switch spec.kind {
 	case 0:
 		c.local(resp.AppendError(nil, fmt.Sprintf("ERR unsupported command '%s'", printable(name))))
+	case kindRefuse:
+		c.refuse("command refused")
 	case kindPing:
 		if len(args) > 1 {
 			c.local(resp.AppendBulk(nil, args[1]))
 		} else {
 			c.local(resp.AppendSimple(nil, "PONG"))
 		}
-	case kindQuit:
-		c.local(resp.AppendSimple(nil, "OK"))
-		c.quit = true
-	case kindSingle:
-		if len(args) < 2 {
-			c.wrongArgs(name)
-			return
+	case kindSingle, kindEval, kindNoKey:
+		var key []byte
+		switch spec.kind {
+		case kindSingle:
+			key = args[1]
+		case kindEval:
+			key = args[3]
 		}
 		sl := c.ls.newSlot(c, kindSingle)
 		c.push(sl)
-		c.ls.shards[c.p.pick(args[1])].enqueue(sl, raw)
+		c.ls.shards[c.p.pick(key)].enqueue(sl, raw)
 	case kindMGet, kindSum:
-		if len(args) < 2 {
-			c.wrongArgs(name)
-			return
-		}
-		c.split(kind, name, args[1:], 1)
+		c.split(spec.kind, name, args[1:], 1)
 	case kindMSet:
-		if len(args) < 3 || len(args)%2 == 0 {
-			c.wrongArgs(name)
-			return
-		}
-		c.split(kind, name, args[1:], 2)
+		c.split(spec.kind, name, args[1:], 2)
 	}
 }
 
-func (c *client) wrongArgs(name []byte) {
-	c.local(resp.AppendError(nil, fmt.Sprintf("ERR wrong number of arguments for '%s' command", printable(name))))
+// refuse ends the connection as twemproxy does for a request it will not
+// serve: no reply to it, the replies before it written, then the close.
+func (c *client) refuse(why string) {
+	c.p.log.Debug("redis client refused", "client", c.s.RemoteAddr(), "why", why, "command", printable(c.cmd.Name()))
+	c.broken = true
+}
+
+// auth answers AUTH password or AUTH user password, as twemproxy does for
+// its redis_auth: a wrong password also undoes an earlier AUTH.
+func (c *client) auth(args [][]byte) {
+	want := c.p.cfg.Password
+	if want == "" {
+		c.local(resp.AppendError(nil, "ERR Client sent AUTH, but no password is set"))
+		return
+	}
+	pass := args[len(args)-1]
+	ok := subtle.ConstantTimeCompare(pass, []byte(want)) == 1
+	if len(args) == 2 {
+		user := c.p.cfg.User
+		if user == "" {
+			user = "default"
+		}
+		ok = ok && string(args[0]) == user
+	}
+	c.authed = ok
+	if ok {
+		c.local(resp.AppendSimple(nil, "OK"))
+		return
+	}
+	c.local(resp.AppendError(nil, "WRONGPASS invalid username-password pair or user is disabled."))
 }
 
 // split sends a multi-key command as one command per shard holding some of

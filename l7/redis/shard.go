@@ -7,7 +7,11 @@ package redis
 
 import (
 	"errors"
+	"io"
 	"net"
+	"os"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/penstock-proxy/penstock/codecs"
@@ -39,24 +43,67 @@ type shard struct {
 	// delivered counts the bytes the stream handed to OnData, which is
 	// about what the shard sent when no input is handed over twice.
 	delivered int64
+	// timer bounds the wait for the oldest reply in flight when
+	// Config.Timeout is set; nil until then.
+	timer *transport.Timer
 }
 
 // enqueue sends req (copied) for sl, connecting first if needed.
 func (sh *shard) enqueue(sl *slot, req []byte) {
 	if sh.s == nil && !sh.connecting {
-		if time.Now().Before(sh.downUntil) {
-			sl.fail("ERR shard " + sh.addr + " unavailable: " + sh.lastErr)
+		if sh.ls.p.cfg.RetryAfter > 0 && time.Now().Before(sh.downUntil) {
+			sl.fail("ERR " + sh.lastErr)
 			return
 		}
 		sh.connect()
 	}
-	sl.refs++
-	sh.inflight = append(sh.inflight, sl)
+	sh.push(sl)
 	sh.wbuf = append(sh.wbuf, req...)
 	if !sh.dirty {
 		sh.dirty = true
 		sh.ls.dirtyShards = append(sh.ls.dirtyShards, sh)
 	}
+}
+
+// push queues sl for the shard's next reply, stamped for the timeout.
+func (sh *shard) push(sl *slot) {
+	sl.refs++
+	if t := sh.ls.p.cfg.Timeout; t > 0 {
+		sl.sent = transport.Clock()
+		if sh.head == len(sh.inflight) {
+			if sh.timer == nil {
+				sh.timer = transport.NewTimer(sh.ls.loop, sh.checkTimeout)
+			}
+			sh.timer.Reset(t)
+		}
+	}
+	sh.inflight = append(sh.inflight, sl)
+}
+
+// checkTimeout runs when the oldest request in flight may have waited for
+// its reply past Config.Timeout. If it has, the connection is given up as
+// twemproxy gives it up: every request on it answered "Connection timed
+// out" and the connection closed, so that no late reply can be taken for
+// a later request's.
+func (sh *shard) checkTimeout() {
+	if sh.head == len(sh.inflight) {
+		return
+	}
+	t := sh.ls.p.cfg.Timeout
+	if sh.s == nil {
+		sh.timer.Reset(t) // connecting: ConnectTimeout bounds that
+		return
+	}
+	if age := transport.Clock() - sh.inflight[sh.head].sent; age < t {
+		sh.timer.Reset(t - age)
+		return
+	}
+	sh.ls.p.log.Warn("redis shard timed out; reconnecting", "shard", sh.addr, "timeout", t, "in_flight", len(sh.inflight)-sh.head)
+	s := sh.s
+	sh.s, sh.pending = nil, nil
+	sh.failAll("ERR Connection timed out")
+	_ = s.Close()
+	sh.ls.flush()
 }
 
 func (sh *shard) flush() {
@@ -69,6 +116,13 @@ func (sh *shard) flush() {
 
 func (sh *shard) connect() {
 	sh.connecting = true
+	if p := sh.ls.p; p.helloN > 0 {
+		// AUTH and SELECT go first; their replies are the proxy's.
+		for range p.helloN {
+			sh.push(sh.ls.newSlot(nil, kindSwallow))
+		}
+		sh.wbuf = append(sh.wbuf, p.hello...)
+	}
 	timeout := sh.ls.p.cfg.ConnectTimeout
 	loop := sh.ls.loop
 	go func() {
@@ -96,11 +150,30 @@ func (sh *shard) connect() {
 
 func (sh *shard) connectFailed(err error) {
 	sh.connecting = false
-	sh.lastErr = err.Error()
+	sh.lastErr = errorText(err)
 	sh.downUntil = time.Now().Add(sh.ls.p.cfg.RetryAfter)
 	sh.ls.p.log.Warn("redis shard unavailable", "shard", sh.addr, "err", err)
-	sh.failAll("ERR shard " + sh.addr + " unavailable: " + sh.lastErr)
+	sh.failAll("ERR " + sh.lastErr)
 	sh.ls.flush()
+}
+
+// errorText words a shard's connection error as twemproxy does, which
+// clients of it match: the C library's text for a system error, capital
+// first ("Connection refused", "Connection reset by peer", "Broken pipe",
+// "Connection timed out").
+func errorText(err error) string {
+	var errno syscall.Errno
+	var ne net.Error
+	switch {
+	case err == nil || errors.Is(err, io.EOF):
+		return "Connection closed by server"
+	case errors.As(err, &errno):
+		s := errno.Error()
+		return strings.ToUpper(s[:1]) + s[1:]
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return "Connection timed out"
+	}
+	return err.Error()
 }
 
 // failAll answers every request in flight with an error.
@@ -159,6 +232,15 @@ func (sh *shard) replies(s transport.Stream, in []byte, own bool) int {
 		sl := sh.inflight[sh.head]
 		sh.inflight[sh.head] = nil
 		sh.head++
+		if sl.kind == kindSwallow {
+			if reply := in[off : off+n]; resp.IsError(reply) {
+				sh.ls.p.log.Error("redis shard refused the proxy's AUTH or SELECT; its replies will say why", "shard", sh.addr,
+					"reply", printable(reply[1:len(reply)-2]))
+			}
+			sh.ls.release(sl)
+			off += n
+			continue
+		}
 		if own && off == 0 && n == len(in) {
 			// One large reply and nothing after it: the slot (or its
 			// parent) takes the buffer rather than a copy, and pending
@@ -175,6 +257,9 @@ func (sh *shard) replies(s transport.Stream, in []byte, own bool) int {
 	}
 	if sh.head == len(sh.inflight) {
 		sh.inflight, sh.head = sh.inflight[:0], 0
+		if sh.timer != nil {
+			sh.timer.Disarm()
+		}
 	}
 	return off
 }
@@ -217,11 +302,8 @@ func (sh *shard) OnClose(s transport.Stream, err error) {
 	}
 	sh.s = nil
 	sh.pending = nil
-	msg := "closed"
-	if err != nil {
-		msg = err.Error()
-	}
+	msg := errorText(err)
 	sh.ls.p.log.Warn("redis shard connection lost", "shard", sh.addr, "err", msg)
-	sh.failAll("ERR connection to shard " + sh.addr + " lost")
+	sh.failAll("ERR " + msg)
 	sh.ls.flush()
 }

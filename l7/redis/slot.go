@@ -4,7 +4,11 @@ package redis
 // given back to its loop's free list, completed by a shard's reply, and,
 // for a command split across shards, merged from its children's replies.
 
-import "github.com/penstock-proxy/penstock/codecs/resp"
+import (
+	"time"
+
+	"github.com/penstock-proxy/penstock/codecs/resp"
+)
 
 // slot is one reply a client waits for, in request order. A split command
 // has a parent slot for the client and one child per shard.
@@ -13,6 +17,9 @@ type slot struct {
 	parent *slot
 	kind   cmdKind
 	done   bool
+	// sent is when the request went to its shard (transport.Clock), for
+	// Config.Timeout.
+	sent time.Duration
 	// refs counts the queues that hold the slot (the client's, a
 	// shard's); it returns to the loop's free list at zero.
 	refs  int8
@@ -24,6 +31,8 @@ type slot struct {
 	vals    [][]byte
 	sum     int64
 	err     []byte
+	// shard is a child's shard; errShard the shard whose error err holds.
+	shard, errShard int
 	// owned are shard buffers an MGET's vals point into, taken whole from
 	// the shard rather than copied value by value.
 	owned [][]byte
@@ -72,9 +81,35 @@ func (sl *slot) complete(reply []byte) {
 	sl.finish()
 }
 
-// fail completes sl with an error reply.
+// fail completes sl with an error reply the proxy makes.
 func (sl *slot) fail(msg string) {
+	if p := sl.parent; p != nil {
+		p.setErr(sl, resp.AppendError(nil, msg))
+		p.childDone()
+		return
+	}
 	sl.complete(resp.AppendError(nil, msg))
+}
+
+// setErr records a child's error for a split command, which answers with
+// the error of its lowest-numbered shard, as twemproxy answers with its
+// first fragment's.
+func (p *slot) setErr(child *slot, reply []byte) {
+	if p.err == nil || child.shard < p.errShard {
+		p.err = append(p.err[:0], reply...)
+		p.errShard = child.shard
+	}
+}
+
+// invalidArgument is the error of a split command one of whose shards
+// answered with an error or with a reply of the wrong type: twemproxy's
+// "-ERR Invalid argument" (EINVAL), followed here by what the shard said.
+func invalidArgument(reply []byte) []byte {
+	msg := "ERR Invalid argument"
+	if resp.IsError(reply) && len(reply) > 3 {
+		msg += ": " + printable(reply[1:len(reply)-2])
+	}
+	return resp.AppendError(nil, msg)
 }
 
 func (sl *slot) finish() {
@@ -110,9 +145,7 @@ func (sl *slot) completeOwned(reply []byte) []byte {
 // so that MGET values may point into it.
 func (p *slot) merge(child *slot, reply []byte, owned bool) {
 	if resp.IsError(reply) {
-		if p.err == nil {
-			p.err = append([]byte(nil), reply...)
-		}
+		p.setErr(child, invalidArgument(reply))
 	} else {
 		switch p.kind {
 		case kindMGet:
@@ -120,8 +153,8 @@ func (p *slot) merge(child *slot, reply []byte, owned bool) {
 		case kindSum:
 			if v, _, err := resp.ReadInteger(reply); err == nil {
 				p.sum += v
-			} else if p.err == nil {
-				p.err = resp.AppendError(nil, "ERR unexpected reply from shard")
+			} else {
+				p.setErr(child, invalidArgument(reply))
 			}
 		case kindMSet:
 		}
@@ -156,18 +189,14 @@ func (p *slot) childDone() {
 func (p *slot) mergeArray(child *slot, reply []byte, owned bool) {
 	count, _, n, err := resp.ReadArrayHeader(reply)
 	if err != nil || count != len(child.pos) {
-		if p.err == nil {
-			p.err = resp.AppendError(nil, "ERR unexpected reply from shard")
-		}
+		p.setErr(child, invalidArgument(reply))
 		return
 	}
 	off := n
 	for _, pos := range child.pos {
 		m, err := resp.ScanValue(reply[off:], nil)
 		if err != nil {
-			if p.err == nil {
-				p.err = resp.AppendError(nil, "ERR unexpected reply from shard")
-			}
+			p.setErr(child, invalidArgument(reply))
 			return
 		}
 		if owned {

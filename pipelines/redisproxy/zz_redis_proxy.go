@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/penstock-proxy/penstock/codecs/resp"
 	"github.com/penstock-proxy/penstock/l4"
 	"github.com/penstock-proxy/penstock/l7/redis"
 	"github.com/penstock-proxy/penstock/transport"
@@ -38,6 +39,18 @@ type Config struct {
 	Servers []l4.KetamaServer
 	// HashTag hashes only the part of a key between its two characters.
 	HashTag string
+	// RedisAuth, when set, is the password clients must AUTH with and the
+	// proxy sends to its shards (twemproxy's redis_auth); RedisAuthUser
+	// the ACL user with it; RedisDB the database shards select.
+	RedisAuth, RedisAuthUser string
+	RedisDB                  int
+	// Timeout bounds the wait for a shard's reply (0: none); RetryAfter
+	// is how long a shard that refused a connect is not tried (0: 1s;
+	// negative: every request tries).
+	Timeout, RetryAfter time.Duration
+	// MaxBulk bounds a request's argument (0: 512 MiB, as
+	// proto-max-bulk-len).
+	MaxBulk int64
 	// Logger receives the pipeline's logs (slog.Default when nil).
 	Logger *slog.Logger
 }
@@ -106,7 +119,9 @@ func (p *Pipeline) Config() Config { return p.cur.Load().cfg }
 // swap builds a snapshot of cfg and stores it.
 func (p *Pipeline) swap(cfg Config) error {
 	sn := &snapshot{cfg: cfg}
-	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, ConnectTimeout: cfg.ConnectTimeout, Logger: cfg.Logger})
+	rp, err := redis.New(redis.Config{Servers: cfg.Servers, HashTag: cfg.HashTag, Distribution: "ketama", ConnectTimeout: cfg.ConnectTimeout,
+		Timeout: cfg.Timeout, RetryAfter: cfg.RetryAfter, Password: cfg.RedisAuth, User: cfg.RedisAuthUser, DB: cfg.RedisDB,
+		Limits: resp.Limits{MaxBulk: cfg.MaxBulk}, Logger: cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("%s: %w", Name, err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/penstock-proxy/penstock/codecs"
 	"github.com/penstock-proxy/penstock/codecs/framing"
+	"github.com/penstock-proxy/penstock/codecs/resp"
 	"github.com/penstock-proxy/penstock/internal/spec"
 	"github.com/penstock-proxy/penstock/l4"
 	"github.com/penstock-proxy/penstock/l7/httpd"
@@ -337,7 +338,10 @@ func (p *pipeline) snapshot(plan *spec.Plan, v spec.Values) (*snapshot, func(), 
 				servers[i].Weight = g.Weights[i]
 			}
 		}
-		rp, err := redis.New(redis.Config{Servers: servers, HashTag: v.Redis.HashTag, ConnectTimeout: t.Connect, Logger: p.log})
+		r := v.Redis
+		rp, err := redis.New(redis.Config{Servers: servers, HashTag: r.HashTag, Distribution: r.Distribution, ConnectTimeout: t.Connect,
+			Timeout: t.Response, RetryAfter: r.RetryAfter, Password: r.Password, User: r.User, DB: r.DB,
+			Limits: resp.Limits{MaxBulk: r.MaxBulk}, Logger: p.log})
 		if err != nil {
 			return fail("redis_proxy", "%v", err)
 		}
