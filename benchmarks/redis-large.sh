@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Large Redis values side by side: penstock's Redis proxy against twemproxy
+# (Debian's nutcracker 0.5), both in front of the same two redis-servers,
+# the proxy pinned to CPU 0 and the client plus the servers to CPU 1.
+# benchmarks/cmd/redisbig times, on one connection, SET then GET of one
+# value of each of SIZES MiB (default 8,16,32,64), and MSET then MGET of
+# five values of 16 MiB; ROUNDS rounds (default 5) interleave the proxies.
+# The medians and ratios go to stdout as a markdown table; the issue-15
+# target is the 64 MiB SET+GET row at most 2x twemproxy.
+# PENSTOCK_BIN=path runs that binary instead of building ./tools/penstock.
+# Needs redis-server and nutcracker (apt-get install -y redis-server nutcracker).
+# Ports 25011-25014 on 127.0.0.1; every process is started here in the
+# foreground and stopped by PID.
+set -euo pipefail
+{
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=${ROUNDS:-5}
+SIZES=${SIZES:-8,16,32,64}
+TMP=$(mktemp -d /tmp/penstock-redis-large.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+for b in redis-server nutcracker; do
+	command -v $b >/dev/null || { echo "missing $b: apt-get install -y redis-server nutcracker" >&2; exit 1; }
+done
+for p in 25011 25012 25013 25014; do
+	if (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "port $p is in use" >&2; exit 1; fi
+done
+if [[ -n ${PENSTOCK_BIN:-} ]]; then
+	cp "$PENSTOCK_BIN" "$TMP/penstock"
+else
+	(cd "$ROOT" && go build -o "$TMP/penstock" ./tools/penstock)
+fi
+(cd "$ROOT" && go build -o "$TMP/redisbig" ./benchmarks/cmd/redisbig)
+for port in 25011 25012; do
+	taskset -c 1 redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" --daemonize no --loglevel warning >"$TMP/redis-$port.log" 2>&1 &
+	PIDS+=($!)
+done
+cat >"$TMP/nutcracker.yml" <<CFG
+pool:
+  listen: 127.0.0.1:25013
+  hash: fnv1a_64
+  distribution: ketama
+  redis: true
+  servers:
+    - 127.0.0.1:25011:1
+    - 127.0.0.1:25012:1
+CFG
+sleep 0.5
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+for r in $(seq 1 "$ROUNDS"); do
+	for who in penstock twemproxy; do
+		if [[ $who == penstock ]]; then
+			taskset -c 0 "$TMP/penstock" redis --listen 127.0.0.1:25014 --to 127.0.0.1:25011,127.0.0.1:25012 --loops 1 --log-level warn 2>"$TMP/p.log" &
+			pid=$!; port=25014
+		else
+			# -m 65536: twemproxy's test suite runs its large values with 64 KiB mbufs.
+			taskset -c 0 nutcracker -c "$TMP/nutcracker.yml" -p "$TMP/n.pid" -o "$TMP/n.log" -m 65536 &
+			pid=$!; port=25013
+		fi
+		PIDS+=($pid)
+		sleep 0.5
+		taskset -c 1 "$TMP/redisbig" -addr 127.0.0.1:$port -sizes "$SIZES" -mset 16 | sed "s/^/$who /" >>"$TMP/all.txt"
+		kill "$pid"; wait "$pid" 2>/dev/null || true
+	done
+done
+echo "| seconds, median of $ROUNDS | penstock | twemproxy 0.5 | penstock/twemproxy |"
+echo "|---|---|---|---|"
+row() { # row LABEL SIZE OPS...
+	local label=$1 size=$2; shift 2
+	local p t
+	p=$(for op in "$@"; do awk -v s="$size" -v o="$op" '$1=="penstock" && $2==s && $3==o {print $4}' "$TMP/all.txt" | tr '\n' ' '; echo; done |
+		awk '{for (i=1;i<=NF;i++) v[i]+=$i; n=NF} END {for (i=1;i<=n;i++) print v[i]}' | median)
+	t=$(for op in "$@"; do awk -v s="$size" -v o="$op" '$1=="twemproxy" && $2==s && $3==o {print $4}' "$TMP/all.txt" | tr '\n' ' '; echo; done |
+		awk '{for (i=1;i<=NF;i++) v[i]+=$i; n=NF} END {for (i=1;i<=n;i++) print v[i]}' | median)
+	printf '| %s | %.3f | %.3f | %.2f |\n' "$label" "$p" "$t" "$(echo "$p / $t" | bc -l)"
+}
+for s in ${SIZES//,/ }; do
+	row "SET $s MiB" "$s" SET
+	row "GET $s MiB" "$s" GET
+	row "SET+GET $s MiB" "$s" SET GET
+done
+row "MSET 5 x 16 MiB" 16 MSETx5
+row "MGET 5 x 16 MiB" 16 MGETx5
+echo
+echo "raw (who size op seconds):"
+tr '\n' ';' <"$TMP/all.txt"; echo
+}
