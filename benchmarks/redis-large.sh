@@ -65,6 +65,8 @@ for r in $(seq 1 "$ROUNDS"); do
 		PIDS+=($pid)
 		sleep 0.5
 		taskset -c 1 "$TMP/redisbig" -addr 127.0.0.1:$port -sizes "$SIZES" -mset 16 | sed "s/^/$who /" >>"$TMP/all.txt"
+		# The proxy's peak resident memory over the round, in MB.
+		awk '/^VmHWM:/ {print $2 / 1000}' "/proc/$pid/status" >>"$TMP/$who.rss"
 		kill "$pid"; wait "$pid" 2>/dev/null || true
 	done
 done
@@ -86,6 +88,8 @@ for s in ${SIZES//,/ }; do
 done
 row "MSET 5 x 16 MiB" 16 MSETx5
 row "MGET 5 x 16 MiB" 16 MGETx5
+pr=$(median <"$TMP/penstock.rss"); tr_=$(median <"$TMP/twemproxy.rss")
+printf '| peak RSS over a round, MB | %.0f | %.0f | %.2f |\n' "$pr" "$tr_" "$(echo "$pr / $tr_" | bc -l)"
 echo
 echo "raw (who size op seconds):"
 tr '\n' ';' <"$TMP/all.txt"; echo

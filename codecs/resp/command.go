@@ -62,6 +62,9 @@ type progress struct {
 	off   int
 	count int64 // the arguments an array request announces
 	got   int64 // the arguments complete
+	// need is, when the request stopped inside a bulk argument, the
+	// length the request has at least: up to that argument's end.
+	need int64
 }
 
 // DecodeCommand decodes the request at the start of in into cmd and returns
@@ -149,6 +152,19 @@ func (c *Command) Decode(in []byte) (n int, err error) {
 	}
 	c.setName()
 	return n, nil
+}
+
+// Need returns, after [Command.Decode] returned codecs.ErrNeedMore, the
+// length the unfinished request is known to have at least, from its start:
+// when it stopped inside a bulk argument, up to that argument's end (the
+// limits bound it); otherwise 0. A proxy that holds the request while it
+// arrives can size its buffer with it rather than grow it step by step.
+// It is safe from any goroutine, one at a time for a given c.
+func (c *Command) Need() int {
+	if !c.part.busy {
+		return 0
+	}
+	return int(c.part.need)
 }
 
 // Reset drops the request that [Command.Decode] has partly decoded, if
@@ -319,7 +335,7 @@ func (c *Command) decodeMultibulk(in []byte, p *progress, keep bool) (int, error
 		end, err := bulkData(in, data, size)
 		if err != nil {
 			if err == codecs.ErrNeedMore {
-				p.off, p.got = off, got
+				p.off, p.got, p.need = off, got, int64(data)+size+2
 			}
 			return 0, err
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/penstock-proxy/penstock/codecs"
+	"github.com/stretchr/testify/require"
 )
 
 // strs returns args as strings, for comparing and printing.
@@ -326,4 +327,27 @@ func TestCommandReuse(t *testing.T) {
 	if cap(args) != len(args) || cap(args[1]) != len(args[1]) {
 		t.Errorf("Args() has spare capacity: %d/%d, %d/%d", len(args), cap(args), len(args[1]), cap(args[1]))
 	}
+}
+
+// Need tells how long an unfinished request is known to be, so that a
+// proxy can size its buffer for a large argument as it arrives.
+func TestCommandNeed(t *testing.T) {
+	var c Command
+	req := []byte("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n")
+	_, err := c.Decode(req)
+	require.ErrorIs(t, err, codecs.ErrNeedMore)
+	require.Equal(t, len(req)+100000+2, c.Need(), "up to the end of the value being read")
+	req = append(req, make([]byte, 5000)...)
+	_, err = c.Decode(req)
+	require.ErrorIs(t, err, codecs.ErrNeedMore)
+	require.Equal(t, len(req)-5000+100000+2, c.Need(), "the same after more of it")
+	req = append(req, make([]byte, 95000)...)
+	req = append(req, "\r\n"...)
+	n, err := c.Decode(req)
+	require.NoError(t, err)
+	require.Equal(t, len(req), n)
+	require.Zero(t, c.Need(), "nothing unfinished")
+	_, err = c.Decode([]byte("*2\r\n$3\r\nGET\r\n"))
+	require.ErrorIs(t, err, codecs.ErrNeedMore)
+	require.LessOrEqual(t, c.Need(), len("*2\r\n$3\r\nGET\r\n"), "between arguments: no more known than what is there")
 }

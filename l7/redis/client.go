@@ -66,12 +66,8 @@ func (c *client) OnData(s transport.Stream, in []byte) int {
 		return len(in)
 	}
 	if len(c.pending) > 0 {
-		if need := len(c.pending) + len(in); need > cap(c.pending) {
-			// Double, rather than grow by append's quarter, so that a
-			// large request is copied about once as it builds up, but not
-			// far past the longest request the limits let it become.
-			c.pending = append(make([]byte, 0, max(need, min(2*cap(c.pending)+len(in), c.p.pendingCap))), c.pending...)
-		}
+		// The unfinished request starts pending, so Need is its length.
+		c.pending = grow(c.pending, len(in), c.p.pendingCap, c.cmd.Need())
 		c.pending = append(c.pending, in...)
 		c.servePending()
 		return len(in)

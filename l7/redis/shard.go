@@ -38,8 +38,12 @@ type shard struct {
 	// would copy unconsumed input again on every read, so a large reply
 	// is taken over and each read appended to it once.
 	pending []byte
-	wbuf    []byte
-	dirty   bool
+	// wbuf holds requests not yet written, from woff on: a large one is
+	// written a piece at a time as the shard takes it, not queued whole
+	// in the stream.
+	wbuf  []byte
+	woff  int
+	dirty bool
 	// delivered counts the bytes the stream handed to OnData, which is
 	// about what the shard sent when no input is handed over twice.
 	delivered int64
@@ -107,11 +111,32 @@ func (sh *shard) checkTimeout() {
 }
 
 func (sh *shard) flush() {
-	if sh.s == nil || len(sh.wbuf) == 0 {
+	if sh.s == nil || sh.woff == len(sh.wbuf) {
 		return
 	}
-	_, _ = sh.s.Write(sh.wbuf)
-	sh.wbuf = sh.wbuf[:0]
+	for sh.woff < len(sh.wbuf) && sh.s.Writable() {
+		end := min(len(sh.wbuf), sh.woff+largePiece)
+		if _, err := sh.s.Write(sh.wbuf[sh.woff:end]); err != nil {
+			return // closed: OnClose fails what is in flight
+		}
+		sh.woff = end
+	}
+	switch {
+	case sh.woff == len(sh.wbuf):
+		// All out; a buffer grown for a large request is let go.
+		if cap(sh.wbuf) > maxKeptPending {
+			sh.wbuf = nil
+		} else {
+			sh.wbuf = sh.wbuf[:0]
+		}
+		sh.woff = 0
+	case sh.woff >= len(sh.wbuf)/2:
+		// OnDrained goes on. What was written is dropped once it is half
+		// the buffer, so that a shard that never quite catches up does not
+		// make it grow without end.
+		sh.wbuf = sh.wbuf[:copy(sh.wbuf, sh.wbuf[sh.woff:])]
+		sh.woff = 0
+	}
 }
 
 func (sh *shard) connect() {
@@ -178,7 +203,7 @@ func errorText(err error) string {
 
 // failAll answers every request in flight with an error.
 func (sh *shard) failAll(msg string) {
-	sh.wbuf = sh.wbuf[:0]
+	sh.wbuf, sh.woff = sh.wbuf[:0], 0
 	for i := sh.head; i < len(sh.inflight); i++ {
 		sl := sh.inflight[i]
 		sh.inflight[i] = nil
@@ -191,7 +216,7 @@ func (sh *shard) failAll(msg string) {
 func (sh *shard) OnData(s transport.Stream, in []byte) int {
 	sh.delivered += int64(len(in))
 	if len(sh.pending) > 0 {
-		sh.pending = grow(sh.pending, len(in), sh.ls.p.pendingCap)
+		sh.pending = grow(sh.pending, len(in), sh.ls.p.pendingCap, 0)
 		sh.pending = append(sh.pending, in...)
 		off := sh.replies(s, sh.pending, true)
 		if off < 0 {
@@ -266,13 +291,20 @@ func (sh *shard) replies(s transport.Stream, in []byte, own bool) int {
 
 // grow makes room in buf for n more bytes, doubling rather than growing by
 // append's quarter so that a large message is copied about once as it
-// builds up, but not far past limit (the longest one the limits accept).
-func grow(buf []byte, n, limit int) []byte {
-	need := len(buf) + n
-	if need <= cap(buf) {
+// builds up, but not far past limit (the longest one the limits accept)
+// nor, when need says how long the message being held is, past its end
+// and a little more for what follows it: a fresh buffer is zeroed whole,
+// and one twice the size of a 64 MiB value costs as much again.
+func grow(buf []byte, n, limit, need int) []byte {
+	total := len(buf) + n
+	if total <= cap(buf) {
 		return buf
 	}
-	return append(make([]byte, 0, max(need, min(2*cap(buf)+n, limit))), buf...)
+	size := min(2*cap(buf)+n, limit)
+	if need >= total && need+maxKeptPending < size {
+		size = need + maxKeptPending
+	}
+	return append(make([]byte, 0, max(total, size)), buf...)
 }
 
 // keepRest drops the first off bytes of a pending buffer and returns what
@@ -294,7 +326,7 @@ func keepRest(buf []byte, off int) []byte {
 }
 
 func (sh *shard) OnReadEOF(s transport.Stream) { _ = s.Close() }
-func (sh *shard) OnDrained(transport.Stream)   {}
+func (sh *shard) OnDrained(transport.Stream)   { sh.flush() }
 
 func (sh *shard) OnClose(s transport.Stream, err error) {
 	if sh.s != s {
