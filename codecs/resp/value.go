@@ -55,6 +55,7 @@ type Scanner struct {
 
 	busy  bool // a value is partly scanned
 	off   int  // bytes of the value scanned so far
+	need  int  // when stopped inside a blob: the value's length up to its end
 	depth int  // open aggregates
 	// The elements still to read at each open level; level 0 counts the
 	// value itself, and an attribute adds one to the level it precedes a
@@ -82,6 +83,7 @@ func (s *Scanner) Scan(in []byte) (n int, err error) {
 			if err != codecs.ErrNeedMore {
 				s.busy = false
 			}
+			s.need = s.off + t.n
 			return 0, err
 		}
 		s.off += t.n
@@ -116,6 +118,19 @@ func (s *Scanner) Scan(in []byte) (n int, err error) {
 			s.depth--
 		}
 	}
+}
+
+// Need returns, after Scan returned codecs.ErrNeedMore, the length the
+// value is known to have at least, from its start: when Scan stopped inside
+// a bulk string (or blob error, or verbatim string) whose header it read, up
+// to that string's end; otherwise no more than the bytes scanned. A proxy
+// that holds a large reply while it arrives can size its buffer with it.
+// It is safe from any goroutine, one at a time for a given s.
+func (s *Scanner) Need() int {
+	if !s.busy {
+		return 0
+	}
+	return s.need
 }
 
 // Reset discards a partly scanned value, so that the next Scan starts a new
@@ -167,6 +182,13 @@ func scanToken(in []byte, lim *Limits) (token, error) {
 		return token{n: 1 + m}, err
 	case '$', '!', '=':
 		n, _, err := blob(in, lim.maxBulk())
+		if err == codecs.ErrNeedMore {
+			// A header already whole says where the blob ends: n is that
+			// length, a hint alongside ErrNeedMore.
+			if size, m, e := lengthLine(in[1:]); e == nil && size > 0 {
+				n = 1 + m + int(size) + 2
+			}
+		}
 		return token{n: n}, err
 	case '*', '~', '>', '%', '|':
 		count, null, m, err := aggregateHeader(in)

@@ -41,9 +41,12 @@ type client struct {
 	kicked bool // a task to serve pending after a resume is queued
 	quit   bool // QUIT was served: the rest of the input is ignored
 	authed bool // the client sent AUTH with the password
-	eof    bool // the client sent EOF: serve what came before it, then close
-	broken bool
-	closed bool
+	// lending is set while servePending serves pending, whose buffer a
+	// shard may then take for a request that fills it; lent says one did.
+	lending, lent bool
+	eof           bool // the client sent EOF: serve what came before it, then close
+	broken        bool
+	closed        bool
 }
 
 const (
@@ -120,24 +123,22 @@ func (c *client) serve(in []byte) int {
 // servePending serves the requests in pending and keeps what is left of
 // it: an unfinished request, or requests MaxPending held back.
 func (c *client) servePending() {
+	c.lending = true
 	off := c.serve(c.pending)
+	c.lending = false
 	switch {
-	case c.broken || c.quit || off == len(c.pending) || c.eof && !c.paused:
+	case c.lent:
+		// The request that filled pending went to its shard with the
+		// buffer; pending is now the shard's old one, empty.
+		c.lent = false
+	case c.broken || c.quit || c.eof && !c.paused:
 		// Nothing left to serve: an unfinished request after EOF never
 		// finishes.
-		if cap(c.pending) > maxKeptPending {
-			c.pending = nil
-		} else {
-			c.pending = c.pending[:0]
-		}
-	case off > 0:
-		// Move the rest to the front; off is 0 while one request is still
-		// arriving, so each byte moves at most once.
-		if rest := c.pending[off:]; cap(c.pending) > maxKeptPending && len(rest) < takeOver {
-			c.pending = append([]byte(nil), rest...)
-		} else {
-			c.pending = c.pending[:copy(c.pending, rest)]
-		}
+		c.pending = keepRest(c.pending, len(c.pending))
+	default:
+		// off is 0 while one request is still arriving, so each byte
+		// moves at most once.
+		c.pending = keepRest(c.pending, off)
 	}
 	c.endEvent()
 }
@@ -233,7 +234,16 @@ func (c *client) dispatch(raw []byte) {
 		}
 		sl := c.ls.newSlot(c, kindSingle)
 		c.push(sl)
-		c.ls.shards[c.p.pick(key)].enqueue(sl, raw)
+		sh := c.ls.shards[c.p.pick(key)]
+		if c.lending && len(raw) >= takeOver && len(raw) == len(c.pending) && &raw[0] == &c.pending[0] {
+			// A large request that fills pending: the shard may take the
+			// buffer rather than a copy of it.
+			if back, ok := sh.enqueueOwned(sl, c.pending); ok {
+				c.pending, c.lent = back, true
+				return
+			}
+		}
+		sh.enqueue(sl, raw)
 	case kindMGet, kindSum:
 		c.split(spec.kind, name, args[1:], 1)
 	case kindMSet:

@@ -63,6 +63,27 @@ func (sh *shard) enqueue(sl *slot, req []byte) {
 	}
 	sh.push(sl)
 	sh.wbuf = append(sh.wbuf, req...)
+	sh.markDirty()
+}
+
+// enqueueOwned is enqueue for a request that fills buf, which the shard
+// takes as its write buffer rather than copying the request into its own,
+// when it is connected and nothing else waits to be written. It then
+// returns its old buffer, emptied, for the caller to use instead, and
+// true; otherwise the caller keeps buf and calls enqueue.
+func (sh *shard) enqueueOwned(sl *slot, buf []byte) ([]byte, bool) {
+	if sh.s == nil || len(sh.wbuf) != 0 {
+		return nil, false
+	}
+	sh.push(sl)
+	old := sh.wbuf[:0]
+	sh.wbuf, sh.woff = buf, 0
+	sh.markDirty()
+	return old, true
+}
+
+// markDirty lists the shard for the write at the end of the event.
+func (sh *shard) markDirty() {
 	if !sh.dirty {
 		sh.dirty = true
 		sh.ls.dirtyShards = append(sh.ls.dirtyShards, sh)
@@ -216,7 +237,7 @@ func (sh *shard) failAll(msg string) {
 func (sh *shard) OnData(s transport.Stream, in []byte) int {
 	sh.delivered += int64(len(in))
 	if len(sh.pending) > 0 {
-		sh.pending = grow(sh.pending, len(in), sh.ls.p.pendingCap, 0)
+		sh.pending = grow(sh.pending, len(in), sh.ls.p.pendingCap, sh.scan.Need())
 		sh.pending = append(sh.pending, in...)
 		off := sh.replies(s, sh.pending, true)
 		if off < 0 {
@@ -230,8 +251,19 @@ func (sh *shard) OnData(s transport.Stream, in []byte) int {
 	if off < 0 {
 		return len(in)
 	}
-	if len(in)-off >= takeOver {
-		sh.pending = append(sh.pending[:0], in[off:]...)
+	if rest := in[off:]; len(rest) >= takeOver {
+		// Sized for the whole reply when its header says how long it is:
+		// a shard's reply is not grown step by step, each step a copy and
+		// a zeroed buffer, as a client's request is (a client could
+		// announce a length and send nothing).
+		size := len(rest)
+		if need := sh.scan.Need(); need > size {
+			size = min(need+maxKeptPending, sh.ls.p.pendingCap)
+		}
+		if cap(sh.pending) < size {
+			sh.pending = make([]byte, 0, size)
+		}
+		sh.pending = append(sh.pending[:0], rest...)
 		off = len(in)
 	}
 	sh.ls.flush()
@@ -291,18 +323,21 @@ func (sh *shard) replies(s transport.Stream, in []byte, own bool) int {
 
 // grow makes room in buf for n more bytes, doubling rather than growing by
 // append's quarter so that a large message is copied about once as it
-// builds up, but not far past limit (the longest one the limits accept)
-// nor, when need says how long the message being held is, past its end
-// and a little more for what follows it: a fresh buffer is zeroed whole,
-// and one twice the size of a 64 MiB value costs as much again.
+// builds up, but not far past limit (the longest one the limits accept).
+// When need says how long the message being held is, the buffer is made
+// that long (and a little more, for what follows) instead of twice its
+// size, provided that still grows it by half: a fresh buffer is zeroed
+// whole, and one twice the size of a 64 MiB value costs as much again,
+// while growing by less than half each time would copy a message of many
+// large arguments over and over.
 func grow(buf []byte, n, limit, need int) []byte {
 	total := len(buf) + n
 	if total <= cap(buf) {
 		return buf
 	}
 	size := min(2*cap(buf)+n, limit)
-	if need >= total && need+maxKeptPending < size {
-		size = need + maxKeptPending
+	if exact := need + maxKeptPending; need >= total && exact < size && exact >= total+total/2 {
+		size = exact
 	}
 	return append(make([]byte, 0, max(total, size)), buf...)
 }
