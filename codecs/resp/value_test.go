@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/penstock-proxy/penstock/codecs"
+	"github.com/stretchr/testify/require"
 )
 
 // Replies as redis-server 7 sends them, RESP3 ones after HELLO 3.
@@ -392,4 +393,26 @@ func TestIsError(t *testing.T) {
 			t.Errorf("IsError(%q) = %v, want %v", in, got, want)
 		}
 	}
+}
+
+// Need tells how long a partly scanned reply is known to be once a bulk
+// string's header is in, so that a proxy can size its buffer for it.
+func TestScannerNeed(t *testing.T) {
+	var s Scanner
+	_, err := s.Scan([]byte("$100000\r\nabc"))
+	require.ErrorIs(t, err, codecs.ErrNeedMore)
+	require.Equal(t, len("$100000\r\n")+100000+2, s.Need())
+	reply := []byte("*2\r\n$1\r\na\r\n$70000\r\n")
+	_, err = s.Scan(reply[:2])
+	require.ErrorIs(t, err, codecs.ErrNeedMore)
+	s.Reset()
+	_, err = s.Scan(reply)
+	require.ErrorIs(t, err, codecs.ErrNeedMore)
+	require.Equal(t, len(reply)+70000+2, s.Need(), "the second element's end, from the array's start")
+	full := append(reply, make([]byte, 70000)...)
+	full = append(full, "\r\n"...)
+	n, err := s.Scan(full)
+	require.NoError(t, err)
+	require.Equal(t, len(full), n)
+	require.Zero(t, s.Need())
 }
