@@ -200,8 +200,17 @@ func TestProxyShardTimeout(t *testing.T) {
 	c := dial(t, addr)
 	require.Equal(t, "OK", c.do(t, "SET", "k", "v"))
 	slow := dial(t, shard)
-	slow.send("DEBUG", "SLEEP", "1.5")
-	time.Sleep(50 * time.Millisecond) // let redis-server start sleeping
+	slow.send("DEBUG", "SLEEP", "2")
+	// Wait until redis-server sleeps: a PING on another connection then
+	// gets no answer.
+	probe := dial(t, shard)
+	for {
+		probe.send("PING")
+		_ = probe.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := probe.r.ReadString('\n'); err != nil {
+			break
+		}
+	}
 	c.send("GET", "k")
 	c.send("PING")
 	require.Equal(t, "ERR Connection timed out", c.read(t))

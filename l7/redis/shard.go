@@ -224,7 +224,7 @@ func errorText(err error) string {
 
 // failAll answers every request in flight with an error.
 func (sh *shard) failAll(msg string) {
-	sh.wbuf, sh.woff = sh.wbuf[:0], 0
+	sh.wbuf, sh.woff = keepRest(sh.wbuf, len(sh.wbuf)), 0
 	for i := sh.head; i < len(sh.inflight); i++ {
 		sl := sh.inflight[i]
 		sh.inflight[i] = nil
