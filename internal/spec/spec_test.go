@@ -90,6 +90,12 @@ func TestErrors(t *testing.T) {
 			"f.yaml:6: pipelines[0].session: applies to UDP pipelines only"},
 		{"connect on a udp relay", "version: 1\npipelines:\n  - name: x\n    listen: udp://127.0.0.1:1\n    stages: [{kind: relay, upstream: u}]\n    timeouts: {connect: 1s}\n" + group,
 			"f.yaml:6: pipelines[0].timeouts.connect: applies to TCP relay, redis_proxy and http_proxy pipelines"},
+		{"redis distribution", one + "    stages: [{kind: redis_proxy, upstream: u, distribution: modulo}]\n" + group,
+			`f.yaml:5: pipelines[0].stages[0].distribution: "modulo": want ketama, modula or random: did you mean modula?`},
+		{"redis user without password", one + "    stages: [{kind: redis_proxy, upstream: u, redis_auth_user: app}]\n" + group,
+			"f.yaml:5: pipelines[0].stages[0].redis_auth_user: needs redis_auth, the password"},
+		{"redis read timeout", one + "    stages: [{kind: redis_proxy, upstream: u}]\n    timeouts: {read: 1s}\n" + group,
+			"f.yaml:6: pipelines[0].timeouts.read: applies to http_proxy pipelines only"},
 		{"log level", "version: 1\nlog: {level: inf}\n", `f.yaml:2: log.level: unknown level "inf": did you mean info?`},
 		{"no version", "pipelines:\n  - name: x\n    listen: 127.0.0.1:1\n    stages: [{kind: serve, service: echo}]\n", "f.yaml:1: version: missing: start the file with version: 1"},
 		{"yaml syntax", "version: 1\npipelines:\n  - listen: [\n", "f.yaml:3: did not find expected node content"},
@@ -182,6 +188,20 @@ upstreams:
 	require.Equal(t, SessionValues{Idle: 30 * time.Second, MaxSessions: 100}, dns.Values.Session)
 	require.Equal(t, 3*time.Second, p.Group("org").FailTimeout)
 	require.Nil(t, p.Group("nope"))
+	// A twemproxy pool's keys.
+	rp, err := Parse("r.yaml", []byte(`version: 1
+pipelines:
+  - name: ntest
+    listen: 127.0.0.1:22121
+    stages:
+      - {kind: redis_proxy, upstream: s, distribution: modula, redis_auth: pw, redis_db: 2, retry_after: 0s, proto_max_bulk_len: 1000}
+    timeouts: {response: 400ms}
+upstreams:
+  s: {endpoints: ["127.0.0.1:6379"], names: [a]}
+`))
+	require.NoError(t, err)
+	require.Equal(t, &Redis{Upstream: "s", Distribution: "modula", Password: "pw", DB: 2, RetryAfter: -1, MaxBulk: 1000}, rp.Pipelines[0].Values.Redis)
+	require.Equal(t, 400*time.Millisecond, rp.Pipelines[0].Values.Timeouts.Response)
 	// A check a user of the plan adds reads as the schema's own.
 	require.Equal(t, "p.yaml:14: pipelines[0].stages[2].send_proxy: no", p.Errorf("pipelines[0].stages[2].send_proxy", "no").Error())
 }
