@@ -34,13 +34,16 @@ type client struct {
 	// again on every read; here each read is appended once. While pending
 	// holds bytes, every read is appended to it and served from it.
 	pending []byte
-	// sent is how much of the large reply at the head of q is written.
-	sent   int
-	dirty  bool
-	paused bool
-	kicked bool // a task to serve pending after a resume is queued
-	quit   bool // QUIT was served: the rest of the input is ignored
-	authed bool // the client sent AUTH with the password
+	// sent is how much of the large reply (or, for parts, of the part
+	// numbered part) at the head of q is written; stalled says the stream
+	// stopped taking it, and OnDrained goes on.
+	sent, part int
+	stalled    bool
+	dirty      bool
+	paused     bool
+	kicked     bool // a task to serve pending after a resume is queued
+	quit       bool // QUIT was served: the rest of the input is ignored
+	authed     bool // the client sent AUTH with the password
 	// lending is set while servePending serves pending, whose buffer a
 	// shard may then take for a request that fills it; lent says one did.
 	lending, lent bool
@@ -70,7 +73,7 @@ func (c *client) OnData(s transport.Stream, in []byte) int {
 	}
 	if len(c.pending) > 0 {
 		// The unfinished request starts pending, so Need is its length.
-		c.pending = grow(c.pending, len(in), c.p.pendingCap, c.cmd.Need())
+		c.pending = c.ls.grow(c.pending, len(in), c.cmd.Need())
 		c.pending = append(c.pending, in...)
 		c.servePending()
 		return len(in)
@@ -78,8 +81,16 @@ func (c *client) OnData(s transport.Stream, in []byte) int {
 	off := c.serve(in)
 	if len(in)-off >= takeOver && !c.paused && !c.broken && !c.quit {
 		// An unfinished request, large enough that the stream's copying
-		// of it on every read would cost more than keeping it here.
-		c.pending = append(c.pending[:0], in[off:]...)
+		// of it on every read would cost more than keeping it here. The
+		// loop's spare buffer takes it whole when it is big enough for
+		// what the request announced: memory already held, so a client
+		// announcing a length makes the proxy allocate nothing for it.
+		rest := in[off:]
+		if need := c.cmd.Need(); need > len(rest) && cap(c.pending) < need && cap(c.ls.spare) >= need {
+			c.ls.give(c.pending)
+			c.pending = c.ls.take(need)
+		}
+		c.pending = append(c.pending[:0], rest...)
 		off = len(in)
 	}
 	c.endEvent()
@@ -134,11 +145,11 @@ func (c *client) servePending() {
 	case c.broken || c.quit || c.eof && !c.paused:
 		// Nothing left to serve: an unfinished request after EOF never
 		// finishes.
-		c.pending = keepRest(c.pending, len(c.pending))
+		c.pending = c.ls.keepRest(c.pending, len(c.pending))
 	default:
 		// off is 0 while one request is still arriving, so each byte
 		// moves at most once.
-		c.pending = keepRest(c.pending, off)
+		c.pending = c.ls.keepRest(c.pending, off)
 	}
 	c.endEvent()
 }
@@ -321,12 +332,26 @@ func (c *client) split(kind cmdKind, name []byte, args [][]byte, step int) {
 		if child == nil {
 			continue
 		}
+		if size := c.splitSize(name, args, child.pos, step); size > maxKeptPending && cap(req) < size {
+			// Sized once rather than grown by append: a large MSET's
+			// values are copied once.
+			c.ls.give(req)
+			req = c.ls.take(size)
+		}
 		req = resp.AppendArrayHeader(req, 1+n*step)
 		req = resp.AppendBulk(req, name)
 		for _, i := range child.pos {
 			req = resp.AppendBulk(req, args[i*step])
 			if step == 2 {
 				req = resp.AppendBulk(req, args[i*step+1])
+			}
+		}
+		if len(req) >= takeOver {
+			// A large request: the shard may take the buffer rather than
+			// a copy, giving its own for the next one.
+			if back, ok := c.ls.shards[sh].enqueueOwned(child, req); ok {
+				c.req = back
+				continue
 			}
 		}
 		c.req = req
@@ -338,8 +363,21 @@ func (c *client) split(kind cmdKind, name []byte, args [][]byte, step int) {
 		c.shardOf = nil
 	}
 	if cap(c.req) > maxKeptPending {
+		c.ls.give(c.req)
 		c.req = nil
 	}
+}
+
+// splitSize bounds the length of the request split makes for the keys at
+// pos: each argument with room for its header.
+func (c *client) splitSize(name []byte, args [][]byte, pos []int, step int) int {
+	size := 32 + len(name)
+	for _, i := range pos {
+		for _, a := range args[i*step : i*step+step] {
+			size += len(a) + 24
+		}
+	}
+	return size
 }
 
 // flush writes the replies that are ready, in request order.
@@ -349,19 +387,9 @@ func (c *client) flush() {
 	}
 	for c.head < len(c.q) && c.q[c.head].done {
 		sl := c.q[c.head]
-		if len(sl.reply) >= takeOver {
-			// A large reply is written from the slot, a piece at a time as
-			// the client takes it: copied neither into out (which would
-			// stay that large) nor whole into the stream's queue.
-			if len(c.out) > 0 {
-				_, _ = c.s.Write(c.out)
-				c.out = c.out[:0]
-			}
-			if !c.writeLarge(sl.reply) {
-				return // OnDrained goes on
-			}
-		} else {
-			c.out = append(c.out, sl.reply...)
+		if !c.writeReply(sl) {
+			c.stalled = true
+			return // OnDrained goes on
 		}
 		c.q[c.head] = nil
 		c.head++
@@ -387,6 +415,49 @@ func (c *client) flush() {
 		c.s.ResumeRead()
 		c.resumed()
 	}
+}
+
+// writeReply writes sl's reply, or queues it in out when it is small, and
+// reports whether all of it went; if not, c.part and c.sent say how far it
+// got. A large reply is written from the slot, a piece at a time as the
+// client takes it: copied neither into out (which would stay that large)
+// nor whole into the stream's queue. An MGET with large values (parts)
+// is written as its header and then each value from where it lies, never
+// assembled.
+func (c *client) writeReply(sl *slot) bool {
+	if !sl.parts {
+		return c.writeSegment(sl.reply)
+	}
+	for ; c.part <= len(sl.vals); c.part++ {
+		seg := sl.reply // the array header
+		if c.part > 0 {
+			seg = sl.vals[c.part-1]
+		}
+		if !c.writeSegment(seg) {
+			return false
+		}
+	}
+	c.part = 0
+	return true
+}
+
+// writeSegment queues seg in out when it is small; when it is large, it
+// writes out and then seg from c.sent, as far as the stream takes it.
+func (c *client) writeSegment(seg []byte) bool {
+	if len(seg) < takeOver {
+		if len(c.out) >= largePiece {
+			// Many small parts: out goes in pieces too, and stays small.
+			_, _ = c.s.Write(c.out)
+			c.out = c.out[:0]
+		}
+		c.out = append(c.out, seg...)
+		return true
+	}
+	if len(c.out) > 0 {
+		_, _ = c.s.Write(c.out)
+		c.out = c.out[:0]
+	}
+	return c.writeLarge(seg)
 }
 
 // writeLarge writes what is left of reply from c.sent, in pieces while the
@@ -418,7 +489,8 @@ func (c *client) OnReadEOF(s transport.Stream) {
 }
 
 func (c *client) OnDrained(s transport.Stream) {
-	if c.sent > 0 {
+	if c.stalled {
+		c.stalled = false
 		c.flush()
 	}
 	if c.paused && len(c.q)-c.head < c.p.cfg.MaxPending/2 {

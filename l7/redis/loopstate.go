@@ -17,6 +17,10 @@ type loopState struct {
 	dirtyShards  []*shard
 	dirtyClients []*client
 	free         []*slot
+	// spare is a large buffer the next large message may reuse, let go
+	// by spareTimer after spareFor unused (buffers.go).
+	spare      []byte
+	spareTimer *transport.Timer
 }
 
 func (p *Proxy) loopState(loop transport.Loop) *loopState {

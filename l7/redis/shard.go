@@ -145,12 +145,7 @@ func (sh *shard) flush() {
 	switch {
 	case sh.woff == len(sh.wbuf):
 		// All out; a buffer grown for a large request is let go.
-		if cap(sh.wbuf) > maxKeptPending {
-			sh.wbuf = nil
-		} else {
-			sh.wbuf = sh.wbuf[:0]
-		}
-		sh.woff = 0
+		sh.wbuf, sh.woff = sh.ls.keepRest(sh.wbuf, len(sh.wbuf)), 0
 	case sh.woff >= len(sh.wbuf)/2:
 		// OnDrained goes on. What was written is dropped once it is half
 		// the buffer, so that a shard that never quite catches up does not
@@ -224,7 +219,7 @@ func errorText(err error) string {
 
 // failAll answers every request in flight with an error.
 func (sh *shard) failAll(msg string) {
-	sh.wbuf, sh.woff = keepRest(sh.wbuf, len(sh.wbuf)), 0
+	sh.wbuf, sh.woff = sh.ls.keepRest(sh.wbuf, len(sh.wbuf)), 0
 	for i := sh.head; i < len(sh.inflight); i++ {
 		sl := sh.inflight[i]
 		sh.inflight[i] = nil
@@ -237,13 +232,13 @@ func (sh *shard) failAll(msg string) {
 func (sh *shard) OnData(s transport.Stream, in []byte) int {
 	sh.delivered += int64(len(in))
 	if len(sh.pending) > 0 {
-		sh.pending = grow(sh.pending, len(in), sh.ls.p.pendingCap, sh.scan.Need())
+		sh.pending = sh.ls.grow(sh.pending, len(in), sh.scan.Need())
 		sh.pending = append(sh.pending, in...)
 		off := sh.replies(s, sh.pending, true)
 		if off < 0 {
 			return len(in)
 		}
-		sh.pending = keepRest(sh.pending, off)
+		sh.pending = sh.ls.keepRest(sh.pending, off)
 		sh.ls.flush()
 		return len(in)
 	}
@@ -261,7 +256,8 @@ func (sh *shard) OnData(s transport.Stream, in []byte) int {
 			size = min(need+maxKeptPending, sh.ls.p.pendingCap)
 		}
 		if cap(sh.pending) < size {
-			sh.pending = make([]byte, 0, size)
+			sh.ls.give(sh.pending)
+			sh.pending = sh.ls.take(size)
 		}
 		sh.pending = append(sh.pending[:0], rest...)
 		off = len(in)
@@ -319,45 +315,6 @@ func (sh *shard) replies(s transport.Stream, in []byte, own bool) int {
 		}
 	}
 	return off
-}
-
-// grow makes room in buf for n more bytes, doubling rather than growing by
-// append's quarter so that a large message is copied about once as it
-// builds up, but not far past limit (the longest one the limits accept).
-// When need says how long the message being held is, the buffer is made
-// that long (and a little more, for what follows) instead of twice its
-// size, provided that still grows it by half: a fresh buffer is zeroed
-// whole, and one twice the size of a 64 MiB value costs as much again,
-// while growing by less than half each time would copy a message of many
-// large arguments over and over.
-func grow(buf []byte, n, limit, need int) []byte {
-	total := len(buf) + n
-	if total <= cap(buf) {
-		return buf
-	}
-	size := min(2*cap(buf)+n, limit)
-	if exact := need + maxKeptPending; need >= total && exact < size && exact >= total+total/2 {
-		size = exact
-	}
-	return append(make([]byte, 0, max(total, size)), buf...)
-}
-
-// keepRest drops the first off bytes of a pending buffer and returns what
-// is left at its start; a buffer grown large for one message is let go
-// once what is left is small.
-func keepRest(buf []byte, off int) []byte {
-	rest := buf[off:]
-	switch {
-	case len(rest) == 0 && cap(buf) > maxKeptPending:
-		return nil
-	case len(rest) == 0:
-		return buf[:0]
-	case off == 0:
-		return buf
-	case cap(buf) > maxKeptPending && len(rest) < takeOver:
-		return append([]byte(nil), rest...)
-	}
-	return buf[:copy(buf, rest)]
 }
 
 func (sh *shard) OnReadEOF(s transport.Stream) { _ = s.Close() }

@@ -36,6 +36,9 @@ type slot struct {
 	// owned are shard buffers an MGET's vals point into, taken whole from
 	// the shard rather than copied value by value.
 	owned [][]byte
+	// parts says the reply is reply (an array header) followed by vals,
+	// written as they lie rather than assembled: a large MGET.
+	parts bool
 }
 
 func (ls *loopState) newSlot(c *client, kind cmdKind) *slot {
@@ -58,12 +61,16 @@ func (ls *loopState) release(sl *slot) {
 	if sl.owned != nil {
 		// vals point into buffers that go with the slot's use.
 		clear(sl.vals)
-		clear(sl.owned)
+		for i, b := range sl.owned {
+			ls.give(b)
+			sl.owned[i] = nil
+		}
 	}
 	*sl = slot{reply: sl.reply[:0], pos: sl.pos[:0], vals: sl.vals[:0], owned: sl.owned[:0]}
 	// A slot of a huge command goes back without its storage, so that the
 	// free list does not pin it.
 	if cap(sl.reply) > maxKeptPending || cap(sl.pos) > maxKeptKeys || cap(sl.vals) > maxKeptKeys {
+		ls.give(sl.reply)
 		*sl = slot{}
 	}
 	if len(ls.free) < 4096 {
@@ -175,6 +182,16 @@ func (p *slot) childDone() {
 		p.reply = append(p.reply[:0], p.err...)
 	case p.kind == kindMGet:
 		p.reply = resp.AppendArrayHeader(p.reply[:0], len(p.vals))
+		size := 0
+		for _, v := range p.vals {
+			size += len(v)
+		}
+		if size >= takeOver && p.owned != nil {
+			// Values that lie in the shards' buffers are written from
+			// there, not copied into one more.
+			p.parts = true
+			break
+		}
 		for _, v := range p.vals {
 			p.reply = append(p.reply, v...)
 		}
