@@ -34,14 +34,14 @@ func startProxy(t *testing.T, n int, mod func(*Config)) (string, []shardProc) {
 
 // startProxyLoops is startProxy with the proxy on the given number of event
 // loops; with one, every client shares it.
-func startProxyLoops(t *testing.T, n, loops int, mod func(*Config)) (string, []shardProc) {
+func startProxyLoops(t testing.TB, n, loops int, mod func(*Config)) (string, []shardProc) {
 	t.Helper()
 	addr, shards, _ := startProxyP(t, n, loops, mod)
 	return addr, shards
 }
 
 // startProxyP is startProxyLoops that also returns the Proxy.
-func startProxyP(t *testing.T, n, loops int, mod func(*Config)) (string, []shardProc, *Proxy) {
+func startProxyP(t testing.TB, n, loops int, mod func(*Config)) (string, []shardProc, *Proxy) {
 	t.Helper()
 	var shards []shardProc
 	cfg := Config{Logger: quiet(), RetryAfter: 200 * time.Millisecond}
