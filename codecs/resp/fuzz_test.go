@@ -42,7 +42,14 @@ func FuzzDecodeCommand(f *testing.F) {
 		if err == nil {
 			checkArgs(t, data[:n], &whole)
 		}
+		resumed := Command{Limits: fuzzLimits}
 		for k := range len(data) {
+			// Decode resumes from one prefix to the next; when it needs
+			// more, Need (which sizes a proxy's buffer) stays within the
+			// request.
+			if _, rerr := resumed.Decode(data[:k]); rerr == codecs.ErrNeedMore && err == nil && resumed.Need() > n {
+				t.Fatalf("after %d bytes Need = %d, past the request's %d", k, resumed.Need(), n)
+			}
 			m, perr := DecodeCommand(data[:k], &part)
 			switch {
 			case perr == codecs.ErrNeedMore:
@@ -175,6 +182,10 @@ func FuzzScanValue(f *testing.F) {
 			for off := 0; off < len(data) && serr == codecs.ErrNeedMore; off += chunk {
 				buf = append(append([]byte(nil), buf...), data[off:min(off+chunk, len(data))]...)
 				m, serr = s.Scan(buf)
+				if need := s.Need(); serr == codecs.ErrNeedMore && err == nil && need > n {
+					// Need sizes a proxy's buffer: never past the value.
+					t.Fatalf("after %d bytes Need = %d, past the value's %d", len(buf), need, n)
+				}
 			}
 			if m != n || serr != err {
 				t.Fatalf("Scanner in %d-byte pieces: %d, %v; ScanValue: %d, %v", chunk, m, serr, n, err)
