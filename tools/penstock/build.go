@@ -39,8 +39,10 @@ type built struct {
 	plan      *spec.Plan
 	pipelines []*pipeline
 	// listeners are the transport listeners, in the order of the
-	// pipelines and their listen addresses.
-	listeners []transport.Listener
+	// pipelines and their listen addresses; byPipeline the same, one list
+	// per pipeline.
+	listeners  []transport.Listener
+	byPipeline [][]transport.Listener
 }
 
 // build turns a checked plan into transport listeners. It knows the stage
@@ -62,7 +64,9 @@ func build(plan *spec.Plan, log *slog.Logger, logs *accessLogs, reg *registry, t
 			continue
 		}
 		d.pipelines = append(d.pipelines, p)
-		d.listeners = append(d.listeners, p.listeners(pl)...)
+		ls := p.listeners(pl)
+		d.listeners = append(d.listeners, ls...)
+		d.byPipeline = append(d.byPipeline, ls)
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -299,7 +299,7 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 	}
 	quit := make(chan struct{})
 	defer close(quit)
-	lv := &live{file: file, log: log, level: level, logs: logs, reg: reg, tracing: tracer, quit: quit, plan: plan, pipes: map[string]*livePipe{}}
+	lv := &live{file: file, log: log, level: level, logs: logs, reg: reg, tracing: tracer, quit: quit, plan: plan, pipes: map[string]*livePipe{}, failed: make(chan string, 1)}
 	var adm *admin
 	if reg != nil {
 		reg.live.Store(lv)
@@ -352,21 +352,35 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 	if err := takeUpgradeState(d, lv); err != nil {
 		log.Warn("upgrade: TLS sessions of the old process will not resume", "err", err)
 	}
-	// A process an upgrade started binds next to the old one's sockets.
-	tr, err := transport.Start(transport.Options{Loops: plan.Daemon.Loops, Logger: log, SharePorts: upgrading()}, d.listeners...)
-	if err != nil {
-		log.Error("start failed", "err", err)
-		return 1
-	}
-	main := &liveTransport{tr: tr, main: true, pipes: len(d.pipelines)}
-	for i, a := range tr.Addrs() {
-		main.names = append(main.names, d.listeners[i].Name)
-		log.Info("listening", "listener", d.listeners[i].Name, "addr", a)
+	// Each pipeline runs on a transport of its own, so that a reload that
+	// removes it can close its listeners once its connections are done
+	// (a gnet engine closes no listener while it runs). A process an
+	// upgrade started binds next to the old one's sockets.
+	var trs []*liveTransport
+	addrs, loops := 0, 0
+	for i, p := range d.pipelines {
+		tr, err := transport.Start(transport.Options{Loops: plan.Daemon.Loops, Logger: log, SharePorts: upgrading()}, d.byPipeline[i]...)
+		if err != nil {
+			log.Error("start failed", "pipeline", p.shape.Name, "err", err)
+			for _, t := range trs {
+				t.tr.Stop()
+			}
+			return 1
+		}
+		lt := &liveTransport{tr: tr, pipes: 1}
+		for j, a := range tr.Addrs() {
+			lt.names = append(lt.names, d.byPipeline[i][j].Name)
+			log.Info("listening", "listener", d.byPipeline[i][j].Name, "addr", a)
+		}
+		trs = append(trs, lt)
+		addrs += len(tr.Addrs())
+		loops = tr.Loops()
 	}
 	lv.mu.Lock()
-	lv.trs = []*liveTransport{main}
-	for _, p := range d.pipelines {
-		lv.pipes[p.shape.Name] = &livePipe{p: p, on: main}
+	lv.trs = trs
+	for i, p := range d.pipelines {
+		lv.pipes[p.shape.Name] = &livePipe{p: p, on: trs[i]}
+		go lv.watch(trs[i], p.shape.Name)
 	}
 	lv.mu.Unlock()
 	if path := plan.Daemon.PidFile; path != "" {
@@ -379,8 +393,8 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 	adm.setReady(true)
 	// systemd learns the new main PID before an upgrade's old process,
 	// told next, starts to hand over and exit.
-	sdNotify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()) + "\nSTATUS=listening on " + strconv.Itoa(len(tr.Addrs())) + " addresses")
-	sayReady(tr.Loops())
+	sdNotify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()) + "\nSTATUS=listening on " + strconv.Itoa(addrs) + " addresses")
+	sayReady(loops)
 	if demo {
 		fmt.Fprint(stdout, strings.ReplaceAll(demoHelp, demoTLSPlaceholder, demoDir))
 	}
@@ -443,8 +457,13 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 			if sig == syscall.SIGINT {
 				adm.setReady(false)
 				sdNotify("STOPPING=1")
-				log.Info("SIGINT: stopping now", "open", tr.Active())
-				for _, t := range lv.transports() {
+				trs := lv.transports()
+				open := int64(0)
+				for _, t := range trs {
+					open += t.Active()
+				}
+				log.Info("SIGINT: stopping now", "open", open)
+				for _, t := range trs {
 					t.Stop()
 				}
 				return 0
@@ -471,8 +490,8 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 			log.Info("upgrade: the new process serves; this one hands its listeners over, drains and exits", "new_pid", u.pid,
 				"tcp_migrate_req", !migrateOff())
 			return drain("upgrade", u.loops)
-		case <-tr.Done():
-			log.Error("transport stopped unexpectedly")
+		case name := <-lv.failed:
+			log.Error("transport stopped unexpectedly", "pipelines", name)
 			return 1
 		}
 	}

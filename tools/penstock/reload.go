@@ -21,11 +21,11 @@ import (
 )
 
 // live is what a running daemon reloads: the config file, its pipelines
-// by name, and the transports their listeners run on. The first
-// transport holds the listeners the daemon started with; each reload that
+// by name, and the transports their listeners run on. Each pipeline the
+// daemon started with has a transport of its own, and each reload that
 // adds pipelines starts one more for their listeners (a gnet engine takes
-// no listener once it runs), which stops, drained, once every pipeline on
-// it has been removed.
+// no listener once it runs, and closes none): a transport stops, drained,
+// once every pipeline on it has been removed, and its ports close.
 type live struct {
 	file    string // "" when the daemon runs no file (the demo, a one-liner)
 	log     *slog.Logger
@@ -42,6 +42,9 @@ type live struct {
 
 	reloads  [3]atomic.Uint64 // ok, invalid, failed
 	upgrades atomic.Uint64    // hand-overs to a new process
+	// failed gets the pipelines of a transport that stopped without
+	// being retired: the daemon exits.
+	failed chan string
 }
 
 type livePipe struct {
@@ -53,7 +56,20 @@ type liveTransport struct {
 	tr    *transport.Transport
 	names []string // the listeners' names, in the order of tr.Addrs
 	pipes int      // pipelines still served on it
-	main  bool
+	// retired is set before a transport is stopped on purpose.
+	retired atomic.Bool
+}
+
+// watch reports on l.failed a transport that stops without being retired.
+// It runs on a goroutine of its own until the transport stops.
+func (l *live) watch(t *liveTransport, pipelines string) {
+	<-t.tr.Done()
+	if !t.retired.Load() {
+		select {
+		case l.failed <- pipelines:
+		default:
+		}
+	}
 }
 
 // Reload outcomes, for penstock_config_reloads_total.
@@ -189,6 +205,11 @@ func (l *live) reload(why string) (err error) {
 			l.log.Info("listening", "listener", listeners[i].Name, "addr", a, "trigger", why)
 		}
 		l.trs = append(l.trs, lt)
+		names := make([]string, 0, len(added))
+		for _, p := range added {
+			names = append(names, p.shape.Name)
+		}
+		go l.watch(lt, strings.Join(names, ","))
 	}
 	// Apply.
 	for _, sw := range swaps {
@@ -226,12 +247,10 @@ var denyAll = func() transport.FilterRules {
 }()
 
 // retire stops a removed pipeline's listeners from taking connections;
-// its open connections run to their end. On a transport a reload
-// started, the listeners close once no pipeline of it is left (drained
-// within drain_timeout); the daemon's first transport cannot close one of
-// its listeners while it runs (a gnet engine's listeners are fixed), so
-// those refuse every connection at accept, before reading a byte, until
-// the next start. l.mu is held.
+// its open connections run to their end. Until then its listeners refuse
+// every connection at accept, before reading a byte; once no pipeline of
+// its transport is left, the transport drains (within drain_timeout) and
+// stops, and the ports close. l.mu is held.
 func (l *live) retire(lp *livePipe) {
 	for _, f := range lp.p.filters {
 		f.SetRules(denyAll)
@@ -239,13 +258,14 @@ func (l *live) retire(lp *livePipe) {
 	close(lp.p.retired)
 	lp.p.log.Info("pipeline removed by reload: refusing new connections")
 	t := lp.on
-	if t == nil || t.main {
+	if t == nil {
 		return
 	}
 	if t.pipes--; t.pipes > 0 {
 		return
 	}
 	l.trs = slices.DeleteFunc(l.trs, func(o *liveTransport) bool { return o == t })
+	t.retired.Store(true)
 	timeout := l.plan.Daemon.DrainTimeout
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)

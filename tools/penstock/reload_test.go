@@ -147,3 +147,68 @@ pipelines:
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, d.wait(t))
 }
+
+// A reload that removes a pipeline the daemon started with: its open
+// connections run on, new ones are refused before a byte is read, and
+// once the last one is done its port closes; the other pipeline serves
+// throughout.
+func TestDaemonReloadRemovesStartPipeline(t *testing.T) {
+	echo := testutil.EchoServer(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "penstock.yaml")
+	keep, gone := testutil.FreePort(t, "tcp"), testutil.FreePort(t, "tcp")
+	config := func(both bool) string {
+		c := fmt.Sprintf("version: 1\npipelines:\n  - name: keep\n    listen: %q\n    stages: [{kind: relay, upstream: e}]\n", keep)
+		if both {
+			c += fmt.Sprintf("  - name: gone\n    listen: %q\n    stages: [{kind: relay, upstream: e}]\n", gone)
+		}
+		return c + fmt.Sprintf("upstreams:\n  e: {endpoints: [%q]}\n", echo)
+	}
+	d := runConfig(t, cfg, config(true))
+	echoes := func(c net.Conn, msg string) {
+		t.Helper()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err := c.Write([]byte(msg))
+		require.NoError(t, err)
+		buf := make([]byte, len(msg))
+		_, err = io.ReadFull(c, buf)
+		require.NoError(t, err)
+		require.Equal(t, msg, string(buf))
+	}
+	open, err := net.Dial("tcp", gone)
+	require.NoError(t, err)
+	defer open.Close()
+	echoes(open, "before")
+
+	require.NoError(t, os.WriteFile(cfg, []byte(config(false)), 0o600))
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGHUP))
+	d.waitLog(t, `msg="config reloaded"`)
+	echoes(open, "during the drain")
+	// A new connection is refused at accept: closed before any byte.
+	if c, err := net.Dial("tcp", gone); err == nil {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = c.Write([]byte("x"))
+		_, rerr := c.Read(make([]byte, 1))
+		require.Error(t, rerr, "a removed pipeline relays nothing new")
+		c.Close()
+	}
+	k, err := net.Dial("tcp", keep)
+	require.NoError(t, err)
+	echoes(k, "the other pipeline")
+	k.Close()
+
+	open.Close()
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", gone, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, 20*time.Second, 50*time.Millisecond, "the removed pipeline's port closes once drained")
+	k, err = net.Dial("tcp", keep)
+	require.NoError(t, err)
+	echoes(k, "still")
+	k.Close()
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, d.wait(t))
+}
