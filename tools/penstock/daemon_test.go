@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/penstock-proxy/penstock/internal/testutil"
+	"github.com/penstock-proxy/penstock/l4"
 )
 
 var binPath string
@@ -300,6 +301,21 @@ func TestDaemonRedisOneLiner(t *testing.T) {
 	require.Equal(t, "OK\n", testutil.RedisCLI(t, listen, "MSET", "k1", "1", "k2", "2", "k3", "3"))
 	require.Equal(t, "1\n2\n3\n", testutil.RedisCLI(t, listen, "MGET", "k1", "k2", "k3"))
 	require.Contains(t, testutil.RedisCLI(t, listen, "KEYS", "*"), "unsupported command")
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, d.wait(t))
+
+	// --distribution modula places keys as twemproxy's modula does.
+	listen = testutil.FreePort(t, "tcp")
+	d = startDaemon(t, "redis", "--listen", listen, "--to", a+","+b, "--distribution", "modula", "--timeout", "2s")
+	d.waitLog(t, "msg=listening")
+	m, err := l4.NewModula([]l4.KetamaServer{{Addr: a, Weight: 1}, {Addr: b, Weight: 1}})
+	require.NoError(t, err)
+	shards := []string{a, b}
+	for i := range 10 {
+		k := fmt.Sprintf("modula-%d", i)
+		require.Equal(t, "OK\n", testutil.RedisCLI(t, listen, "SET", k, "v"))
+		require.Equal(t, "v\n", testutil.RedisCLI(t, shards[m.Pick([]byte(k))], "GET", k), k)
+	}
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, d.wait(t))
 }
