@@ -301,6 +301,10 @@ func (c *checker) pipeline(path string, p *PipelineSpec) *Pipeline {
 		}
 	}
 	c.timeouts(path, p, pl)
+	if p.Loops < 0 {
+		c.errorf(path+".loops", "must not be negative")
+	}
+	v.Loops = p.Loops
 	groups := map[string]bool{}
 	if v.Relay != nil && v.Relay.Upstream != "" {
 		groups[v.Relay.Upstream] = true

@@ -128,6 +128,9 @@ type Values struct {
 	HTTP          *HTTP
 	Timeouts      TimeoutValues
 	Session       SessionValues
+	// Loops is the daemon's: the event loops of the pipeline's own
+	// transport (0: the daemon's loops). A start applies it.
+	Loops int
 	// Groups are the upstream groups the pipeline names, sorted.
 	Groups []string
 }

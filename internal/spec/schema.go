@@ -66,6 +66,7 @@ type PipelineSpec struct {
 	Stages   []Stage  `yaml:"stages"`
 	Timeouts Timeouts `yaml:"timeouts"`
 	Session  Session  `yaml:"session"`
+	Loops    int      `yaml:"loops"`
 }
 
 func (*PipelineSpec) renamed() map[string]string {

@@ -90,6 +90,8 @@ func TestErrors(t *testing.T) {
 			"f.yaml:6: pipelines[0].session: applies to UDP pipelines only"},
 		{"connect on a udp relay", "version: 1\npipelines:\n  - name: x\n    listen: udp://127.0.0.1:1\n    stages: [{kind: relay, upstream: u}]\n    timeouts: {connect: 1s}\n" + group,
 			"f.yaml:6: pipelines[0].timeouts.connect: applies to TCP relay, redis_proxy and http_proxy pipelines"},
+		{"negative loops", one + "    stages: [{kind: relay, upstream: u}]\n    loops: -1\n" + group,
+			"f.yaml:6: pipelines[0].loops: must not be negative"},
 		{"redis distribution", one + "    stages: [{kind: redis_proxy, upstream: u, distribution: modulo}]\n" + group,
 			`f.yaml:5: pipelines[0].stages[0].distribution: "modulo": want ketama, modula or random: did you mean modula?`},
 		{"redis user without password", one + "    stages: [{kind: redis_proxy, upstream: u, redis_auth_user: app}]\n" + group,

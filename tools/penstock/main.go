@@ -359,7 +359,7 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 	var trs []*liveTransport
 	addrs, loops := 0, 0
 	for i, p := range d.pipelines {
-		tr, err := transport.Start(transport.Options{Loops: plan.Daemon.Loops, Logger: log, SharePorts: upgrading()}, d.byPipeline[i]...)
+		tr, err := transport.Start(transport.Options{Loops: cmp.Or(p.loops, plan.Daemon.Loops), Logger: log, SharePorts: upgrading()}, d.byPipeline[i]...)
 		if err != nil {
 			log.Error("start failed", "pipeline", p.shape.Name, "err", err)
 			for _, t := range trs {
@@ -370,7 +370,7 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 		lt := &liveTransport{tr: tr, pipes: 1}
 		for j, a := range tr.Addrs() {
 			lt.names = append(lt.names, d.byPipeline[i][j].Name)
-			log.Info("listening", "listener", d.byPipeline[i][j].Name, "addr", a)
+			log.Info("listening", "listener", d.byPipeline[i][j].Name, "addr", a, "loops", tr.Loops())
 		}
 		trs = append(trs, lt)
 		addrs += len(tr.Addrs())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -179,6 +180,9 @@ func (l *live) reload(why string) (err error) {
 	var listeners []transport.Listener
 	for _, pl := range plan.Pipelines {
 		if lp := l.pipes[pl.Shape.Name]; lp != nil {
+			if pl.Values.Loops != lp.p.loops {
+				l.log.Warn("config reload: a pipeline's loops take effect at the next start", "pipeline", pl.Shape.Name)
+			}
 			s, drain, err := lp.p.snapshot(plan, pl.Values)
 			if err != nil {
 				return err
@@ -195,14 +199,20 @@ func (l *live) reload(why string) (err error) {
 	}
 	var lt *liveTransport
 	if len(listeners) > 0 {
-		tr, err := transport.Start(transport.Options{Loops: l.plan.Daemon.Loops, Logger: l.log}, listeners...)
+		// One transport for the pipelines a reload adds, with the most
+		// loops any of them asks for.
+		loops := 0
+		for _, p := range added {
+			loops = max(loops, cmp.Or(p.loops, l.plan.Daemon.Loops))
+		}
+		tr, err := transport.Start(transport.Options{Loops: loops, Logger: l.log}, listeners...)
 		if err != nil {
 			return fmt.Errorf("new listeners: %w", err)
 		}
 		lt = &liveTransport{tr: tr, pipes: len(added)}
 		for i, a := range tr.Addrs() {
 			lt.names = append(lt.names, listeners[i].Name)
-			l.log.Info("listening", "listener", listeners[i].Name, "addr", a, "trigger", why)
+			l.log.Info("listening", "listener", listeners[i].Name, "addr", a, "loops", tr.Loops(), "trigger", why)
 		}
 		l.trs = append(l.trs, lt)
 		names := make([]string, 0, len(added))

@@ -158,13 +158,16 @@ func TestDaemonReloadRemovesStartPipeline(t *testing.T) {
 	cfg := filepath.Join(dir, "penstock.yaml")
 	keep, gone := testutil.FreePort(t, "tcp"), testutil.FreePort(t, "tcp")
 	config := func(both bool) string {
-		c := fmt.Sprintf("version: 1\npipelines:\n  - name: keep\n    listen: %q\n    stages: [{kind: relay, upstream: e}]\n", keep)
+		c := fmt.Sprintf("version: 1\nloops: 2\npipelines:\n  - name: keep\n    listen: %q\n    stages: [{kind: relay, upstream: e}]\n", keep)
 		if both {
-			c += fmt.Sprintf("  - name: gone\n    listen: %q\n    stages: [{kind: relay, upstream: e}]\n", gone)
+			c += fmt.Sprintf("  - name: gone\n    listen: %q\n    stages: [{kind: relay, upstream: e}]\n    loops: 1\n", gone)
 		}
 		return c + fmt.Sprintf("upstreams:\n  e: {endpoints: [%q]}\n", echo)
 	}
 	d := runConfig(t, cfg, config(true))
+	// Each pipeline on loops of its own: the top-level count, or its own.
+	d.waitLog(t, "listener=keep addr="+keep+" loops=2")
+	d.waitLog(t, "listener=gone addr="+gone+" loops=1")
 	echoes := func(c net.Conn, msg string) {
 		t.Helper()
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
