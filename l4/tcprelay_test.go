@@ -211,7 +211,7 @@ func TestTCPRelayBackpressure(t *testing.T) {
 }
 
 func TestTCPRelayFailover(t *testing.T) {
-	dead := testutil.FreePort(t, "tcp")
+	dead := testutil.DeadPort(t)
 	addr := startRelay(t, nil, dead, testutil.EchoServer(t))
 	for range 4 {
 		echoCheck(t, addr, 1000)

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -143,4 +145,26 @@ func StallingHTTPServer(t testing.TB, response string) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// DeadPort returns a loopback TCP address that refuses connections until
+// the test ends: a socket bound to it and never listening holds the port,
+// so that no other test's listener can take it meanwhile (a port FreePort
+// returned and closed is free for anyone, and on a busy machine another
+// package's server can answer on it).
+func DeadPort(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 }

@@ -169,13 +169,7 @@ func TestLargeBodiesBothWays(t *testing.T) {
 }
 
 func TestFailoverAnd502(t *testing.T) {
-	dead := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		a := l.Addr().String()
-		l.Close()
-		return a
-	}
+	dead := func() string { return testutil.DeadPort(t) }
 	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "alive") })
 	addr := startProxy(t, &httpproxy.Proxy{Upstreams: group(t, dead(), be.addr())})
 	for range 4 {

@@ -86,7 +86,7 @@ func TestDaemonAdminMetrics(t *testing.T) {
 	defer be.Close()
 	dir := t.TempDir()
 	listen, adminAddr := testutil.FreePort(t, "tcp"), testutil.FreePort(t, "tcp")
-	dead := testutil.FreePort(t, "tcp")
+	dead := testutil.DeadPort(t)
 	pidFile := filepath.Join(dir, "penstock.pid")
 	d := runConfig(t, filepath.Join(dir, "penstock.yaml"), fmt.Sprintf(`version: 1
 admin: %q

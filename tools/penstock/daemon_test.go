@@ -115,7 +115,7 @@ func roundTrip(t *testing.T, addr, msg string) string {
 
 func TestDaemonTCPOneLinerFailoverAndDrain(t *testing.T) {
 	listen := testutil.FreePort(t, "tcp")
-	dead := testutil.FreePort(t, "tcp")
+	dead := testutil.DeadPort(t)
 	d := startDaemon(t, "tcp", "--listen", listen, "--to", dead+","+testutil.EchoServer(t), "--allow", "127.0.0.0/8", "--loops", "2")
 	d.waitLog(t, "msg=listening")
 	for range 3 {
@@ -326,7 +326,7 @@ func TestDaemonHTTPOneLiner(t *testing.T) {
 	}))
 	defer be.Close()
 	listen := testutil.FreePort(t, "tcp")
-	dead := testutil.FreePort(t, "tcp")
+	dead := testutil.DeadPort(t)
 	d := startDaemon(t, "http", "--listen", listen, "--to", dead+","+strings.TrimPrefix(be.URL, "http://"))
 	d.waitLog(t, "msg=listening")
 	if _, err := exec.LookPath("curl"); err != nil {

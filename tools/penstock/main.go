@@ -368,13 +368,18 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 			return 1
 		}
 		lt := &liveTransport{tr: tr, pipes: 1}
-		for j, a := range tr.Addrs() {
+		for j := range tr.Addrs() {
 			lt.names = append(lt.names, d.byPipeline[i][j].Name)
-			log.Info("listening", "listener", d.byPipeline[i][j].Name, "addr", a, "loops", tr.Loops())
 		}
 		trs = append(trs, lt)
 		addrs += len(tr.Addrs())
 		loops = tr.Loops()
+	}
+	// Said once every listener is bound, as readiness is.
+	for _, lt := range trs {
+		for j, a := range lt.tr.Addrs() {
+			log.Info("listening", "listener", lt.names[j], "addr", a, "loops", lt.tr.Loops())
+		}
 	}
 	lv.mu.Lock()
 	lv.trs = trs

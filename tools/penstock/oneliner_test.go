@@ -81,7 +81,7 @@ func TestVersion(t *testing.T) {
 // them, and name the upstream group a relay really uses.
 func TestDaemonJSONLogs(t *testing.T) {
 	listen := testutil.FreePort(t, "tcp")
-	dead := testutil.FreePort(t, "tcp")
+	dead := testutil.DeadPort(t)
 	d := startDaemon(t, "tcp", "--listen", listen, "--to", dead, "--log-format", "json")
 	d.waitLog(t, `"msg":"listening"`)
 	_ = roundTrip(t, listen, "x")

@@ -104,7 +104,7 @@ func TestDaemonTracing(t *testing.T) {
 	recv := &otlpReceiver{}
 	collector := httptest.NewServer(recv)
 	defer collector.Close()
-	listen, dead := testutil.FreePort(t, "tcp"), testutil.FreePort(t, "tcp")
+	listen, dead := testutil.FreePort(t, "tcp"), testutil.DeadPort(t)
 	d := runConfig(t, filepath.Join(t.TempDir(), "penstock.yaml"), fmt.Sprintf(`version: 1
 tracing: {otlp: %q, sample: 1}
 pipelines:
