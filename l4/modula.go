@@ -10,7 +10,8 @@ import (
 
 // Picker places a key on one of a pool's servers: Pick returns an index
 // into the server list the Picker was built from. Ketama, Modula and
-// Random are twemproxy's three distributions.
+// Random are twemproxy's three distributions; their Pick is safe from any
+// goroutine.
 type Picker interface {
 	Pick(key []byte) int
 }
@@ -22,7 +23,7 @@ var (
 )
 
 // NewPicker returns the Picker for twemproxy's distribution name:
-// "ketama" (also ""), "modula" or "random".
+// "ketama" (also ""), "modula" or "random". It is safe from any goroutine.
 func NewPicker(distribution string, servers []KetamaServer) (Picker, error) {
 	switch distribution {
 	case "", "ketama":
@@ -51,7 +52,7 @@ type Modula struct {
 
 // NewModula builds twemproxy's modula table for servers. Pick returns
 // indexes into servers. Like twemproxy, it refuses two servers with the
-// same name.
+// same name. It is safe from any goroutine.
 func NewModula(servers []KetamaServer) (*Modula, error) {
 	order, _, err := twemproxyOrder("modula", servers, 1<<20)
 	if err != nil {
@@ -67,7 +68,8 @@ func NewModula(servers []KetamaServer) (*Modula, error) {
 }
 
 // Pick returns the index of the server twemproxy sends key to (key after
-// HashKey for a pool with a hash_tag). It allocates nothing.
+// HashKey for a pool with a hash_tag). It allocates nothing and is safe
+// from any goroutine.
 func (m *Modula) Pick(key []byte) int {
 	if len(m.slots) == 1 {
 		return int(m.slots[0])
@@ -87,7 +89,7 @@ type Random struct {
 	slots []int32
 }
 
-// NewRandom returns a Random over servers.
+// NewRandom returns a Random over servers. It is safe from any goroutine.
 func NewRandom(servers []KetamaServer) (*Random, error) {
 	order, _, err := twemproxyOrder("random", servers, 1<<20)
 	if err != nil {
@@ -102,7 +104,8 @@ func NewRandom(servers []KetamaServer) (*Random, error) {
 	return r, nil
 }
 
-// Pick returns a random server's index; key is not looked at.
+// Pick returns a random server's index; key is not looked at. It is safe
+// from any goroutine.
 func (r *Random) Pick([]byte) int {
 	if len(r.slots) == 1 {
 		return int(r.slots[0])
