@@ -39,6 +39,17 @@ func (ls *loopState) give(buf []byte) {
 	ls.spareTimer.Reset(spareFor)
 }
 
+// hold copies rest, the start of an unfinished message, into buf (emptied)
+// and returns it: a buffer of at least size when buf is smaller. Loop
+// only.
+func (ls *loopState) hold(buf, rest []byte, size int) []byte {
+	if cap(buf) < size {
+		ls.give(buf)
+		buf = ls.take(size)
+	}
+	return append(buf[:0], rest...)
+}
+
 // grow makes room in buf for n more bytes, doubling rather than growing by
 // append's quarter so that a large message is copied about once as it
 // builds up, but not far past the longest message the limits accept.

@@ -86,11 +86,11 @@ func (c *client) OnData(s transport.Stream, in []byte) int {
 		// what the request announced: memory already held, so a client
 		// announcing a length makes the proxy allocate nothing for it.
 		rest := in[off:]
-		if need := c.cmd.Need(); need > len(rest) && cap(c.pending) < need && cap(c.ls.spare) >= need {
-			c.ls.give(c.pending)
-			c.pending = c.ls.take(need)
+		size := len(rest)
+		if need := c.cmd.Need(); need > size && cap(c.ls.spare) >= need+maxKeptPending {
+			size = need + maxKeptPending // room for what follows, as grow leaves
 		}
-		c.pending = append(c.pending[:0], rest...)
+		c.pending = c.ls.hold(c.pending, rest, size)
 		off = len(in)
 	}
 	c.endEvent()

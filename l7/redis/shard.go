@@ -255,11 +255,7 @@ func (sh *shard) OnData(s transport.Stream, in []byte) int {
 		if need := sh.scan.Need(); need > size {
 			size = min(need+maxKeptPending, sh.ls.p.pendingCap)
 		}
-		if cap(sh.pending) < size {
-			sh.ls.give(sh.pending)
-			sh.pending = sh.ls.take(size)
-		}
-		sh.pending = append(sh.pending[:0], rest...)
+		sh.pending = sh.ls.hold(sh.pending, rest, size)
 		off = len(in)
 	}
 	sh.ls.flush()
