@@ -37,7 +37,6 @@ import (
 	"time"
 
 	"github.com/penstock-proxy/penstock/internal/spec"
-	"github.com/penstock-proxy/penstock/transport"
 )
 
 //go:embed default.yaml
@@ -359,33 +358,27 @@ func serve(plan *spec.Plan, file string, demo bool, stdout, stderr io.Writer) in
 	var trs []*liveTransport
 	addrs, loops := 0, 0
 	for i, p := range d.pipelines {
-		tr, err := transport.Start(transport.Options{Loops: cmp.Or(p.loops, plan.Daemon.Loops), Logger: log, SharePorts: upgrading()}, d.byPipeline[i]...)
+		t, err := lv.startTransport(p, d.byPipeline[i], plan.Daemon.Loops, upgrading())
 		if err != nil {
-			log.Error("start failed", "pipeline", p.shape.Name, "err", err)
+			log.Error("start failed", "err", err)
 			for _, t := range trs {
+				t.retired.Store(true)
 				t.tr.Stop()
 			}
 			return 1
 		}
-		lt := &liveTransport{tr: tr, pipes: 1}
-		for j := range tr.Addrs() {
-			lt.names = append(lt.names, d.byPipeline[i][j].Name)
-		}
-		trs = append(trs, lt)
-		addrs += len(tr.Addrs())
-		loops = tr.Loops()
+		trs = append(trs, t)
+		addrs += len(t.tr.Addrs())
+		loops = t.tr.Loops()
 	}
 	// Said once every listener is bound, as readiness is.
-	for _, lt := range trs {
-		for j, a := range lt.tr.Addrs() {
-			log.Info("listening", "listener", lt.names[j], "addr", a, "loops", lt.tr.Loops())
-		}
+	for _, t := range trs {
+		lv.logListening(t)
 	}
 	lv.mu.Lock()
 	lv.trs = trs
 	for i, p := range d.pipelines {
 		lv.pipes[p.shape.Name] = &livePipe{p: p, on: trs[i]}
-		go lv.watch(trs[i], p.shape.Name)
 	}
 	lv.mu.Unlock()
 	if path := plan.Daemon.PidFile; path != "" {

@@ -41,7 +41,7 @@ upstreams:
 	require.NoError(t, err)
 	t.Cleanup(tr.Stop)
 	lv := &live{plan: plan, pipes: map[string]*livePipe{}}
-	lv.trs = []*liveTransport{{tr: tr, pipes: 1}}
+	lv.trs = []*liveTransport{{tr: tr}}
 	lv.pipes["web"] = &livePipe{p: d.pipelines[0], on: lv.trs[0]}
 	reg.live.Store(lv)
 	c, err := net.Dial("tcp", tr.Addrs()[0].String())

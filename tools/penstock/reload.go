@@ -22,11 +22,10 @@ import (
 )
 
 // live is what a running daemon reloads: the config file, its pipelines
-// by name, and the transports their listeners run on. Each pipeline the
-// daemon started with has a transport of its own, and each reload that
-// adds pipelines starts one more for their listeners (a gnet engine takes
-// no listener once it runs, and closes none): a transport stops, drained,
-// once every pipeline on it has been removed, and its ports close.
+// by name, and the transports their listeners run on. Every pipeline, the
+// daemon's first or one a reload adds, has a transport of its own (a gnet
+// engine takes no listener once it runs, and closes none): when a reload
+// removes the pipeline, its transport stops, drained, and its ports close.
 type live struct {
 	file    string // "" when the daemon runs no file (the demo, a one-liner)
 	log     *slog.Logger
@@ -56,20 +55,40 @@ type livePipe struct {
 type liveTransport struct {
 	tr    *transport.Transport
 	names []string // the listeners' names, in the order of tr.Addrs
-	pipes int      // pipelines still served on it
 	// retired is set before a transport is stopped on purpose.
 	retired atomic.Bool
 }
 
-// watch reports on l.failed a transport that stops without being retired.
-// It runs on a goroutine of its own until the transport stops.
-func (l *live) watch(t *liveTransport, pipelines string) {
-	<-t.tr.Done()
-	if !t.retired.Load() {
-		select {
-		case l.failed <- pipelines:
-		default:
+// startTransport starts the listeners of pipeline p, ls, on a transport of
+// their own with p's loops (the daemon's when p sets none), and watches it:
+// a transport that stops without being retired is reported on l.failed
+// (the daemon exits). share binds next to another process's sockets, for
+// an upgrade. Safe from any goroutine.
+func (l *live) startTransport(p *pipeline, ls []transport.Listener, daemonLoops int, share bool) (*liveTransport, error) {
+	tr, err := transport.Start(transport.Options{Loops: cmp.Or(p.loops, daemonLoops), Logger: l.log, SharePorts: share}, ls...)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: %w", p.shape.Name, err)
+	}
+	t := &liveTransport{tr: tr}
+	for i := range tr.Addrs() {
+		t.names = append(t.names, ls[i].Name)
+	}
+	go func() {
+		<-tr.Done()
+		if !t.retired.Load() {
+			select {
+			case l.failed <- p.shape.Name:
+			default:
+			}
 		}
+	}()
+	return t, nil
+}
+
+// logListening says where t listens.
+func (l *live) logListening(t *liveTransport, attrs ...any) {
+	for i, a := range t.tr.Addrs() {
+		l.log.Info("listening", append([]any{"listener", t.names[i], "addr", a, "loops", t.tr.Loops()}, attrs...)...)
 	}
 }
 
@@ -177,7 +196,7 @@ func (l *live) reload(why string) (err error) {
 	}
 	var swaps []swap
 	var added []*pipeline
-	var listeners []transport.Listener
+	var listeners [][]transport.Listener
 	for _, pl := range plan.Pipelines {
 		if lp := l.pipes[pl.Shape.Name]; lp != nil {
 			if pl.Values.Loops != lp.p.loops {
@@ -195,38 +214,30 @@ func (l *live) reload(why string) (err error) {
 			return err
 		}
 		added = append(added, p)
-		listeners = append(listeners, p.listeners(pl)...)
+		listeners = append(listeners, p.listeners(pl))
 	}
-	var lt *liveTransport
-	if len(listeners) > 0 {
-		// One transport for the pipelines a reload adds, with the most
-		// loops any of them asks for.
-		loops := 0
-		for _, p := range added {
-			loops = max(loops, cmp.Or(p.loops, l.plan.Daemon.Loops))
-		}
-		tr, err := transport.Start(transport.Options{Loops: loops, Logger: l.log}, listeners...)
+	var started []*liveTransport
+	for i, p := range added {
+		t, err := l.startTransport(p, listeners[i], l.plan.Daemon.Loops, false)
 		if err != nil {
+			for _, t := range started {
+				t.retired.Store(true)
+				t.tr.Stop()
+			}
 			return fmt.Errorf("new listeners: %w", err)
 		}
-		lt = &liveTransport{tr: tr, pipes: len(added)}
-		for i, a := range tr.Addrs() {
-			lt.names = append(lt.names, listeners[i].Name)
-			l.log.Info("listening", "listener", listeners[i].Name, "addr", a, "loops", tr.Loops(), "trigger", why)
-		}
-		l.trs = append(l.trs, lt)
-		names := make([]string, 0, len(added))
-		for _, p := range added {
-			names = append(names, p.shape.Name)
-		}
-		go l.watch(lt, strings.Join(names, ","))
+		started = append(started, t)
 	}
+	for _, t := range started {
+		l.logListening(t, "trigger", why)
+	}
+	l.trs = append(l.trs, started...)
 	// Apply.
 	for _, sw := range swaps {
 		sw.p.install(sw.s, sw.drain, sw.v)
 	}
-	for _, p := range added {
-		l.pipes[p.shape.Name] = &livePipe{p: p, on: lt}
+	for i, p := range added {
+		l.pipes[p.shape.Name] = &livePipe{p: p, on: started[i]}
 		go p.watchTLS(l.quit)
 	}
 	var removed []string
@@ -256,11 +267,10 @@ var denyAll = func() transport.FilterRules {
 	return transport.FilterRules{Deny: deny}
 }()
 
-// retire stops a removed pipeline's listeners from taking connections;
-// its open connections run to their end. Until then its listeners refuse
-// every connection at accept, before reading a byte; once no pipeline of
-// its transport is left, the transport drains (within drain_timeout) and
-// stops, and the ports close. l.mu is held.
+// retire stops a removed pipeline's listeners from taking connections:
+// they refuse every connection at accept, before reading a byte, while its
+// transport drains its open connections (within drain_timeout); then the
+// transport stops and the ports close. l.mu is held.
 func (l *live) retire(lp *livePipe) {
 	for _, f := range lp.p.filters {
 		f.SetRules(denyAll)
@@ -269,9 +279,6 @@ func (l *live) retire(lp *livePipe) {
 	lp.p.log.Info("pipeline removed by reload: refusing new connections")
 	t := lp.on
 	if t == nil {
-		return
-	}
-	if t.pipes--; t.pipes > 0 {
 		return
 	}
 	l.trs = slices.DeleteFunc(l.trs, func(o *liveTransport) bool { return o == t })
