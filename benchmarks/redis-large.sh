@@ -16,42 +16,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=${ROUNDS:-5}
 SIZES=${SIZES:-8,16,32,64}
-TMP=$(mktemp -d /tmp/penstock-redis-large.XXXXXX)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-for b in redis-server nutcracker; do
-	command -v $b >/dev/null || { echo "missing $b: apt-get install -y redis-server nutcracker" >&2; exit 1; }
-done
-for p in 25011 25012 25013 25014; do
-	if (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "port $p is in use" >&2; exit 1; fi
-done
-if [[ -n ${PENSTOCK_BIN:-} ]]; then
-	cp "$PENSTOCK_BIN" "$TMP/penstock"
-else
-	(cd "$ROOT" && go build -o "$TMP/penstock" ./tools/penstock)
-fi
+BASE=25011 NEED="redis-server nutcracker"
+# shellcheck source=benchmarks/redis-lib.sh
+source "$ROOT/benchmarks/redis-lib.sh"
 (cd "$ROOT" && go build -o "$TMP/redisbig" ./benchmarks/cmd/redisbig)
-for port in 25011 25012; do
-	taskset -c 1 redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" --daemonize no --loglevel warning >"$TMP/redis-$port.log" 2>&1 &
-	PIDS+=($!)
-done
-cat >"$TMP/nutcracker.yml" <<CFG
-pool:
-  listen: 127.0.0.1:25013
-  hash: fnv1a_64
-  distribution: ketama
-  redis: true
-  servers:
-    - 127.0.0.1:25011:1
-    - 127.0.0.1:25012:1
-CFG
-sleep 0.5
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 for r in $(seq 1 "$ROUNDS"); do
 	for who in penstock twemproxy; do
 		if [[ $who == penstock ]]; then

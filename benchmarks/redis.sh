@@ -17,46 +17,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=${ROUNDS:-5}
 N=${N:-400000}
-TMP=$(mktemp -d /tmp/penstock-redis.XXXXXX)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-for b in redis-server redis-benchmark nutcracker; do
-	command -v $b >/dev/null || { echo "missing $b: apt-get install -y redis-server redis-tools nutcracker" >&2; exit 1; }
-done
-for p in 25001 25002 25003 25004; do
-	if (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "port $p is in use" >&2; exit 1; fi
-done
-if [[ -n ${PENSTOCK_BIN:-} ]]; then
-	cp "$PENSTOCK_BIN" "$TMP/penstock"
-else
-	(cd "$ROOT" && go build -o "$TMP/penstock" ./tools/penstock)
-fi
+BASE=25001 NEED="redis-server redis-benchmark nutcracker"
+# shellcheck source=benchmarks/redis-lib.sh
+source "$ROOT/benchmarks/redis-lib.sh"
 WHO="penstock twemproxy"
 if [[ -n ${PENSTOCK_BEFORE:-} ]]; then
 	cp "$PENSTOCK_BEFORE" "$TMP/before"
 	WHO="penstock before twemproxy"
 fi
-for port in 25001 25002; do
-	taskset -c 1 redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" --daemonize no --loglevel warning >"$TMP/redis-$port.log" 2>&1 &
-	PIDS+=($!)
-done
-cat >"$TMP/nutcracker.yml" <<CFG
-pool:
-  listen: 127.0.0.1:25003
-  hash: fnv1a_64
-  distribution: ketama
-  redis: true
-  servers:
-    - 127.0.0.1:25001:1
-    - 127.0.0.1:25002:1
-CFG
-sleep 0.5
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 bench() { # bench PORT -> "SET GET" requests/s
 	taskset -c 1 redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -P 16 -c 50 -n "$N" -q 2>/dev/null |
 		tr '\r' '\n' | awk '/^SET:/ {s=$2} /^GET:/ {g=$2} END {print s, g}'
