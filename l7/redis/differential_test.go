@@ -77,7 +77,7 @@ func TestProxyMatchesRedisDirectly(t *testing.T) {
 		var req []byte
 		n := 1 + rng.IntN(64)
 		for range n {
-			req = appendCmd(req, command())
+			req = resp.AppendCommand(req, command()...)
 		}
 		_ = pc.SetDeadline(time.Now().Add(30 * time.Second))
 		_ = dc.SetDeadline(time.Now().Add(30 * time.Second))
@@ -100,17 +100,6 @@ func TestProxyMatchesRedisDirectly(t *testing.T) {
 			t.Fatalf("batch %d (%d commands, %d bytes): the proxy's %d bytes of replies differ from redis-server's %d", batch, n, len(req), len(got), len(want))
 		}
 	}
-}
-
-// appendCmd appends args as a RESP array request.
-func appendCmd(b []byte, args [][]byte) []byte {
-	b = fmt.Appendf(b, "*%d\r\n", len(args))
-	for _, a := range args {
-		b = fmt.Appendf(b, "$%d\r\n", len(a))
-		b = append(b, a...)
-		b = append(b, "\r\n"...)
-	}
-	return b
 }
 
 // readAll reads n whole replies from r and returns their bytes.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/penstock-proxy/penstock/codecs/resp"
 	"github.com/penstock-proxy/penstock/internal/testutil"
 	"github.com/penstock-proxy/penstock/l4"
 	"github.com/penstock-proxy/penstock/transport"
@@ -172,16 +173,7 @@ func TestProxyLargeBuffersReused(t *testing.T) {
 				defer c.Close()
 				_ = c.SetDeadline(time.Now().Add(60 * time.Second))
 				r := bufio.NewReaderSize(c, 1<<16)
-				send := func(args ...[]byte) {
-					var b []byte
-					b = fmt.Appendf(b, "*%d\r\n", len(args))
-					for _, a := range args {
-						b = fmt.Appendf(b, "$%d\r\n", len(a))
-						b = append(b, a...)
-						b = append(b, "\r\n"...)
-					}
-					_, _ = c.Write(b)
-				}
+				send := func(args ...[]byte) { _, _ = c.Write(resp.AppendCommand(nil, args...)) }
 				expect := func(want string) error {
 					got := make([]byte, len(want))
 					if _, err := io.ReadFull(r, got); err != nil {

@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/penstock-proxy/penstock/codecs/resp"
 )
 
 func main() {
@@ -43,14 +45,14 @@ func main() {
 		val := value(mb << 20)
 		key := fmt.Sprintf("redisbig:%d", mb)
 		d := timed(c, *timeout, func() error {
-			if _, err := c.Write(command([]byte("SET"), []byte(key), val)); err != nil {
+			if _, err := c.Write(resp.AppendCommand(nil, []byte("SET"), []byte(key), val)); err != nil {
 				return err
 			}
 			return expect(r, []byte("+OK\r\n"))
 		})
 		fmt.Printf("%d SET %.4f\n", mb, d.Seconds())
 		d = timed(c, *timeout, func() error {
-			if _, err := c.Write(command([]byte("GET"), []byte(key))); err != nil {
+			if _, err := c.Write(resp.AppendCommand(nil, []byte("GET"), []byte(key))); err != nil {
 				return err
 			}
 			return expectBulk(r, val)
@@ -69,14 +71,14 @@ func main() {
 			vals = append(vals, v)
 		}
 		d := timed(c, *timeout, func() error {
-			if _, err := c.Write(command(args...)); err != nil {
+			if _, err := c.Write(resp.AppendCommand(nil, args...)); err != nil {
 				return err
 			}
 			return expect(r, []byte("+OK\r\n"))
 		})
 		fmt.Printf("%d MSETx5 %.4f\n", *mset, d.Seconds())
 		d = timed(c, *timeout, func() error {
-			if _, err := c.Write(command(keys...)); err != nil {
+			if _, err := c.Write(resp.AppendCommand(nil, keys...)); err != nil {
 				return err
 			}
 			if err := expect(r, []byte("*5\r\n")); err != nil {
@@ -98,21 +100,6 @@ func value(n int) []byte {
 	rng := rand.NewChaCha8([32]byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)})
 	_, _ = rng.Read(v)
 	return v
-}
-
-func command(args ...[]byte) []byte {
-	n := 16
-	for _, a := range args {
-		n += len(a) + 16
-	}
-	b := make([]byte, 0, n)
-	b = fmt.Appendf(b, "*%d\r\n", len(args))
-	for _, a := range args {
-		b = fmt.Appendf(b, "$%d\r\n", len(a))
-		b = append(b, a...)
-		b = append(b, '\r', '\n')
-	}
-	return b
 }
 
 func timed(c net.Conn, timeout time.Duration, op func() error) time.Duration {
