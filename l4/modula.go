@@ -54,17 +54,11 @@ type Modula struct {
 // indexes into servers. Like twemproxy, it refuses two servers with the
 // same name. It is safe from any goroutine.
 func NewModula(servers []KetamaServer) (*Modula, error) {
-	order, _, err := twemproxyOrder("modula", servers, 1<<20)
+	slots, err := weightedSlots("modula", servers)
 	if err != nil {
 		return nil, err
 	}
-	m := &Modula{}
-	for _, i := range order {
-		for range servers[i].Weight {
-			m.slots = append(m.slots, int32(i))
-		}
-	}
-	return m, nil
+	return &Modula{slots: slots}, nil
 }
 
 // Pick returns the index of the server twemproxy sends key to (key after
@@ -91,17 +85,11 @@ type Random struct {
 
 // NewRandom returns a Random over servers. It is safe from any goroutine.
 func NewRandom(servers []KetamaServer) (*Random, error) {
-	order, _, err := twemproxyOrder("random", servers, 1<<20)
+	slots, err := weightedSlots("random", servers)
 	if err != nil {
 		return nil, err
 	}
-	r := &Random{}
-	for _, i := range order {
-		for range servers[i].Weight {
-			r.slots = append(r.slots, int32(i))
-		}
-	}
-	return r, nil
+	return &Random{slots: slots}, nil
 }
 
 // Pick returns a random server's index; key is not looked at. It is safe
@@ -111,6 +99,22 @@ func (r *Random) Pick([]byte) int {
 		return int(r.slots[0])
 	}
 	return int(r.slots[rand.IntN(len(r.slots))])
+}
+
+// weightedSlots is twemproxy's table for modula and random: the servers in
+// its order, each taking as many slots as its weight.
+func weightedSlots(what string, servers []KetamaServer) ([]int32, error) {
+	order, _, err := twemproxyOrder(what, servers, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	var slots []int32
+	for _, i := range order {
+		for range servers[i].Weight {
+			slots = append(slots, int32(i))
+		}
+	}
+	return slots, nil
 }
 
 // twemproxyOrder checks servers as twemproxy's configuration does and
