@@ -10,26 +10,19 @@ import (
 
 	"github.com/penstock-proxy/penstock/internal/testutil"
 	"github.com/penstock-proxy/penstock/l4"
-	"github.com/penstock-proxy/penstock/transport"
 	"github.com/stretchr/testify/require"
 )
 
-// startProxyOn runs the proxy in front of the given shard addresses.
+// startProxyOn runs the proxy on one loop in front of the shards at addrs,
+// trying a down shard again on every request.
 func startProxyOn(t *testing.T, addrs []string, mod func(*Config)) (string, *Proxy) {
 	t.Helper()
-	cfg := Config{Logger: quiet(), RetryAfter: -1}
-	for i, a := range addrs {
-		cfg.Servers = append(cfg.Servers, l4.KetamaServer{Name: fmt.Sprintf("shard%d", i), Addr: a, Weight: 1})
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	p, err := New(cfg)
-	require.NoError(t, err)
-	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quiet()}, transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: p.Accept})
-	require.NoError(t, err)
-	t.Cleanup(tr.Stop)
-	return tr.Addrs()[0].String(), p
+	return startProxyAt(t, addrs, 1, func(c *Config) {
+		c.RetryAfter = -1
+		if mod != nil {
+			mod(c)
+		}
+	})
 }
 
 // closedSilently reads to EOF and fails unless nothing came.

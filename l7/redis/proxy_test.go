@@ -44,11 +44,28 @@ func startProxyLoops(t testing.TB, n, loops int, mod func(*Config)) (string, []s
 func startProxyP(t testing.TB, n, loops int, mod func(*Config)) (string, []shardProc, *Proxy) {
 	t.Helper()
 	var shards []shardProc
-	cfg := Config{Logger: quiet(), RetryAfter: 200 * time.Millisecond}
-	for i := range n {
+	var addrs []string
+	for range n {
 		addr, stop, restart := testutil.RedisServer(t)
 		shards = append(shards, shardProc{addr, stop, restart})
-		cfg.Servers = append(cfg.Servers, l4.KetamaServer{Name: fmt.Sprintf("shard%d", i), Addr: addr, Weight: 1})
+		addrs = append(addrs, addr)
+	}
+	addr, p := startProxyAt(t, addrs, loops, func(c *Config) {
+		c.RetryAfter = 200 * time.Millisecond
+		if mod != nil {
+			mod(c)
+		}
+	})
+	return addr, shards, p
+}
+
+// startProxyAt runs the proxy on loops event loops in front of the shards
+// at addrs, named shard0, shard1, ...
+func startProxyAt(t testing.TB, addrs []string, loops int, mod func(*Config)) (string, *Proxy) {
+	t.Helper()
+	cfg := Config{Logger: quiet()}
+	for i, a := range addrs {
+		cfg.Servers = append(cfg.Servers, l4.KetamaServer{Name: fmt.Sprintf("shard%d", i), Addr: a, Weight: 1})
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -59,7 +76,7 @@ func startProxyP(t testing.TB, n, loops int, mod func(*Config)) (string, []shard
 		transport.Listener{Addr: "tcp://127.0.0.1:0", Accept: p.Accept})
 	require.NoError(t, err)
 	t.Cleanup(tr.Stop)
-	return tr.Addrs()[0].String(), shards, p
+	return tr.Addrs()[0].String(), p
 }
 
 // rc is a tiny RESP client for the tests.
