@@ -38,10 +38,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 type built struct {
 	plan      *spec.Plan
 	pipelines []*pipeline
-	// listeners are the transport listeners, in the order of the
-	// pipelines and their listen addresses; byPipeline the same, one list
-	// per pipeline.
-	listeners  []transport.Listener
+	// byPipeline are the transport listeners of each pipeline, in the
+	// order of the pipelines and of their listen addresses.
 	byPipeline [][]transport.Listener
 }
 
@@ -64,9 +62,7 @@ func build(plan *spec.Plan, log *slog.Logger, logs *accessLogs, reg *registry, t
 			continue
 		}
 		d.pipelines = append(d.pipelines, p)
-		ls := p.listeners(pl)
-		d.listeners = append(d.listeners, ls...)
-		d.byPipeline = append(d.byPipeline, ls)
+		d.byPipeline = append(d.byPipeline, p.listeners(pl))
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -37,7 +38,7 @@ upstreams:
 	reg := newRegistry()
 	d, err := build(plan, quietLog(), nil, reg, nil)
 	require.NoError(t, err)
-	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quietLog()}, d.listeners...)
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: quietLog()}, slices.Concat(d.byPipeline...)...)
 	require.NoError(t, err)
 	t.Cleanup(tr.Stop)
 	lv := &live{plan: plan, pipes: map[string]*livePipe{}}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,7 +127,7 @@ func TestPipelineSwapsValues(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	built, err := build(file(a), log, nil, nil, nil)
 	require.NoError(t, err)
-	tr, err := transport.Start(transport.Options{Loops: 1, Logger: log}, built.listeners...)
+	tr, err := transport.Start(transport.Options{Loops: 1, Logger: log}, slices.Concat(built.byPipeline...)...)
 	require.NoError(t, err)
 	defer tr.Stop()
 	addr := tr.Addrs()[0].String()
