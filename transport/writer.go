@@ -26,7 +26,8 @@ const (
 // waits for the socket through Go's netpoller so the event loop never
 // blocks, and it tells the loop through notify when the queue has drained or
 // the shutdown it was asked for is done. Its buffers are released when the
-// queue empties, so an idle stream holds none.
+// queue empties, so an idle stream holds none: they go back to queuePool
+// for the next stream that congests.
 //
 // It works in one of two modes. Over a socket descriptor (newFDWriter, the
 // loop streams) every send is a non-blocking send(2) made under mu from the
@@ -98,12 +99,12 @@ func (w *asyncWriter) write(p []byte, high int) (bool, error) {
 	}
 	if err != nil {
 		w.closed = true
-		w.buf, w.off, w.spare = nil, 0, nil
+		w.dropLocked()
 		w.mu.Unlock()
 		return false, err
 	}
 	if len(p) > 0 {
-		w.buf = append(w.buf, p...)
+		w.appendLocked(p, high)
 	}
 	q := len(w.buf) - w.off
 	if q > high {
@@ -154,7 +155,7 @@ func (w *asyncWriter) enqueue(p []byte, high int) (int, bool) {
 		w.mu.Unlock()
 		return 0, false
 	}
-	w.buf = append(w.buf, p...)
+	w.appendLocked(p, high)
 	q := len(w.buf) - w.off + w.inflight
 	if q > high {
 		w.congested = true
@@ -166,6 +167,59 @@ func (w *asyncWriter) enqueue(p []byte, high int) (int, bool) {
 		go w.run()
 	}
 	return q, true
+}
+
+// appendLocked copies p to the queue's tail. The queue's buffer comes from
+// queuePool when it has none, with room for high and p, so that a queue
+// that reaches its high watermark does not grow on the way; a full buffer whose head is sent moves its
+// unsent rest to the front before it grows, so one that keeps being sent
+// from and written to (the loop's write path) stays its size. w.mu held.
+func (w *asyncWriter) appendLocked(p []byte, high int) {
+	switch {
+	case w.buf == nil:
+		w.buf = getQueueBuf(high + len(p))
+	case w.off > 0 && len(w.buf)+len(p) > cap(w.buf):
+		n := copy(w.buf, w.buf[w.off:])
+		w.buf, w.off = w.buf[:n], 0
+	}
+	w.buf = append(w.buf, p...)
+}
+
+// dropLocked empties the queue and gives its buffers back to queuePool:
+// nothing else refers to them (the goroutine of the non-fd mode holds only
+// what it is writing, which is in neither w.buf nor w.spare). w.mu held.
+func (w *asyncWriter) dropLocked() {
+	putQueueBuf(w.buf)
+	putQueueBuf(w.spare)
+	w.buf, w.off, w.spare = nil, 0, nil
+}
+
+// queuePool recycles write-queue buffers between the congested episodes of
+// all streams. A relay whose consumer is slower than its producer fills and
+// empties a queue many times a second (once per burst the kernel's send
+// buffer does not take); a new buffer for each was most of what congestion
+// cost a TLS termination stream: the allocation, then the GC and the
+// scavenger giving the memory back (benchmarks/README.md, TLS section).
+var queuePool sync.Pool // of *[]byte
+
+// queueBufMax bounds what queuePool keeps: larger buffers (a queue written
+// far past its high watermark) are left to the GC.
+const queueBufMax = 4 << 20
+
+// getQueueBuf returns an empty buffer with room for n bytes.
+func getQueueBuf(n int) []byte {
+	if v, ok := queuePool.Get().(*[]byte); ok && cap(*v) >= n {
+		return (*v)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func putQueueBuf(b []byte) {
+	if c := cap(b); c == 0 || c > queueBufMax {
+		return
+	}
+	b = b[:0]
+	queuePool.Put(&b)
 }
 
 func (w *asyncWriter) queued() int {
@@ -214,7 +268,7 @@ func (w *asyncWriter) close() {
 		return
 	}
 	w.closed = true
-	w.buf, w.off, w.spare = nil, 0, nil
+	w.dropLocked()
 	w.mu.Unlock()
 	_ = w.t.Close()
 }
@@ -235,7 +289,7 @@ func (w *asyncWriter) run() {
 			w.running = false
 			shut := w.shutReq
 			w.shutReq = false
-			w.buf, w.spare = nil, nil
+			w.dropLocked()
 			w.mu.Unlock()
 			if shut {
 				w.report(evShut, w.t.CloseWrite())
@@ -261,7 +315,7 @@ func (w *asyncWriter) run() {
 				return
 			}
 			w.closed = true
-			w.buf, w.spare = nil, nil
+			w.dropLocked()
 			w.mu.Unlock()
 			w.report(evFailed, err)
 			return
@@ -294,7 +348,7 @@ func (w *asyncWriter) runFD() {
 		if err != nil {
 			w.running = false
 			w.closed = true
-			w.buf, w.off, w.spare = nil, 0, nil
+			w.dropLocked()
 			w.mu.Unlock()
 			ev, ferr = evFailed, err
 			return true
@@ -314,7 +368,7 @@ func (w *asyncWriter) runFD() {
 		w.running = false
 		shut := w.shutReq
 		w.shutReq = false
-		w.buf, w.off = nil, 0
+		w.dropLocked()
 		w.mu.Unlock()
 		if shut {
 			ev |= evShut
@@ -331,7 +385,7 @@ func (w *asyncWriter) runFD() {
 		closed := w.closed
 		w.running = false
 		w.closed = true
-		w.buf, w.off, w.spare = nil, 0, nil
+		w.dropLocked()
 		w.mu.Unlock()
 		if closed {
 			return
