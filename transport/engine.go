@@ -279,6 +279,15 @@ func (l *EventLoop) enroll(nc net.Conn, filtered bool, done func(Stream, error))
 			_ = rc.Control(func(fd uintptr) { _ = dropEmptyDatagrams(int(fd)) })
 		}
 	}
+	// A socket from outside the transport (a dialed upstream) gets the
+	// buffer sizes an accepted one has from its listener.
+	if o := l.tr.opts; o.SocketSendBuffer > 0 || o.SocketRecvBuffer > 0 {
+		if sc, ok := nc.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				_ = rc.Control(func(fd uintptr) { l.tr.setBuffers(int(fd)) })
+			}
+		}
+	}
 	ch, err := l.gl.Enroll(gnet.NewContext(context.Background(), req), nc)
 	if err != nil {
 		_ = nc.Close()
@@ -346,3 +355,21 @@ func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprint
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: fatal: " + fmt.Sprintf(f, a...)) }
+
+// setBuffers applies Options.SocketSendBuffer and SocketRecvBuffer to the
+// socket of a connection being attached. Safe from any goroutine. A failure leaves the kernel's sizes: the
+// connection works, only without the tuning, and the log says so once per
+// transport.
+func (t *Transport) setBuffers(fd int) {
+	snd, rcv := t.opts.SocketSendBuffer, t.opts.SocketRecvBuffer
+	var err error
+	if snd > 0 {
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, snd)
+	}
+	if rcv > 0 && err == nil {
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcv)
+	}
+	if err != nil && t.bufErr.CompareAndSwap(false, true) {
+		t.log.Warn("could not set a connection's socket buffer sizes", "send", snd, "recv", rcv, "err", err)
+	}
+}

@@ -31,6 +31,19 @@ type Options struct {
 	Watermarks Watermarks
 	// TCPKeepAlive enables TCP keep-alive probes on accepted connections.
 	TCPKeepAlive time.Duration
+	// SocketSendBuffer and SocketRecvBuffer set SO_SNDBUF and SO_RCVBUF,
+	// in bytes, on the listening sockets (accepted connections inherit
+	// them) and on every connection the transport enrolls (upstreams
+	// dialed by the relays and proxies); 0 leaves the kernel's autotuning.
+	// A set size turns autotuning off for that buffer; Linux doubles it
+	// for its own bookkeeping and caps it at net.core.wmem_max and
+	// rmem_max. A larger send buffer lets a fast producer get ahead of a
+	// consumer that reads in bursts without the relay pausing the
+	// producer (benchmarks/README.md, TLS); it is memory a slow peer can
+	// hold in the kernel, so it is a setting for bulk transfers between
+	// known peers, not a default.
+	SocketSendBuffer int
+	SocketRecvBuffer int
 	// Logger receives the transport's and gnet's logs (slog.Default()).
 	Logger *slog.Logger
 	// SharePorts lets listeners bind ports another process holds with
@@ -108,6 +121,8 @@ type Transport struct {
 	// refusals rate-limits the logs of refusals that can come once per
 	// connection or datagram.
 	refusals ratelog.Limiter
+	// bufErr is set once setBuffers has logged a failure.
+	bufErr atomic.Bool
 }
 
 // Start binds the listeners and runs the event loops. It returns once the
@@ -118,6 +133,9 @@ func Start(opts Options, listeners ...Listener) (*Transport, error) {
 	}
 	if opts.Loops <= 0 {
 		opts.Loops = runtime.NumCPU()
+	}
+	if opts.SocketSendBuffer < 0 || opts.SocketRecvBuffer < 0 {
+		return nil, errors.New("penstock/transport: socket buffer sizes must not be negative")
 	}
 	opts.ReadBufferCap = max(opts.ReadBufferCap, 64<<10)
 	opts.Watermarks = opts.Watermarks.orDefault()
@@ -194,6 +212,12 @@ func Start(opts Options, listeners ...Listener) (*Transport, error) {
 	}
 	if opts.TCPKeepAlive > 0 {
 		gopts = append(gopts, gnet.WithTCPKeepAlive(opts.TCPKeepAlive))
+	}
+	if opts.SocketSendBuffer > 0 {
+		gopts = append(gopts, gnet.WithSocketSendBuffer(opts.SocketSendBuffer))
+	}
+	if opts.SocketRecvBuffer > 0 {
+		gopts = append(gopts, gnet.WithSocketRecvBuffer(opts.SocketRecvBuffer))
 	}
 	go func() {
 		err := gnet.Rotate(&engineHandler{t: t}, addrs, gopts...)

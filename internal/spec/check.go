@@ -305,6 +305,15 @@ func (c *checker) pipeline(path string, p *PipelineSpec) *Pipeline {
 		c.errorf(path+".loops", "must not be negative")
 	}
 	v.Loops = p.Loops
+	for _, b := range []struct {
+		key string
+		n   int
+	}{{"send_buffer", p.Socket.SendBuffer}, {"recv_buffer", p.Socket.RecvBuffer}} {
+		if b.n < 0 || b.n > maxSocketBuffer {
+			c.errorf(path+".socket."+b.key, fmt.Sprintf("must be between 0 (the kernel's autotuning) and %d bytes", maxSocketBuffer))
+		}
+	}
+	v.Socket = p.Socket
 	groups := map[string]bool{}
 	if v.Relay != nil && v.Relay.Upstream != "" {
 		groups[v.Relay.Upstream] = true
@@ -523,3 +532,8 @@ func (c *checker) timeouts(path string, p *PipelineSpec, pl *Pipeline) {
 		Header: c.duration(t.Header), Read: c.duration(t.Read), ClientBody: c.duration(t.ClientBody), Send: c.duration(t.Send)}
 	pl.Values.Session = SessionValues{Idle: c.duration(s.Idle), MaxSessions: s.MaxSessions}
 }
+
+// maxSocketBuffer bounds socket.send_buffer and recv_buffer: 1 GiB, far
+// above any kernel's cap (net.core.wmem_max, rmem_max), so a typo of a few
+// digits is caught rather than silently capped.
+const maxSocketBuffer = 1 << 30

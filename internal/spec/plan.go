@@ -131,6 +131,9 @@ type Values struct {
 	// Loops is the daemon's: the event loops of the pipeline's own
 	// transport (0: the daemon's loops). A start applies it.
 	Loops int
+	// Socket is the daemon's too: the socket buffer sizes of the
+	// pipeline's transport. A start applies it.
+	Socket Socket
 	// Groups are the upstream groups the pipeline names, sorted.
 	Groups []string
 }

@@ -67,6 +67,7 @@ type PipelineSpec struct {
 	Timeouts Timeouts `yaml:"timeouts"`
 	Session  Session  `yaml:"session"`
 	Loops    int      `yaml:"loops"`
+	Socket   Socket   `yaml:"socket"`
 }
 
 func (*PipelineSpec) renamed() map[string]string {
@@ -259,6 +260,15 @@ type Timeouts struct {
 }
 
 // Session tunes UDP sessions.
+// Socket sets the kernel's buffer sizes on a pipeline's TCP sockets, the
+// accepted ones and the upstreams it dials: SO_SNDBUF and SO_RCVBUF in
+// bytes (0: the kernel's autotuning). The daemon applies them when it
+// starts the pipeline's transport.
+type Socket struct {
+	SendBuffer int `yaml:"send_buffer"`
+	RecvBuffer int `yaml:"recv_buffer"`
+}
+
 type Session struct {
 	Idle        Duration `yaml:"idle"`
 	MaxSessions int      `yaml:"max_sessions"`

@@ -113,6 +113,7 @@ type pipeline struct {
 	tracing *tracing      // http_proxy: its traces (nil: not traced)
 	retired chan struct{} // closed when a reload removes the pipeline
 	loops   int           // the pipeline's loops key as it started (0: the daemon's)
+	socket  spec.Socket   // the pipeline's socket key as it started
 
 	cur atomic.Pointer[snapshot]
 	// filters are the Filters of the pipeline's listeners, set by build
@@ -147,7 +148,7 @@ type snapshot struct {
 
 func newPipeline(plan *spec.Plan, pl *spec.Pipeline, log *slog.Logger, logs *accessLogs, reg *registry, tr *tracing) (*pipeline, error) {
 	p := &pipeline{plan: plan, shape: pl.Shape, path: pl.Path, log: log.With("pipeline", pl.Shape.Name), logs: logs, dir: configDir(plan.File),
-		retired: make(chan struct{}), loops: pl.Values.Loops}
+		retired: make(chan struct{}), loops: pl.Values.Loops, socket: pl.Values.Socket}
 	if pl.Shape.Terminal == "http_proxy" {
 		p.metrics = reg.httpStage(pl.Shape.Name)
 		p.tracing = tr

@@ -21,7 +21,7 @@ type mode struct {
 	// stage is the terminal stage's kind.
 	stage string
 	// flags are the mode's own flags beyond --listen, --to, --allow,
-	// --deny, --loops, --log-level and --log-format.
+	// --deny, --loops, --sndbuf, --rcvbuf, --log-level and --log-format.
 	flags []modeFlag
 	// tls adds the TLS flags: --tls-cert, --tls-key and --tls-client-ca
 	// (a tls stage before the terminal) and --upstream-tls,
@@ -122,6 +122,8 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 	fs.Var(&allow, "allow", "admit only these source CIDRs (repeatable, comma-separated)")
 	fs.Var(&deny, "deny", "refuse these source CIDRs (repeatable, comma-separated)")
 	loops := fs.Int("loops", 0, "event loops (0: one per CPU)")
+	sndbuf := fs.Int("sndbuf", 0, "SO_SNDBUF in bytes for the accepted and upstream sockets (0: the kernel's autotuning)")
+	rcvbuf := fs.Int("rcvbuf", 0, "SO_RCVBUF in bytes for the accepted and upstream sockets (0: the kernel's autotuning)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	adminAddr := fs.String("admin", "", "serve /metrics, /healthz and /readyz on this host:port (default: no admin listener)")
@@ -179,11 +181,13 @@ func oneLiner(m *mode, args []string, stderr io.Writer) (*spec.Plan, error) {
 		stage["http2"] = false
 	}
 	pipe := map[string]any{"name": m.name, "listen": addr, "stages": []any{stage},
-		"filters": map[string]any{"allow": []string(allow), "deny": []string(deny)}}
+		"filters": map[string]any{"allow": []string(allow), "deny": []string(deny)},
+		"socket":  map[string]any{"send_buffer": *sndbuf, "recv_buffer": *rcvbuf}}
 	// where maps a key path of the built config to the flag that set it.
 	where := map[string]string{"pipelines[0].listen": "--listen", "upstreams.up.endpoints": "--to", "pipelines[0].filters.allow": "--allow",
 		"pipelines[0].filters.deny": "--deny", "loops": "--loops", "log.level": "--log-level", "log.format": "--log-format",
-		"admin": "--admin", "pid_file": "--pid-file"}
+		"admin": "--admin", "pid_file": "--pid-file",
+		"pipelines[0].socket.send_buffer": "--sndbuf", "pipelines[0].socket.recv_buffer": "--rcvbuf"}
 	set := func(key string, v any) {
 		if k, ok := strings.CutPrefix(key, "stages[0]."); ok {
 			stage[k] = v

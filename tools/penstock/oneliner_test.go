@@ -37,6 +37,7 @@ func TestOneLinerFlagsAreTheModes(t *testing.T) {
 		{[]string{"udp", "--listen", "127.0.0.1:154320", "--to", "127.0.0.1:2"}, `penstock: udp: --listen: "udp://127.0.0.1:154320": the port must be a number from 0 to 65535`},
 		{[]string{"http", "--listen", "127.0.0.1:1", "--to", "127.0.0.1:2", "--access-log", "/nonexistent-penstock-dir/a.log"}, `penstock: http: --access-log: the directory of`},
 		{[]string{"tcp", "--listen", "127.0.0.1:1", "--to", "127.0.0.1:2", "--admin", "9901"}, `penstock: tcp: --admin: "9901" is not host:port`},
+		{[]string{"http", "--listen", "127.0.0.1:1", "--to", "127.0.0.1:2", "--sndbuf", "-4"}, `penstock: http: --sndbuf: must be between 0`},
 	} {
 		var out bytes.Buffer
 		require.Equal(t, 2, run(tc.args, &out, &out), "%v", tc.args)
@@ -64,6 +65,9 @@ func TestOneLinerFlagsAreTheModes(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:9901", plan.Daemon.Admin)
 	require.Equal(t, "/run/p.pid", plan.Daemon.PidFile)
+	plan, err = oneLiner(modes["tcp"], []string{"--listen", "127.0.0.1:1", "--to", "127.0.0.1:2", "--sndbuf", "4194304", "--rcvbuf", "65536"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, spec.Socket{SendBuffer: 4194304, RecvBuffer: 65536}, plan.Pipelines[0].Values.Socket)
 }
 
 func TestVersion(t *testing.T) {

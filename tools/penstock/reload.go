@@ -60,12 +60,14 @@ type liveTransport struct {
 }
 
 // startTransport starts the listeners of pipeline p, ls, on a transport of
-// their own with p's loops (the daemon's when p sets none), and watches it:
+// their own with p's loops (the daemon's when p sets none) and socket
+// buffer sizes, and watches it:
 // a transport that stops without being retired is reported on l.failed
 // (the daemon exits). share binds next to another process's sockets, for
 // an upgrade. Safe from any goroutine.
 func (l *live) startTransport(p *pipeline, ls []transport.Listener, daemonLoops int, share bool) (*liveTransport, error) {
-	tr, err := transport.Start(transport.Options{Loops: cmp.Or(p.loops, daemonLoops), Logger: l.log, SharePorts: share}, ls...)
+	tr, err := transport.Start(transport.Options{Loops: cmp.Or(p.loops, daemonLoops), Logger: l.log, SharePorts: share,
+		SocketSendBuffer: p.socket.SendBuffer, SocketRecvBuffer: p.socket.RecvBuffer}, ls...)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", p.shape.Name, err)
 	}
@@ -201,6 +203,9 @@ func (l *live) reload(why string) (err error) {
 		if lp := l.pipes[pl.Shape.Name]; lp != nil {
 			if pl.Values.Loops != lp.p.loops {
 				l.log.Warn("config reload: a pipeline's loops take effect at the next start", "pipeline", pl.Shape.Name)
+			}
+			if pl.Values.Socket != lp.p.socket {
+				l.log.Warn("config reload: a pipeline's socket buffer sizes take effect at the next start", "pipeline", pl.Shape.Name)
 			}
 			s, drain, err := lp.p.snapshot(plan, pl.Values)
 			if err != nil {
