@@ -42,6 +42,11 @@
 #   HAPROXY_BUFSIZE=65536     HAProxy tune.bufsize for the stream (its default
 #                             is 16384; both peers move a stream with less
 #                             CPU with 64k, see the README)
+#   STREAM_SNDBUF=4194304     SO_SNDBUF for the stream, the same for each:
+#                             penstock --sndbuf, HAProxy tune.sndbuf.client
+#                             and .server, nginx listen sndbuf= (its stream
+#                             module has none for the upstream); 0: the
+#                             kernel's autotuning for all (see the README)
 #   RESULTS_DIR=benchmarks/results (writes tls-latest.md and tls-raw-<time>.jsonl)
 #   KEEP_TMP=1                keep logs, rendered configs and the certificate
 #   QUIET_PCT=10 QUIET_WAIT=120 OTHER_PCT=10 RETRIES=2   as in run.sh
@@ -67,7 +72,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 cd "$ROOT"
 
 CMD_ENV=""
-for v in QUICK ROUNDS CONTENDERS MEASURES PROXY_CPU LOAD_CPU WRK_DUR WARMUP_DUR WRK_THREADS WRK_CONNS HS_DUR HS_WARM HS_CONNS STREAM_BYTES IDLE_CONNS NGINX_STREAM_BUFFER HAPROXY_BUFSIZE PENSTOCK_BIN PENSTOCK_ARGS; do
+for v in QUICK ROUNDS CONTENDERS MEASURES PROXY_CPU LOAD_CPU WRK_DUR WARMUP_DUR WRK_THREADS WRK_CONNS HS_DUR HS_WARM HS_CONNS STREAM_BYTES IDLE_CONNS NGINX_STREAM_BUFFER HAPROXY_BUFSIZE STREAM_SNDBUF PENSTOCK_BIN PENSTOCK_ARGS; do
 	[[ -n ${!v+set} ]] || continue
 	if [[ ${!v} =~ ^[A-Za-z0-9_./:,=-]+$ ]]; then CMD_ENV+="$v=${!v} "; else CMD_ENV+="$v=${!v@Q} "; fi
 done
@@ -95,6 +100,15 @@ WRK_CONNS=${WRK_CONNS:-64}
 HS_CONNS=${HS_CONNS:-32}
 NGINX_STREAM_BUFFER=${NGINX_STREAM_BUFFER:-64k}
 HAPROXY_BUFSIZE=${HAPROXY_BUFSIZE:-65536}
+STREAM_SNDBUF=${STREAM_SNDBUF:-4194304}
+[[ $STREAM_SNDBUF =~ ^[0-9]+$ ]] || { echo "STREAM_SNDBUF must be a number of bytes" >&2; exit 2; }
+if ((STREAM_SNDBUF > 0)); then
+	HAPROXY_SNDBUF="tune.sndbuf.client $STREAM_SNDBUF" HAPROXY_SNDBUF_SERVER="tune.sndbuf.server $STREAM_SNDBUF"
+	NGINX_SNDBUF=" sndbuf=$STREAM_SNDBUF"
+else
+	HAPROXY_SNDBUF="# tune.sndbuf.client: the kernel's autotuning" HAPROXY_SNDBUF_SERVER="# tune.sndbuf.server: the kernel's autotuning"
+	NGINX_SNDBUF=""
+fi
 CONTENDERS=${CONTENDERS:-"penstock nginx haproxy caddy"}
 MEASURES=${MEASURES:-"keepalive hs_x25519 hs_default hs_resumed stream idle_mem"}
 PROXY_CPU=${PROXY_CPU:-0}
@@ -193,6 +207,14 @@ elif [[ " $CONTENDERS " == *" penstock "* ]]; then
 fi
 if [[ " $CONTENDERS " == *" penstock "* && -z ${SKIP[penstock]:-} ]]; then
 	help_out=$(timeout 10 "$PENSTOCK" http --help 2>&1) || true
+	PENSTOCK_SNDBUF=()
+	if ((STREAM_SNDBUF > 0)); then
+		if [[ $help_out == *-sndbuf* ]]; then
+			PENSTOCK_SNDBUF=(--sndbuf "$STREAM_SNDBUF")
+		else
+			log "this penstock has no --sndbuf: its stream runs with the kernel's autotuning, the peers with SO_SNDBUF $STREAM_SNDBUF"
+		fi
+	fi
 	if [[ $help_out != *-tls-cert* ]]; then
 		SKIP[penstock]="this penstock has no --tls-cert on \`penstock http\`"
 		log "skipping penstock: \`penstock http --help\` lists no --tls-cert"
@@ -273,6 +295,7 @@ render() {
 	sed -e "s|@PORT@|$3|g" -e "s|@UPSTREAM_PORT@|$UP_PORT|g" -e "s|@STATUS_PORT@|$STATUS_PORT|g" \
 		-e "s|@SINK_PORT@|$SINK_PORT|g" -e "s|@PREFIX@|$4|g" -e "s|@CERT@|$CERT|g" -e "s|@KEY@|$KEY|g" \
 		-e "s|@PEM@|$PEM|g" -e "s|@STREAM_BUFFER@|$NGINX_STREAM_BUFFER|g" -e "s|@BUFSIZE@|$HAPROXY_BUFSIZE|g" \
+		-e "s|@SNDBUF_CLIENT@|$HAPROXY_SNDBUF|g" -e "s|@SNDBUF_SERVER@|$HAPROXY_SNDBUF_SERVER|g" -e "s|@NGINX_SNDBUF@|$NGINX_SNDBUF|g" \
 		"$1" >"$2"
 }
 
@@ -338,10 +361,10 @@ start_contender() {
 		;;
 	penstock/*)
 		[[ -n $PENSTOCK_PROFILE_DIR ]] && penv=(PENSTOCK_CPUPROFILE="$PENSTOCK_PROFILE_DIR/$m-r$r.pprof")
-		local sub=http to=$UP_ADDR
-		[[ $mode == stream ]] && sub=tcp to=$SINK_ADDR
+		local sub=http to=$UP_ADDR extra=()
+		[[ $mode == stream ]] && sub=tcp to=$SINK_ADDR extra=("${PENSTOCK_SNDBUF[@]}")
 		start "$c-$m" "$PROXY_CPU" env "${penv[@]}" "$PENSTOCK" "$sub" --listen "$ADDR" --to "$to" \
-			--tls-cert "$CERT" --tls-key "$KEY" "${PENSTOCK_FLAGS[@]}"
+			--tls-cert "$CERT" --tls-key "$KEY" "${extra[@]}" "${PENSTOCK_FLAGS[@]}"
 		;;
 	*)
 		START_ERR="$c cannot run $m"
@@ -488,11 +511,11 @@ cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	echo
 	echo "- nproc: $NPROC; CPU: ${cpu_model:-unknown}; kernel: $(uname -r)"
 	echo "- $(go version)"
-	[[ -n $PENSTOCK_SRC && -z ${SKIP[penstock]:-} ]] && echo "- penstock: $PENSTOCK_SRC; \`penstock http|tcp --listen A --to B --tls-cert C --tls-key K ${PENSTOCK_FLAGS[*]:-}\`"
+	[[ -n $PENSTOCK_SRC && -z ${SKIP[penstock]:-} ]] && echo "- penstock: $PENSTOCK_SRC; \`penstock http|tcp --listen A --to B --tls-cert C --tls-key K ${PENSTOCK_FLAGS[*]:-}\`${PENSTOCK_SNDBUF[*]:+ (stream: ${PENSTOCK_SNDBUF[*]})}"
 	echo "- $(ver nginx -v); $(ver haproxy -v); $(ver openssl version); caddy $(ver caddy version) ($(go version "$(command -v caddy)" 2>/dev/null | awk '{print $2}')); $(ver wrk -v | sed 's/ Copyright.*//')"
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); command: \`$CMDLINE\`; rounds: $ROUNDS"
 	echo "- settings: certificate ECDSA P-256 (self-signed, made for the run); keepalive wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DUR (after a $WARMUP_DUR warm-up);" \
-		"handshakes tlsload conns -c $HS_CONNS -d $HS_DUR (after $HS_WARM); stream $STREAM_BYTES (nginx proxy_buffer_size $NGINX_STREAM_BUFFER, HAProxy tune.bufsize $HAPROXY_BUFSIZE); idle $IDLE_CONNS connections"
+		"handshakes tlsload conns -c $HS_CONNS -d $HS_DUR (after $HS_WARM); stream $STREAM_BYTES (nginx proxy_buffer_size $NGINX_STREAM_BUFFER, HAProxy tune.bufsize $HAPROXY_BUFSIZE, SO_SNDBUF $STREAM_SNDBUF for each (0: autotuning)); idle $IDLE_CONNS connections"
 	echo "- pinning: proxy on CPU $PROXY_CPU (taskset, 1 worker/thread; GOMAXPROCS=1 for Caddy, penstock its default: one P for one CPU), wrk, tlsload, the nginx backend and the sink on CPU $LOAD_CPU"
 	echo "- raw data: ${RAW#"$ROOT"/}"
 } >"$TMP/machine.md"
