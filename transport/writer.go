@@ -171,9 +171,10 @@ func (w *asyncWriter) enqueue(p []byte, high int) (int, bool) {
 
 // appendLocked copies p to the queue's tail. The queue's buffer comes from
 // queuePool when it has none, with room for high and p, so that a queue
-// that reaches its high watermark does not grow on the way; a full buffer whose head is sent moves its
-// unsent rest to the front before it grows, so one that keeps being sent
-// from and written to (the loop's write path) stays its size. w.mu held.
+// that reaches its high watermark does not grow on the way; a full buffer
+// whose head is sent moves its unsent rest to the front before it grows,
+// so one that keeps being sent from and written to (the loop's write path)
+// stays its size. w.mu held.
 func (w *asyncWriter) appendLocked(p []byte, high int) {
 	switch {
 	case w.buf == nil:
