@@ -170,10 +170,17 @@ func (el *EventLoop) newSession(ln *listener, key udpKey, lfd int, laddr net.Add
 // uses the listener socket throughout.
 //
 // Between its bind and its connect the socket is one more member of the
-// listener's SO_REUSEPORT group, and the kernel may queue on it any
-// client's datagram. So it gets a socket filter that passes only its
-// client's (by source address and port), and whatever came before the
-// filter is read back (see takeStrays). An error here refuses the session:
+// listener's SO_REUSEPORT group, and the kernel may pick it for any
+// client's datagram. So it gets, before its bind, a socket filter that
+// passes only its client's (by source address and port): another source's
+// datagram the kernel steers to it in that window is dropped, which UDP
+// allows, and never reaches this session. (The filter used to come after
+// the connect, with what came before it read back by takeStrays; a
+// datagram the kernel had picked the socket for before the connect but
+// queued after that read-back was delivered to the session as its
+// client's: a denied source's datagram reached the upstream, once in a
+// few hundred runs of TestUDPRelayNoMisdelivery.) An error
+// here refuses the session:
 // on a specific address, a session without a socket of its own would take
 // its client's datagrams through whichever loop's listener socket the
 // kernel picks, which changes as the group does.
@@ -197,7 +204,10 @@ func (s *udpSession) openSocket() (int, error) {
 		_ = unix.Close(fd)
 		return -1, err
 	}
-	step, err := "setsockopt", unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	step, err := "setsockopt SO_ATTACH_FILTER", attachFilter(fd, sourceFilter(s.key.client))
+	if err == nil {
+		step, err = "setsockopt", unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	}
 	if err == nil {
 		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 	}
@@ -207,9 +217,6 @@ func (s *udpSession) openSocket() (int, error) {
 	if err == nil {
 		step, err = "connect", unix.Connect(fd, s.sa)
 	}
-	if err == nil {
-		step, err = "setsockopt SO_ATTACH_FILTER", attachFilter(fd, sourceFilter(s.key.client))
-	}
 	if err != nil {
 		_ = unix.Close(fd)
 		return -1, os.NewSyscallError(step, err)
@@ -217,10 +224,10 @@ func (s *udpSession) openSocket() (int, error) {
 	return fd, nil
 }
 
-// attach reads back what reached fd before its filter, then hands fd to
-// the loop. Loop only.
+// attach hands fd to the loop. What the client sent to it before is still
+// queued on it and is read once it is enrolled, after the datagram that
+// made the session. Loop only.
 func (s *udpSession) attach(fd int) {
-	s.takeStrays(fd)
 	f := os.NewFile(uintptr(fd), "penstock-udp-session")
 	nc, err := net.FileConn(f)
 	_ = f.Close()
@@ -239,48 +246,6 @@ func (s *udpSession) attach(fd int) {
 		u.h = sessionFeed{s}
 		s.conn = u
 	})
-}
-
-// takeStrays reads the datagrams queued on a new session socket before
-// its filter was in place, each with its source: the client's go to the
-// session, the others to their own sessions through dispatch, as if the
-// listener socket had read them.
-func (s *udpSession) takeStrays(fd int) {
-	buf := s.el.dgramBuf()
-	for {
-		n, from, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		src, ok := addrPortOf(from)
-		if !ok || n == 0 {
-			continue
-		}
-		if src == s.key.client {
-			if !s.closed {
-				s.deliver(buf[:n])
-			}
-			continue
-		}
-		// dispatch may reach takeStrays of another new session, which
-		// reads into the same buffer: give this datagram its own.
-		p := append([]byte(nil), buf[:n]...)
-		s.el.dispatch(s.key.ln, s.lfd, s.laddr, src, p)
-	}
-}
-
-// addrPortOf converts a socket address from recvfrom(2).
-func addrPortOf(sa unix.Sockaddr) (netip.AddrPort, bool) {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), true
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)), true
-	}
-	return netip.AddrPort{}, false
 }
 
 // skfNetOff is SKF_NET_OFF: a classic BPF load at skfNetOff+k reads byte

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 )
 
 // A session socket's kernel filter passes only its client's non-empty
@@ -64,16 +63,4 @@ func TestSourceFilter(t *testing.T) {
 			require.Error(t, err, "nothing else passed the filter")
 		})
 	}
-}
-
-// addrPortOf reads back what recvfrom(2) reports.
-func TestAddrPortOf(t *testing.T) {
-	ap, ok := addrPortOf(&unix.SockaddrInet4{Port: 53, Addr: [4]byte{10, 0, 0, 1}})
-	require.True(t, ok)
-	require.Equal(t, netip.MustParseAddrPort("10.0.0.1:53"), ap)
-	ap, ok = addrPortOf(&unix.SockaddrInet6{Port: 53, Addr: netip.MustParseAddr("::1").As16()})
-	require.True(t, ok)
-	require.Equal(t, netip.MustParseAddrPort("[::1]:53"), ap)
-	_, ok = addrPortOf(&unix.SockaddrUnix{Name: "x"})
-	require.False(t, ok)
 }
