@@ -357,9 +357,9 @@ func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprint
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: fatal: " + fmt.Sprintf(f, a...)) }
 
 // setBuffers applies Options.SocketSendBuffer and SocketRecvBuffer to the
-// socket of a connection being attached. Safe from any goroutine. A failure leaves the kernel's sizes: the
-// connection works, only without the tuning, and the log says so once per
-// transport.
+// socket of a connection being attached. A failure leaves the kernel's
+// sizes: the connection works, only without the tuning, and the log says
+// so once per transport. Safe from any goroutine.
 func (t *Transport) setBuffers(fd int) {
 	snd, rcv := t.opts.SocketSendBuffer, t.opts.SocketRecvBuffer
 	var err error

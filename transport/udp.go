@@ -178,12 +178,11 @@ func (el *EventLoop) newSession(ln *listener, key udpKey, lfd int, laddr net.Add
 // the connect, with what came before it read back by takeStrays; a
 // datagram the kernel had picked the socket for before the connect but
 // queued after that read-back was delivered to the session as its
-// client's: a denied source's datagram reached the upstream, once in a
-// few hundred runs of TestUDPRelayNoMisdelivery.) An error
-// here refuses the session:
-// on a specific address, a session without a socket of its own would take
-// its client's datagrams through whichever loop's listener socket the
-// kernel picks, which changes as the group does.
+// client's: a denied source's datagram reached the upstream in one CI run
+// of TestUDPRelayNoMisdelivery.) An error here refuses the session: on a
+// specific address, a session without a socket of its own would take its
+// client's datagrams through whichever loop's listener socket the kernel
+// picks, which changes as the group does.
 func (s *udpSession) openSocket() (int, error) {
 	if s.key.ln.ap.Addr().IsUnspecified() {
 		return -1, nil
