@@ -50,7 +50,7 @@ func (t *Transport) HandOver(ctx context.Context, newSockets int) error {
 			if ln.network != "tcp" {
 				continue
 			}
-			if err := t.steer(ln, newSockets); err != nil {
+			if err := t.attachSteering(ln, steerProgram(t.opts.Loops, newSockets)); err != nil {
 				t.log.Warn("hand-over: new connections not steered to the new process; they share the ports until this one closes them",
 					"listener", ln.Name, "err", err)
 			}
@@ -70,11 +70,6 @@ func (t *Transport) HandOver(ctx context.Context, newSockets int) error {
 	return t.Shutdown(ctx)
 }
 
-// steer attaches the steering program to ln's SO_REUSEPORT group.
-func (t *Transport) steer(ln *listener, newSockets int) error {
-	return t.attachSteering(ln, steerProgram(t.opts.Loops, newSockets))
-}
-
 // attachSteering attaches prog to ln's SO_REUSEPORT group (it replaces the
 // group's program).
 func (t *Transport) attachSteering(ln *listener, prog []unix.SockFilter) error {
@@ -83,12 +78,7 @@ func (t *Transport) attachSteering(ln *listener, prog []unix.SockFilter) error {
 		return err
 	}
 	defer unix.Close(fd)
-	return attachReuseportProgram(fd, prog)
-}
-
-func attachReuseportProgram(fd int, prog []unix.SockFilter) error {
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fprog)
+	return attachProgram(fd, unix.SO_ATTACH_REUSEPORT_CBPF, prog)
 }
 
 // steerProgram picks a random index among the newSockets sockets that

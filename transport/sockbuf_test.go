@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/penstock-proxy/penstock/internal/testutil"
 )
 
 // bufSizes reads a socket's SO_SNDBUF and SO_RCVBUF.
@@ -21,37 +23,14 @@ func bufSizes(t *testing.T, fd int) [2]int {
 	return [2]int{snd, rcv}
 }
 
-// kernelSizes is what the kernel makes of setting snd and rcv on a TCP
-// socket (it doubles them and caps them at wmem_max and rmem_max).
-func kernelSizes(t *testing.T, snd, rcv int) [2]int {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	require.NoError(t, err)
-	defer unix.Close(fd)
-	require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, snd))
-	require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcv))
-	return bufSizes(t, fd)
-}
-
 // Options.SocketSendBuffer and SocketRecvBuffer reach both kinds of
 // connection a relay has: the accepted one (through its listener) and the
 // upstream it dials and attaches; without them the kernel's sizes stay.
 func TestSocketBufferSizes(t *testing.T) {
 	const snd, rcv = 1 << 20, 768 << 10
-	want := kernelSizes(t, snd, rcv)
-
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer up.Close()
-	go func() {
-		for {
-			c, err := up.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); _ = c.Close() }()
-		}
-	}()
+	wantSnd, wantRcv := testutil.SocketBufferSizes(t, snd, rcv)
+	want := [2]int{wantSnd, wantRcv}
+	up := testutil.EchoServer(t)
 
 	for _, tc := range []struct {
 		name     string
@@ -66,7 +45,7 @@ func TestSocketBufferSizes(t *testing.T) {
 					acc := bufSizes(t, s.(*loopStream).fd())
 					el := s.Loop().(*EventLoop)
 					go func() {
-						nc, err := net.Dial("tcp", up.Addr().String())
+						nc, err := net.Dial("tcp", up)
 						if err != nil {
 							t.Error(err)
 							return

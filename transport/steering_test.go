@@ -79,7 +79,7 @@ func TestPinProgram(t *testing.T) {
 				_ = unix.Close(fd)
 			}
 		}()
-		require.NoError(t, attachReuseportProgram(fds[0], steerProgram(2, 2)))
+		require.NoError(t, attachProgram(fds[0], unix.SO_ATTACH_REUSEPORT_CBPF, steerProgram(2, 2)))
 		require.NoError(t, unix.Close(fds[0]))
 		got := landed(t, port, 120, fds, map[int]bool{0: true})
 		require.Positive(t, got[1], "steerProgram keeps an old socket in play after the first close: %v", got)
@@ -95,7 +95,7 @@ func TestPinProgram(t *testing.T) {
 					}
 				}
 			}()
-			require.NoError(t, attachReuseportProgram(fds[0], pinProgram(tc.new)))
+			require.NoError(t, attachProgram(fds[0], unix.SO_ATTACH_REUSEPORT_CBPF, pinProgram(tc.new)))
 			// Close the old sockets first to last, checking the layout
 			// after each close.
 			for i := range tc.old {

@@ -288,7 +288,14 @@ func sourceFilter(client netip.AddrPort) []unix.SockFilter {
 }
 
 func attachFilter(fd int, prog []unix.SockFilter) error {
-	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+	return attachProgram(fd, unix.SO_ATTACH_FILTER, prog)
+}
+
+// attachProgram attaches a classic BPF program to fd with setsockopt opt:
+// SO_ATTACH_FILTER (the socket's own filter) or SO_ATTACH_REUSEPORT_CBPF
+// (its SO_REUSEPORT group's socket selection).
+func attachProgram(fd, opt int, prog []unix.SockFilter) error {
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, opt,
 		&unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
 }
 

@@ -13,6 +13,34 @@ import (
 	"testing"
 )
 
+// SocketBufferSizes reports what this kernel makes of SO_SNDBUF snd and
+// SO_RCVBUF rcv on a TCP socket (it doubles them and caps them at
+// net.core.wmem_max and rmem_max), as getsockopt(2) and ss(8) then read
+// them.
+func SocketBufferSizes(t testing.TB, snd, rcv int) (int, int) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, snd); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcv); err != nil {
+		t.Fatal(err)
+	}
+	gotSnd, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotRcv, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gotSnd, gotRcv
+}
+
 // FreePort returns a loopback address with a port that was free a moment
 // ago, for listeners that need an explicit port (UDP with several loops).
 func FreePort(t testing.TB, network string) string {

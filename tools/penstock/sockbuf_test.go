@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/penstock-proxy/penstock/internal/testutil"
 )
@@ -32,17 +31,7 @@ func skmem(t *testing.T, filter string) (snd, rcv int) {
 // the accepted client connection and the upstream connection it dials.
 func TestDaemonSocketBuffers(t *testing.T) {
 	const snd, rcv = 1 << 20, 768 << 10
-	// What this kernel makes of the values (it doubles them and caps them
-	// at wmem_max and rmem_max).
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	require.NoError(t, err)
-	require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, snd))
-	require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcv))
-	wantSnd, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
-	require.NoError(t, err)
-	wantRcv, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
-	require.NoError(t, err)
-	require.NoError(t, unix.Close(fd))
+	wantSnd, wantRcv := testutil.SocketBufferSizes(t, snd, rcv)
 
 	listen := testutil.FreePort(t, "tcp")
 	up := testutil.EchoServer(t)
